@@ -1,0 +1,61 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Featurize: text -> features with pretrained transformer encoders.
+/// One module per concern; see docs/ARCHITECTURE.md.
+let optimized: [SwiftSetting] = [
+    // Real AVX2/FMA code for the Swift SIMD loops (see platform-notes: without it SIMD FMA calls libm fmaf).
+    .unsafeFlags(["-target-cpu", "haswell"]),
+]
+
+let package = Package(
+    name: "Featurize",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "featurize", targets: ["FeaturizeCLI"]),
+        .library(name: "Featurize", targets: ["Featurize"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(name: "COpenCL", path: "Sources/COpenCL", pkgConfig: "OpenCL",
+                       providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // Kernel sources (top-level Kernels/), embedded as Swift strings at build time.
+        .executableTarget(name: "EmbedKernelsTool", path: "Sources/EmbedKernelsTool"),
+        .plugin(name: "EmbedKernels", capability: .buildTool(), dependencies: ["EmbedKernelsTool"],
+                path: "Plugins/EmbedKernels"),
+        .target(name: "Kernels", path: "Kernels", exclude: ["README.md"], plugins: ["EmbedKernels"]),
+
+        // Core modules.
+        .target(name: "Tokenizer", swiftSettings: optimized),
+        .target(name: "ModelIO"),
+        .target(name: "Backend"),
+        .target(name: "CPUBackend", dependencies: ["Backend", "CBLAS"], swiftSettings: optimized),
+        .target(name: "OpenCLBackend", dependencies: ["Backend", "COpenCL", "Kernels"], swiftSettings: optimized),
+        .target(name: "Encoder", dependencies: ["Backend", "ModelIO"]),
+        .target(name: "Pooling", dependencies: ["Backend"], swiftSettings: optimized),
+        .target(name: "Scheduler", dependencies: ["Tokenizer", "Encoder", "Pooling", "Backend"]),
+        .target(name: "Classifier", swiftSettings: optimized),
+        .target(name: "Featurize", dependencies: [
+            "Tokenizer", "ModelIO", "Backend", "CPUBackend", "OpenCLBackend", "Encoder", "Pooling",
+            "Scheduler", "Classifier",
+        ]),
+        .executableTarget(name: "FeaturizeCLI", dependencies: [
+            "Featurize", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Tests.
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"]),
+        .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "OpenCLBackend"]),
+        .testTarget(name: "EncoderTests", dependencies: ["Featurize"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ClassifierTests", dependencies: ["Classifier"]),
+        .testTarget(name: "CLITests", dependencies: ["Featurize"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,142 @@
+/// The compute-backend interface: a few buffers and the encoder's handful of ops.
+///
+/// The encoder graph (module `Encoder`) is written once against `ComputeBackend`; a backend (CPU, OpenCL, a
+/// test fake) only implements these ops. All tensors are float32, row-major, dense. Shapes are given in
+/// elements; a "token row" is one token position of one sequence, so a batch of `batch` sequences padded to
+/// `seq` positions has `batch * seq` token rows.
+///
+/// Sequences are always **right-padded**: sequence `b` has `lengths[b]` real tokens at positions
+/// `0..<lengths[b]`, and positions `lengths[b]..<seq` are padding. Padding rows may hold any value after an
+/// op; ops must never let a padding position influence a real one (attention, pooling).
+
+/// An opaque, backend-owned float32 buffer.
+public protocol DeviceBuffer: AnyObject {
+    /// Number of float32 elements.
+    var count: Int { get }
+}
+
+/// Element-wise activation applied in an op's epilogue.
+public enum Activation: String, Sendable, CaseIterable {
+    /// GELU with the exact erf: `x * 0.5 * (1 + erf(x / sqrt(2)))` (HF `gelu`).
+    case geluErf
+    /// GELU tanh approximation (HF `gelu_new`, `gelu_pytorch_tanh`).
+    case geluTanh
+    case relu
+    case tanh
+}
+
+/// How token vectors of one sequence are reduced to one vector. Semantics are defined in module `Pooling`
+/// (the host implementation is the reference); a backend's `pool` must match it.
+public enum PoolingMode: String, Sendable, CaseIterable, Codable {
+    /// First token (`[CLS]`), raw.
+    case cls
+    /// Mean over real tokens.
+    case mean
+    /// Element-wise max over real tokens only.
+    case max
+    /// Sum over real tokens divided by sqrt(number of real tokens) (sentence-transformers).
+    case meanSqrtLen = "mean_sqrt_len"
+    /// Position-weighted mean, weights 1...n over real tokens (sentence-transformers `weightedmean`).
+    case weightedMean = "weighted_mean"
+    /// Last real token.
+    case last
+}
+
+/// Errors a backend reports. `device` names the device; `call` the API call or op that failed.
+public enum BackendError: Error, CustomStringConvertible, Equatable {
+    /// Allocation failed (out-of-memory class: the scheduler may split the batch and retry).
+    case outOfMemory(device: String, call: String, bytes: Int)
+    /// Any other device failure (the scheduler may retry on another backend).
+    case deviceFailure(device: String, call: String, code: Int, name: String)
+    /// The backend cannot be used at all (no platform, no device, kernels failed to build).
+    case unavailable(reason: String)
+    /// A caller passed inconsistent shapes or buffers.
+    case invalidArgument(op: String, detail: String)
+
+    public var description: String {
+        switch self {
+        case let .outOfMemory(device, call, bytes):
+            return "\(device): out of memory in \(call) (\(bytes) bytes requested)"
+        case let .deviceFailure(device, call, code, name):
+            return "\(device): \(call) failed with \(name) (\(code))"
+        case let .unavailable(reason):
+            return "backend unavailable: \(reason)"
+        case let .invalidArgument(op, detail):
+            return "invalid argument to \(op): \(detail)"
+        }
+    }
+}
+
+/// A compute device that runs the encoder's ops. Ops are enqueued in order; results are visible to the host
+/// after `download` (which synchronises) or `synchronize()`.
+public protocol ComputeBackend: AnyObject {
+    /// Human-readable device name, e.g. "cpu (OpenBLAS, 2 threads)" or "opencl:0 NVIDIA H100".
+    var name: String { get }
+
+    // MARK: Buffers
+
+    /// A new buffer of `count` float32 elements (contents undefined).
+    func allocate(count: Int) throws -> any DeviceBuffer
+    /// Copies `source` into `buffer` starting at element `offset`.
+    func upload(_ source: UnsafeBufferPointer<Float>, to buffer: any DeviceBuffer, offset: Int) throws
+    /// Copies `destination.count` elements from `buffer` starting at element `offset` to the host.
+    func download(_ buffer: any DeviceBuffer, offset: Int, into destination: UnsafeMutableBufferPointer<Float>) throws
+    /// Waits until every enqueued op has finished.
+    func synchronize() throws
+
+    // MARK: Ops
+
+    /// Embedding layer: for each token row r = b*seq + t,
+    /// `out[r] = LayerNorm(word[ids[r]] + position[t + positionOffset] + tokenType[typeIds[r]])`.
+    /// - ids, typeIds: `[batch * seq]` host arrays (padding ids are valid ids, usually 0).
+    /// - word: `[vocab, hidden]`, position: `[maxPositions, hidden]`, tokenType: `[types, hidden]` or nil
+    ///   (DistilBERT), gamma/beta: `[hidden]`. out: `[batch * seq, hidden]`.
+    func embed(ids: [Int32], typeIds: [Int32]?, batch: Int, seq: Int, hidden: Int,
+               word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
+               gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float,
+               out: any DeviceBuffer) throws
+
+    /// Fully connected layer in PyTorch `nn.Linear` layout: `out[rows, outFeatures] =
+    /// act(input[rows, inFeatures] · weight[outFeatures, inFeatures]ᵀ + bias[outFeatures])`.
+    func linear(input: any DeviceBuffer, rows: Int, inFeatures: Int,
+                weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
+                activation: Activation?, out: any DeviceBuffer) throws
+
+    /// Multi-head self-attention core (no projections). qkv: `[batch * seq, 3 * hidden]`, each row being
+    /// `[q | k | v]` with head h at columns `h*headDim ..< (h+1)*headDim` of each part.
+    /// For each sequence b and head h: `softmax(Q·Kᵀ * scale + mask) · V` where key positions
+    /// `>= lengths[b]` are masked out (weight exactly 0). out: `[batch * seq, hidden]`, heads concatenated.
+    /// Rows of padding positions in `out` are unspecified.
+    func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
+                   scale: Float, out: any DeviceBuffer) throws
+
+    /// `out[r] = LayerNorm(x[r] + residual[r]) * gamma + beta` over `rows` rows of `cols`; `out` may alias
+    /// `x` or `residual`. Biased variance (divide by cols), eps added to the variance.
+    func addLayerNorm(x: any DeviceBuffer, residual: any DeviceBuffer, rows: Int, cols: Int,
+                      gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float, out: any DeviceBuffer) throws
+
+    /// Pools hidden states `[batch, seq, hidden]` to `out[batch, hidden]` at element offset `outOffset` with
+    /// row stride `outStride` (so several poolings can be written side by side into one matrix).
+    func pool(hidden: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, cols: Int,
+              mode: PoolingMode, out: any DeviceBuffer, outOffset: Int, outStride: Int) throws
+
+    /// Copies `count` elements from `source[sourceOffset...]` to `destination[destinationOffset...]`.
+    func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,
+              destinationOffset: Int, count: Int) throws
+}
+
+extension ComputeBackend {
+    /// Allocates a buffer and uploads `values` into it.
+    public func makeBuffer(_ values: [Float]) throws -> any DeviceBuffer {
+        let buffer = try allocate(count: values.count)
+        try values.withUnsafeBufferPointer { try upload($0, to: buffer, offset: 0) }
+        return buffer
+    }
+
+    /// Downloads the whole buffer.
+    public func read(_ buffer: any DeviceBuffer) throws -> [Float] {
+        var result = [Float](repeating: 0, count: buffer.count)
+        try result.withUnsafeMutableBufferPointer { try download(buffer, offset: 0, into: $0) }
+        return result
+    }
+}

@@ -1,0 +1,2 @@
+/// Module CPUBackend: see docs/ARCHITECTURE.md.
+public enum CPUBackendModule {}

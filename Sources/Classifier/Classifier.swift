@@ -1,0 +1,2 @@
+/// Module Classifier: see docs/ARCHITECTURE.md.
+public enum ClassifierModule {}

@@ -1,0 +1,2 @@
+/// Module Encoder: see docs/ARCHITECTURE.md.
+public enum EncoderModule {}

@@ -1,0 +1,2 @@
+/// Module Featurize: see docs/ARCHITECTURE.md.
+public enum FeaturizeModule {}

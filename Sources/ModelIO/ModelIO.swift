@@ -1,0 +1,2 @@
+/// Module ModelIO: see docs/ARCHITECTURE.md.
+public enum ModelIOModule {}

@@ -1,0 +1,2 @@
+/// Module OpenCLBackend: see docs/ARCHITECTURE.md.
+public enum OpenCLBackendModule {}

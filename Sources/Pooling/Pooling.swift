@@ -1,0 +1,2 @@
+/// Module Pooling: see docs/ARCHITECTURE.md.
+public enum PoolingModule {}

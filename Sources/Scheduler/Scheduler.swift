@@ -1,0 +1,2 @@
+/// Module Scheduler: see docs/ARCHITECTURE.md.
+public enum SchedulerModule {}

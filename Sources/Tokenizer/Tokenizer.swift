@@ -1,0 +1,2 @@
+/// Module Tokenizer: see docs/ARCHITECTURE.md.
+public enum TokenizerModule {}

