@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 swift build --build-tests
-swift test --skip-build --parallel 2>&1 | tee /tmp/featurize-test.log
+swift test --skip-build 2>&1 | tee /tmp/featurize-test.log
