@@ -83,3 +83,7 @@ func openError(_ bytes: [UInt8], name: String = "t.safetensors") -> (error: Mode
         return (ModelIOError.cannotRead(path: path, reason: "unexpected error type: \(error)"), path)
     }
 }
+
+enum FileManagerShim {
+    static func remove(_ path: String) throws { try FileManager.default.removeItem(atPath: path) }
+}
