@@ -67,6 +67,16 @@ public struct ModelDirectory: Sendable {
     public let specialTokensMapPath: String?
     /// The sentence-transformers pipeline; nil when there is no modules.json.
     public let sentenceTransformers: SentenceTransformersConfig?
+    /// `model_max_length` from tokenizer_config.json when it is a sensible integer (transformers writes
+    /// 1e30 for "no limit"; that reads as nil).
+    public let tokenizerModelMaxLength: Int?
+
+    /// The truncation length in tokens (special tokens included), as sentence-transformers chooses it:
+    /// `max_seq_length` when set, else min(`max_position_embeddings`, tokenizer `model_max_length`).
+    public var maxSequenceLength: Int {
+        if let st = sentenceTransformers?.maxSeqLength { return st }
+        return min(config.maxPositionEmbeddings, tokenizerModelMaxLength ?? config.maxPositionEmbeddings)
+    }
 
     /// Locates and validates the model files in the directory at `path`. Throws `ModelIOError`.
     public init(path: String) throws {
@@ -103,9 +113,18 @@ public struct ModelDirectory: Sendable {
         guard tokenizerJSONPath != nil || vocabPath != nil else {
             throw ModelIOError.tokenizerNotFound(directory: transformerPath)
         }
+        var modelMaxLength: Int? = nil
+        if let tokenizerConfigPath {
+            let reader = try JSONObjectReader.load(path: tokenizerConfigPath)
+            if case let .value(n)? = reader.value["model_max_length"]?.integerReading, n > 0, n <= 1 << 31 {
+                modelMaxLength = n
+            }
+        }
+        tokenizerModelMaxLength = modelMaxLength
 
         if let pendingST {
-            sentenceTransformers = try ModelDirectory.finishSentenceTransformers(pendingST, hiddenSize: config.hiddenSize)
+            sentenceTransformers = try ModelDirectory.finishSentenceTransformers(
+                pendingST, hiddenSize: config.hiddenSize, maxPositionEmbeddings: config.maxPositionEmbeddings)
         }
         self.sentenceTransformers = sentenceTransformers
     }
@@ -213,8 +232,8 @@ public struct ModelDirectory: Sendable {
                                            poolingPath: poolingPath, normalize: normalize)
     }
 
-    static func finishSentenceTransformers(_ pending: PendingSentenceTransformers,
-                                           hiddenSize: Int) throws -> SentenceTransformersConfig {
+    static func finishSentenceTransformers(_ pending: PendingSentenceTransformers, hiddenSize: Int,
+                                           maxPositionEmbeddings: Int) throws -> SentenceTransformersConfig {
         guard FileSystem.isFile(pending.poolingPath) else { throw ModelIOError.fileNotFound(path: pending.poolingPath) }
         let pooling = try JSONObjectReader.load(path: pending.poolingPath)
         let poolingPath = pending.poolingPath
@@ -270,6 +289,11 @@ public struct ModelDirectory: Sendable {
             maxSeqLength = try reader.optionalInt("max_seq_length")
             if let maxSeqLength, maxSeqLength <= 0 {
                 throw ModelIOError.configInvalidField(path: bertConfigPath, field: "max_seq_length", reason: "must be positive, found \(maxSeqLength)")
+            }
+            if let maxSeqLength, maxSeqLength > maxPositionEmbeddings {
+                throw ModelIOError.configInvalidField(
+                    path: bertConfigPath, field: "max_seq_length",
+                    reason: "\(maxSeqLength) exceeds the model's max_position_embeddings (\(maxPositionEmbeddings))")
             }
             doLowerCase = try reader.bool("do_lower_case", default: false)
         }

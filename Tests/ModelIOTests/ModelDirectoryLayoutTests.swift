@@ -106,12 +106,24 @@ import Testing
         let model = try makeModel(dir)
         dir.write("model/modules.json", text: String(modules.dropLast()) + #",{"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}]"#)
         dir.write("model/1_Pooling/config.json", text: #"{"pooling_mode_max_tokens":true,"pooling_mode_mean_tokens":false}"#)
-        dir.write("model/sentence_bert_config.json", text: #"{"max_seq_length":128,"do_lower_case":true}"#)
+        dir.write("model/sentence_bert_config.json", text: #"{"max_seq_length":12,"do_lower_case":true}"#)
         let st = try #require(try ModelDirectory(path: model).sentenceTransformers)
-        #expect(st == SentenceTransformersConfig(poolingModes: ["max"], normalize: true, maxSeqLength: 128, doLowerCase: true,
+        #expect(st == SentenceTransformersConfig(poolingModes: ["max"], normalize: true, maxSeqLength: 12, doLowerCase: true,
                                                  includePrompt: true, poolingConfigPath: model + "/1_Pooling/config.json"))
+        #expect(try ModelDirectory(path: model).maxSequenceLength == 12)
         dir.write("model/sentence_bert_config.json", text: #"{"max_seq_length":null}"#)
         #expect(try ModelDirectory(path: model).sentenceTransformers?.maxSeqLength == nil)
+        // Without max_seq_length: min(max_position_embeddings = 16, tokenizer model_max_length).
+        #expect(try ModelDirectory(path: model).maxSequenceLength == 16)
+        dir.write("model/tokenizer_config.json", text: #"{"model_max_length": 10}"#)
+        #expect(try ModelDirectory(path: model).maxSequenceLength == 10)
+        dir.write("model/tokenizer_config.json", text: #"{"model_max_length": 1000000000000000019884624838656}"#)
+        #expect(try ModelDirectory(path: model).tokenizerModelMaxLength == nil)
+        #expect(try ModelDirectory(path: model).maxSequenceLength == 16)
+        dir.write("model/sentence_bert_config.json", text: #"{"max_seq_length":17}"#)
+        #expect(throws: ModelIOError.configInvalidField(path: model + "/sentence_bert_config.json", field: "max_seq_length", reason: "17 exceeds the model's max_position_embeddings (16)")) {
+            try ModelDirectory(path: model)
+        }
         dir.write("model/sentence_bert_config.json", text: #"{"max_seq_length":0}"#)
         #expect(throws: ModelIOError.configInvalidField(path: model + "/sentence_bert_config.json", field: "max_seq_length", reason: "must be positive, found 0")) {
             try ModelDirectory(path: model)

@@ -20,6 +20,9 @@ import Testing
         #expect(st.maxSeqLength == 256)
         #expect(st.doLowerCase == false)
         #expect(st.includePrompt == true)
+        #expect(model.tokenizerModelMaxLength == 512)
+        #expect(model.maxSequenceLength == 256)
+        #expect(model.config.attentionHeadSize == 32)
     }
 
     @Test func weightsShapesAndValues() throws {
