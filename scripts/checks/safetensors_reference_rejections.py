@@ -1,6 +1,8 @@
 """Cross-check: the header violations that Tests/ModelIOTests/SafetensorsValidationTests.swift expects ModelIO
 to reject, fed to the reference implementation (the Rust `safetensors` crate behind the Python package).
-Prints, per case, whether the reference rejects it and its message. Run: python3 scripts/checks/safetensors_reference_rejections.py
+Prints, per case, whether the reference rejects it and its message.
+Last run (safetensors 0.8.0): the reference rejects every case ModelIO rejects, except a duplicate tensor name
+whose two entries are identical, which serde silently collapses (ModelIO rejects every duplicate name). Run: python3 scripts/checks/safetensors_reference_rejections.py
 """
 import os
 import struct
@@ -28,7 +30,8 @@ cases = {
     "header over 100 MB": st("{}", b"", declared=100_000_001),
     "non-UTF-8 header": st(T.encode().replace(b'"a"', b'"\xff"'), f32(1, 2)),
     "header not object": st("[1,2]", b""),
-    "header leading space": st(" {}", b""),
+    "valid, leading whitespace": st(" {}", b""),
+    "duplicate name, same offsets": st('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}', f32(1, 2)),
     "negative offset": st('{"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}}', f32(1, 2)),
     "negative shape": st('{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}', f32(1, 2)),
     "overflowing offset": st('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,99999999999999999999]}}', f32(1, 2)),
