@@ -132,6 +132,8 @@ final class MatrixFileSink {
     private var pending: [UInt8] = []
     private var finished = false
     private static let flushThreshold = 1 << 20
+    /// Descriptor that path `-` writes to (tests point it at a file).
+    nonisolated(unsafe) static var standardOutputDescriptor: Int32 = 1
 
     /// Rows as JSON text (one array per line) instead of little-endian binary.
     private let jsonLines: Bool
@@ -149,7 +151,7 @@ final class MatrixFileSink {
         self.makeHeader = makeHeader
         if path == "-" {
             temporaryPath = nil
-            fd = 1
+            fd = MatrixFileSink.standardOutputDescriptor
         } else {
             let temporary = path + ".partial"
             let opened = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
