@@ -19,6 +19,14 @@ public struct SentenceTransformersConfig: Sendable, Equatable {
     public var includePrompt: Bool
     /// Path of the Pooling module's config file.
     public var poolingConfigPath: String
+    /// Named prompts from `config_sentence_transformers.json` (`prompts`), e.g. `["query": "query: "]`.
+    public var prompts: [String: String] = [:]
+    /// `default_prompt_name` from `config_sentence_transformers.json`: its prompt is prepended to every text
+    /// unless the caller chooses another prompt.
+    public var defaultPromptName: String? = nil
+
+    /// The prompt text sentence-transformers prepends by default (nil when none is configured).
+    public var defaultPrompt: String? { defaultPromptName.flatMap { prompts[$0] } }
 
     public init(poolingModes: [String], normalize: Bool, maxSeqLength: Int?, doLowerCase: Bool = false,
                 includePrompt: Bool = true, poolingConfigPath: String = "") {
@@ -154,6 +162,8 @@ public struct ModelDirectory: Sendable {
     // MARK: - sentence-transformers
 
     struct PendingSentenceTransformers {
+        /// The directory holding modules.json.
+        var directory: String
         var modulesPath: String
         var transformerPath: String
         var poolingPath: String
@@ -228,7 +238,7 @@ public struct ModelDirectory: Sendable {
         guard let poolingPath else {
             throw ModelIOError.sentenceTransformersInvalid(path: modulesPath, reason: "no Pooling module")
         }
-        return PendingSentenceTransformers(modulesPath: modulesPath, transformerPath: transformerPath,
+        return PendingSentenceTransformers(directory: directory, modulesPath: modulesPath, transformerPath: transformerPath,
                                            poolingPath: poolingPath, normalize: normalize)
     }
 
@@ -297,8 +307,37 @@ public struct ModelDirectory: Sendable {
             }
             doLowerCase = try reader.bool("do_lower_case", default: false)
         }
-        return SentenceTransformersConfig(poolingModes: modes, normalize: pending.normalize, maxSeqLength: maxSeqLength,
-                                          doLowerCase: doLowerCase, includePrompt: includePrompt,
-                                          poolingConfigPath: poolingPath)
+        var result = SentenceTransformersConfig(poolingModes: modes, normalize: pending.normalize, maxSeqLength: maxSeqLength,
+                                                doLowerCase: doLowerCase, includePrompt: includePrompt,
+                                                poolingConfigPath: poolingPath)
+        let stConfigPath = FileSystem.join(pending.directory, "config_sentence_transformers.json")
+        if FileSystem.isFile(stConfigPath) {
+            let reader = try JSONObjectReader.load(path: stConfigPath)
+            if let promptsValue = reader.value["prompts"], promptsValue != .null {
+                guard case let .object(entries) = promptsValue else {
+                    throw ModelIOError.configInvalidField(path: stConfigPath, field: "prompts",
+                                                          reason: "expected an object of strings, found a \(promptsValue.kindName)")
+                }
+                for (name, text) in entries {
+                    switch text {
+                    case let .string(prompt): result.prompts[name] = prompt
+                    case .null: continue // an unset placeholder
+                    default:
+                        throw ModelIOError.configInvalidField(path: stConfigPath, field: "prompts.\(name)",
+                                                              reason: "expected a string, found a \(text.kindName)")
+                    }
+                }
+            }
+            if reader.has("default_prompt_name") {
+                let name = try reader.string("default_prompt_name")
+                guard result.prompts[name] != nil else {
+                    throw ModelIOError.configInvalidField(
+                        path: stConfigPath, field: "default_prompt_name",
+                        reason: "\"\(name)\" is not one of the prompts (\(result.prompts.keys.sorted().joined(separator: ", ")))")
+                }
+                result.defaultPromptName = name
+            }
+        }
+        return result
     }
 }

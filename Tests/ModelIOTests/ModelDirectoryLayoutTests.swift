@@ -130,6 +130,31 @@ import Testing
         }
     }
 
+    @Test func promptsFromSentenceTransformersConfig() throws {
+        let dir = TempDir()
+        let model = try makeModel(dir)
+        dir.write("model/modules.json", text: modules)
+        dir.write("model/1_Pooling/config.json", text: "{}")
+        #expect(try ModelDirectory(path: model).sentenceTransformers?.defaultPrompt == nil)
+        let path = model + "/config_sentence_transformers.json"
+        dir.write("model/config_sentence_transformers.json",
+                  text: #"{"prompts": {"query": "query: ", "passage": "passage: ", "unset": null}, "default_prompt_name": "query"}"#)
+        let st = try #require(try ModelDirectory(path: model).sentenceTransformers)
+        #expect(st.prompts == ["query": "query: ", "passage": "passage: "])
+        #expect(st.defaultPromptName == "query")
+        #expect(st.defaultPrompt == "query: ")
+        dir.write("model/config_sentence_transformers.json", text: #"{"prompts": {"query": "q: "}, "default_prompt_name": "doc"}"#)
+        #expect(throws: ModelIOError.configInvalidField(path: path, field: "default_prompt_name", reason: "\"doc\" is not one of the prompts (query)")) {
+            try ModelDirectory(path: model)
+        }
+        dir.write("model/config_sentence_transformers.json", text: #"{"prompts": {"query": 3}}"#)
+        #expect(throws: ModelIOError.configInvalidField(path: path, field: "prompts.query", reason: "expected a string, found a number")) {
+            try ModelDirectory(path: model)
+        }
+        dir.write("model/config_sentence_transformers.json", text: #"{"prompts": {}, "default_prompt_name": null}"#)
+        #expect(try ModelDirectory(path: model).sentenceTransformers?.defaultPromptName == nil)
+    }
+
     @Test func denseModuleIsUnsupported() throws {
         let dir = TempDir()
         let model = try makeModel(dir)
