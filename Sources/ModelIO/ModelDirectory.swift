@@ -306,6 +306,20 @@ public struct ModelDirectory: Sendable {
                     reason: "\(maxSeqLength) exceeds the model's max_position_embeddings (\(maxPositionEmbeddings))")
             }
             doLowerCase = try reader.bool("do_lower_case", default: false)
+            // sentence-transformers >= 6 records what the Transformer module outputs; only plain token
+            // embeddings from the encoder's last hidden state are what this implementation computes.
+            if reader.has("transformer_task") {
+                let task = try reader.string("transformer_task")
+                guard task == "feature-extraction" else {
+                    throw ModelIOError.configInvalidField(path: bertConfigPath, field: "transformer_task",
+                                                          reason: "\"\(task)\" is not supported (only \"feature-extraction\")")
+                }
+            }
+            if case let .string(output)? = reader.value["modality_config"]?["text"]?["method_output_name"],
+               output != "last_hidden_state" {
+                throw ModelIOError.configInvalidField(path: bertConfigPath, field: "modality_config.text.method_output_name",
+                                                      reason: "\"\(output)\" is not supported (only \"last_hidden_state\")")
+            }
         }
         var result = SentenceTransformersConfig(poolingModes: modes, normalize: pending.normalize, maxSeqLength: maxSeqLength,
                                                 doLowerCase: doLowerCase, includePrompt: includePrompt,
