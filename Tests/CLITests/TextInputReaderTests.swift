@@ -214,11 +214,12 @@ func withoutPath(_ error: FeatureIOError?) -> FeatureIOError? {
             let path = dir.path + "/stdout\(index)"
             let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
             #expect(fd >= 0)
-            MatrixFileSink.standardOutputDescriptor = fd
-            defer { MatrixFileSink.standardOutputDescriptor = 1; close(fd) }
-            let writer = try makeFeatureWriter(path: "-", columns: 2, format: [.npy, .safetensors, .jsonl][index])
-            try writer.append(rows: [1, 2, 3, 4])
-            try writer.finish()
+            defer { close(fd) }
+            try MatrixFileSink.$standardOutputDescriptor.withValue(fd) {
+                let writer = try makeFeatureWriter(path: "-", columns: 2, format: [.npy, .safetensors, .jsonl][index])
+                try writer.append(rows: [1, 2, 3, 4])
+                try writer.finish()
+            }
             let bytes = fileBytes(path)
             switch index {
             case 0:

@@ -132,8 +132,8 @@ final class MatrixFileSink {
     private var pending: [UInt8] = []
     private var finished = false
     private static let flushThreshold = 1 << 20
-    /// Descriptor that path `-` writes to (tests point it at a file).
-    nonisolated(unsafe) static var standardOutputDescriptor: Int32 = 1
+    /// Descriptor that path `-` writes to; tests bind it to a file for their own task only.
+    @TaskLocal static var standardOutputDescriptor: Int32 = 1
 
     /// Rows as JSON text (one array per line) instead of little-endian binary.
     private let jsonLines: Bool
