@@ -39,10 +39,11 @@ let package = Package(
         .target(name: "OpenCLBackend", dependencies: ["Backend", "COpenCL", "Kernels"], swiftSettings: optimized),
         .target(name: "Encoder", dependencies: ["Backend", "ModelIO"]),
         .target(name: "Pooling", dependencies: ["Backend"], swiftSettings: optimized),
-        .target(name: "Scheduler", dependencies: ["Tokenizer", "Encoder", "Pooling", "Backend"]),
+        .target(name: "FeatureIO", dependencies: ["ModelIO"]),
+        .target(name: "Scheduler", dependencies: ["Tokenizer", "Encoder", "Pooling", "Backend", "FeatureIO"]),
         .target(name: "Classifier", swiftSettings: optimized),
         .target(name: "Featurize", dependencies: [
-            "Tokenizer", "ModelIO", "Backend", "CPUBackend", "OpenCLBackend", "Encoder", "Pooling",
+            "Tokenizer", "ModelIO", "FeatureIO", "Backend", "CPUBackend", "OpenCLBackend", "Encoder", "Pooling",
             "Scheduler", "Classifier",
         ]),
         .executableTarget(name: "FeaturizeCLI", dependencies: [
@@ -55,8 +56,8 @@ let package = Package(
         .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "OpenCLBackend"]),
         .testTarget(name: "EncoderTests", dependencies: ["Featurize"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ClassifierTests", dependencies: ["Classifier"]),
-        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
-        .testTarget(name: "CLITests", dependencies: ["Featurize"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "FeatureIO"]),
+        .testTarget(name: "CLITests", dependencies: ["Featurize", "FeatureIO"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,2 +1,2 @@
-/// Module Featurize: see docs/ARCHITECTURE.md.
-public enum FeaturizeModule {}
+/// Module Featurize: the public Swift API composing the other modules (see docs/ARCHITECTURE.md).
+@_exported import FeatureIO

@@ -1,3 +1,4 @@
+import FeatureIO
 import Foundation
 
 /// A deterministic split of the input by row index: shard `index` of `count` takes rows r with
@@ -106,19 +107,23 @@ public enum ShardMerger {
             throw SchedulerError.merge("the shards have different widths or dtypes")
         }
         let total = records[0].inputRows
-        let rowBytes = cols * dtype.byteSize
-        var out = Data(NpyFormat.header(rows: total, cols: cols, dtype: dtype))
-        out.reserveCapacity(out.count + total * rowBytes)
+        let rowBytes = cols * (dtype == .float32 ? 4 : 2)
+        if FileManager.default.fileExists(atPath: output) { try? FileManager.default.removeItem(atPath: output) }
+        let writer = try makeFeatureWriter(path: output, columns: cols, dtype: dtype)
+        var row = [Float](repeating: 0, count: cols)
         for r in 0..<total {
             let s = r % n, local = r / n
             let start = headers[s].offset + local * rowBytes
-            out.append(datas[s].subdata(in: start..<(start + rowBytes)))
+            datas[s].withUnsafeBytes { raw in
+                for j in 0..<cols {
+                    row[j] = dtype == .float32
+                        ? Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: start + 4 * j, as: UInt32.self)))
+                        : Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: start + 2 * j, as: UInt16.self))))
+                }
+            }
+            try writer.append(row: row)
         }
-        let tmp = output + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: out) else {
-            throw SchedulerError.io(path: tmp, detail: "cannot write")
-        }
-        if rename(tmp, output) != 0 { throw SchedulerError.io(path: output, detail: "cannot rename \(tmp)") }
+        try writer.finish()
         return (total, cols)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import ModelIO
 import Testing
-@testable import Featurize
+@testable import FeatureIO
 
 func hexBytes(_ hex: String) -> [UInt8] {
     var out: [UInt8] = []

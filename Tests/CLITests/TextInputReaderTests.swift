@@ -1,7 +1,7 @@
 import Foundation
 import ModelIO
 import Testing
-@testable import Featurize
+@testable import FeatureIO
 
 /// A temporary directory removed on deinit.
 final class IOTempDir {
