@@ -46,7 +46,7 @@ let package = Package(
             "Scheduler", "Classifier",
         ]),
         .executableTarget(name: "FeaturizeCLI", dependencies: [
-            "Featurize", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Featurize", "Classifier", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Tests.
@@ -54,7 +54,7 @@ let package = Package(
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"]),
         .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "OpenCLBackend"]),
         .testTarget(name: "EncoderTests", dependencies: ["Featurize"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ClassifierTests", dependencies: ["Classifier"]),
+        .testTarget(name: "ClassifierTests", dependencies: ["Classifier"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["Featurize"]),
     ],
     swiftLanguageModes: [.v5]
