@@ -129,7 +129,7 @@ public enum LabelsFile {
         guard let text = String(data: data, encoding: .utf8) else {
             throw ClassifierError.labelsFile(path: path, reason: "not valid UTF-8")
         }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }).map {
             $0.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         if lines.last == "" { lines.removeLast() }

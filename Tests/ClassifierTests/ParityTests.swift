@@ -17,6 +17,13 @@ struct SklearnFit: Decodable {
     var n_iter: Int
     var heldout_accuracy: Double
     var proba_file: String
+    var heldout_predictions: [String]
+    var heldout_macro_f1: Double
+    var heldout_precision: [Double]
+    var heldout_recall: [Double]
+    var heldout_f1: [Double]
+    var heldout_support: [Int]
+    var heldout_confusion: [[Int]]
 }
 struct SklearnFits: Decodable {
     var sklearn_version: String
@@ -97,5 +104,24 @@ enum Fixtures {
         print("parity \(dataset)/\(tag): coef diff \(maxCoefDiff), proba diff \(maxProbaDiff), "
               + "accuracy \(metrics.accuracy) vs sklearn \(reference.heldout_accuracy), "
               + "iterations \(model.iterations) vs sklearn \(reference.n_iter)")
+    }
+
+    /// Our metrics on scikit-learn's own held-out predictions equal sklearn.metrics (1e-12).
+    @Test(arguments: cases)
+    func metricsMatchScikitLearn(dataset: String, tag: String) throws {
+        let reference = Fixtures.fit(dataset, tag)
+        let (_, labels) = try Fixtures.dataset(dataset)
+        let truth = Array(labels[Fixtures.fits.train_rows...])
+        let m = try ClassificationMetrics.compute(trueLabels: truth, predicted: reference.heldout_predictions,
+                                                  classes: reference.classes)
+        #expect(abs(m.accuracy - reference.heldout_accuracy) < 1e-12)
+        #expect(abs(m.macroF1 - reference.heldout_macro_f1) < 1e-12)
+        #expect(m.confusion.counts == reference.heldout_confusion)
+        for k in 0..<reference.classes.count {
+            #expect(abs(m.perClass[k].precision - reference.heldout_precision[k]) < 1e-12)
+            #expect(abs(m.perClass[k].recall - reference.heldout_recall[k]) < 1e-12)
+            #expect(abs(m.perClass[k].f1 - reference.heldout_f1[k]) < 1e-12)
+            #expect(m.perClass[k].support == reference.heldout_support[k])
+        }
     }
 }
