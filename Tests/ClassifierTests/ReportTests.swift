@@ -72,6 +72,7 @@ private func sampleReport() throws -> AblationReport {
         let report = try sampleReport()
         let dir = NSTemporaryDirectory() + "report-" + UUID().uuidString
         let files = try report.write(to: dir)
+        defer { if ProcessInfo.processInfo.environment["KEEP_REPORT"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
         for path in [files.csv, files.json, files.markdown, files.heatmapSVG, files.confusionSVG, files.html] {
             #expect(FileManager.default.fileExists(atPath: path), "\(path)")
         }
@@ -127,7 +128,10 @@ private func sampleReport() throws -> AblationReport {
         let report = try AblationReport(results: [AblationResult(combination: "x", pooling: "mean", layer: "last",
                                                                  dimension: 8, accuracy: 0.9, macroF1: 0.9, trainSeconds: 0)],
                                         bestConfusion: ConfusionMatrix(classes: classes, counts: counts))
-        #expect(parseXML(report.confusionSVG()).ok)
+        let parsed = parseXML(report.confusionSVG())
+        #expect(parsed.ok)
+        #expect(parsed.collector.elements.filter { $0 == "rect" }.count == 15 * 15 + 2)
+        #expect(parsed.collector.texts.contains("class_14"))
         #expect(parseXML(report.heatmapSVG()).ok)
         #expect(throws: ClassifierError.self) {
             try AblationReport(results: [], bestConfusion: ConfusionMatrix(classes: ["a"], counts: [[1]]))
