@@ -245,3 +245,31 @@ private func blobs(rows: Int, seed: UInt64 = 7) -> (FeatureMatrix, [String]) {
         #expect(m?.description.contains(missing) == true)
     }
 }
+
+@Suite struct HoldoutTests {
+    @Test func stratifiedSplitIsDeterministicAndStratified() throws {
+        let labels = (0..<100).map { $0 % 5 == 0 ? "rare" : "common" }  // 20 rare, 80 common
+        let a = try TrainTestSplit.stratified(labels: labels, testFraction: 0.25, seed: 7)
+        let b = try TrainTestSplit.stratified(labels: labels, testFraction: 0.25, seed: 7)
+        let c = try TrainTestSplit.stratified(labels: labels, testFraction: 0.25, seed: 8)
+        #expect(a.train == b.train && a.test == b.test)
+        #expect(a.test != c.test)
+        #expect(a.test.count == 25 && a.train.count == 75)
+        #expect(a.test.filter { labels[$0] == "rare" }.count == 5)
+        #expect(Set(a.train).isDisjoint(with: a.test) && Set(a.train + a.test) == Set(0..<100))
+        #expect(throws: ClassifierError.self) { try TrainTestSplit.stratified(labels: labels, testFraction: 1, seed: 1) }
+    }
+
+    @Test func holdoutMatchesScikitLearnSplit() throws {
+        let reference = Fixtures.fit("binary", "default")
+        let (x, labels) = try Fixtures.dataset("binary")
+        let trainRows = Array(0..<1500), testRows = Array(1500..<2000)
+        let run = try HoldoutEvaluation.run(
+            trainFeatures: x.selectingRows(trainRows), trainLabels: trainRows.map { labels[$0] },
+            testFeatures: x.selectingRows(testRows), testLabels: testRows.map { labels[$0] })
+        #expect(abs(run.metrics.accuracy - reference.heldout_accuracy) <= 0.005)
+        #expect(run.metrics.majorityClass == "neg")
+        #expect(run.trainSeconds >= 0)
+        #expect(throws: ClassifierError.self) { try x.selectingRows([2000]) }
+    }
+}
