@@ -77,50 +77,121 @@ final class LogisticObjective: @unchecked Sendable {
     }
 
     /// Unscaled weighted loss sum of `rows`, adding the unscaled gradient into `gradient`.
+    /// Rows are processed in blocks of 4 so each weight / gradient vector load serves 4 rows.
     private func accumulate(rows range: Range<Int>, params: UnsafePointer<Double>, gradient: UnsafeMutablePointer<Double>) -> Double {
         let d = columns, stride = columns + 1, v = vectorCount
-        var logits = [Double](repeating: 0, count: v)
+        let block = 4
+        // logits[k * block + b] for row b of the block; overwritten with residuals.
+        var logits = [Double](repeating: 0, count: v * block)
         var loss = 0.0
         features.withUnsafeBufferPointer { xAll in
             logits.withUnsafeMutableBufferPointer { z in
-                for r in range {
-                    let x = xAll.baseAddress! + r * d
+                var r = range.lowerBound
+                while r < range.upperBound {
+                    let count = min(block, range.upperBound - r)
+                    let x0 = xAll.baseAddress! + r * d
+                    let x1 = count > 1 ? x0 + d : x0, x2 = count > 2 ? x0 + 2 * d : x0, x3 = count > 3 ? x0 + 3 * d : x0
                     for k in 0..<v {
-                        z[k] = mixedDot(x, params + k * stride, d) + params[k * stride + d]
+                        let w = params + k * stride
+                        let dots = count == block ? mixedDot4(x0, x1, x2, x3, w, d)
+                            : SIMD4<Double>(mixedDot(x0, w, d), mixedDot(x1, w, d), mixedDot(x2, w, d), mixedDot(x3, w, d))
+                        for b in 0..<block { z[k * block + b] = dots[b] + w[d] }
                     }
-                    let weight = sampleWeights?[r] ?? 1
-                    let t = Int(targets[r])
-                    if v == 1 {
-                        let zz = z[0]
-                        let y: Double = t == 1 ? 1 : 0
-                        // log(1 + e^z) - y z, computed stably.
-                        let softplus = max(zz, 0) + log1p(exp(-abs(zz)))
-                        loss += weight * (softplus - y * zz)
-                        let sigmoid = zz >= 0 ? 1 / (1 + exp(-zz)) : exp(zz) / (1 + exp(zz))
-                        z[0] = weight * (sigmoid - y)
-                    } else {
-                        var m = z[0]
-                        for k in 1..<v { m = max(m, z[k]) }
-                        var sum = 0.0
-                        for k in 0..<v {
-                            let e = exp(z[k] - m)
-                            z[k] = e
-                            sum += e
-                        }
-                        // Loss = logsumexp - z_t = log(sum) - (z_t - m) = log(sum) - log(e_t).
-                        loss += weight * (log(sum) - log(z[t]))
-                        let inv = 1 / sum
-                        for k in 0..<v { z[k] = weight * (z[k] * inv - (k == t ? 1 : 0)) }
+                    for b in 0..<count {
+                        loss += residuals(row: r + b, logits: z.baseAddress! + b, step: block)
                     }
+                    for b in count..<block { for k in 0..<v { z[k * block + b] = 0 } }
                     for k in 0..<v {
-                        let residual = z[k]
-                        mixedAxpy(residual, x, gradient + k * stride, d)
-                        gradient[k * stride + d] += residual
+                        let g = gradient + k * stride
+                        let base = k * block
+                        mixedAxpy4(z[base], z[base + 1], z[base + 2], z[base + 3], x0, x1, x2, x3, g, d)
+                        for b in 0..<count { g[d] += z[base + b] }
                     }
+                    r += count
                 }
             }
         }
         return loss
+    }
+
+    /// Weighted cross-entropy of one row from its logits `z[k * step]`; replaces them with
+    /// the residuals `weight * (p_k - y_k)`.
+    @inline(__always)
+    private func residuals(row r: Int, logits z: UnsafeMutablePointer<Double>, step: Int) -> Double {
+        let weight = sampleWeights?[r] ?? 1
+        let t = Int(targets[r])
+        if vectorCount == 1 {
+            let zz = z[0]
+            let y: Double = t == 1 ? 1 : 0
+            // log(1 + e^z) - y z, computed stably.
+            let softplus = max(zz, 0) + log1p(exp(-abs(zz)))
+            let sigmoid = zz >= 0 ? 1 / (1 + exp(-zz)) : exp(zz) / (1 + exp(zz))
+            z[0] = weight * (sigmoid - y)
+            return weight * (softplus - y * zz)
+        }
+        let v = vectorCount
+        var m = z[0]
+        for k in 1..<v { m = max(m, z[k * step]) }
+        var sum = 0.0
+        for k in 0..<v {
+            let e = exp(z[k * step] - m)
+            z[k * step] = e
+            sum += e
+        }
+        // Loss = logsumexp - z_t = log(sum) - log(e_t).
+        let loss = weight * (log(sum) - log(z[t * step]))
+        let inv = 1 / sum
+        for k in 0..<v { z[k * step] = weight * (z[k * step] * inv - (k == t ? 1 : 0)) }
+        return loss
+    }
+}
+
+/// Dot products of 4 Float32 rows with one Float64 vector, each with the same fixed reduction order.
+@inline(__always)
+func mixedDot4(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
+               _ x3: UnsafePointer<Float>, _ w: UnsafePointer<Double>, _ n: Int) -> SIMD4<Double> {
+    let r0 = UnsafeRawPointer(x0), r1 = UnsafeRawPointer(x1), r2 = UnsafeRawPointer(x2), r3 = UnsafeRawPointer(x3)
+    let wr = UnsafeRawPointer(w)
+    var a0 = SIMD8<Double>(), a1 = SIMD8<Double>(), a2 = SIMD8<Double>(), a3 = SIMD8<Double>()
+    var j = 0
+    while j + 8 <= n {
+        let wv = wr.loadUnaligned(fromByteOffset: j * 8, as: SIMD8<Double>.self)
+        a0 = a0.addingProduct(SIMD8<Double>(r0.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)), wv)
+        a1 = a1.addingProduct(SIMD8<Double>(r1.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)), wv)
+        a2 = a2.addingProduct(SIMD8<Double>(r2.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)), wv)
+        a3 = a3.addingProduct(SIMD8<Double>(r3.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)), wv)
+        j += 8
+    }
+    var s = SIMD4<Double>(a0.sum(), a1.sum(), a2.sum(), a3.sum())
+    while j < n {
+        s += SIMD4<Double>(Double(x0[j]), Double(x1[j]), Double(x2[j]), Double(x3[j])) * w[j]
+        j += 1
+    }
+    return s
+}
+
+/// y[j] += c0 * x0[j] + c1 * x1[j] + c2 * x2[j] + c3 * x3[j] (Float32 rows, Float64 accumulation).
+@inline(__always)
+func mixedAxpy4(_ c0: Double, _ c1: Double, _ c2: Double, _ c3: Double,
+                _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
+                _ x3: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Double>, _ n: Int) {
+    let r0 = UnsafeRawPointer(x0), r1 = UnsafeRawPointer(x1), r2 = UnsafeRawPointer(x2), r3 = UnsafeRawPointer(x3)
+    let yr = UnsafeMutableRawPointer(y)
+    let v0 = SIMD8<Double>(repeating: c0), v1 = SIMD8<Double>(repeating: c1)
+    let v2 = SIMD8<Double>(repeating: c2), v3 = SIMD8<Double>(repeating: c3)
+    var j = 0
+    while j + 8 <= n {
+        var acc = yr.loadUnaligned(fromByteOffset: j * 8, as: SIMD8<Double>.self)
+        acc = acc.addingProduct(v0, SIMD8<Double>(r0.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
+        acc = acc.addingProduct(v1, SIMD8<Double>(r1.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
+        acc = acc.addingProduct(v2, SIMD8<Double>(r2.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
+        acc = acc.addingProduct(v3, SIMD8<Double>(r3.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
+        yr.storeBytes(of: acc, toByteOffset: j * 8, as: SIMD8<Double>.self)
+        j += 8
+    }
+    while j < n {
+        y[j] += c0 * Double(x0[j]) + c1 * Double(x1[j]) + c2 * Double(x2[j]) + c3 * Double(x3[j])
+        j += 1
     }
 }
 
@@ -148,22 +219,4 @@ func mixedDot(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Double>, _ n: Int) -
         j += 1
     }
     return s
-}
-
-/// y[j] += alpha * Double(x[j]).
-@inline(__always)
-func mixedAxpy(_ alpha: Double, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Double>, _ n: Int) {
-    let xr = UnsafeRawPointer(x), yr = UnsafeMutableRawPointer(y)
-    let a = SIMD8<Double>(repeating: alpha)
-    var j = 0
-    while j + 8 <= n {
-        let xv = SIMD8<Double>(xr.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self))
-        let yv = yr.loadUnaligned(fromByteOffset: j * 8, as: SIMD8<Double>.self)
-        yr.storeBytes(of: yv.addingProduct(a, xv), toByteOffset: j * 8, as: SIMD8<Double>.self)
-        j += 8
-    }
-    while j < n {
-        y[j] += alpha * Double(x[j])
-        j += 1
-    }
 }

@@ -51,6 +51,8 @@ public struct LogisticRegressionModel: Codable, Sendable, Equatable {
     public var maxIterations: Int
     /// L-BFGS iterations used.
     public var iterations: Int
+    /// Objective + gradient evaluations used (iterations plus extra line-search steps).
+    public var functionEvaluations: Int
     /// False when training stopped at the iteration limit or the line search failed.
     public var converged: Bool
     public var stopReason: LBFGSStatus
@@ -208,7 +210,8 @@ public enum LogisticRegression {
         return LogisticRegressionModel(
             classes: classes, featureMean: mean, featureScale: scale, weights: weights, intercepts: intercepts,
             C: options.C, classWeighting: options.classWeighting, tolerance: options.tolerance,
-            maxIterations: options.maxIterations, iterations: result.iterations, converged: result.converged,
+            maxIterations: options.maxIterations, iterations: result.iterations,
+            functionEvaluations: result.evaluations, converged: result.converged,
             stopReason: result.status, trainingClassCounts: counts, finalLoss: result.value)
     }
 

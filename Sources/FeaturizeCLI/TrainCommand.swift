@@ -47,7 +47,7 @@ struct TrainCommand: ParsableCommand {
         let trainMetrics = try ClassificationMetrics.compute(trueLabels: y, predicted: model.predict(x), classes: model.classes)
         print("trained on \(x.rows) rows x \(x.columns) features, \(model.classes.count) classes: "
               + model.classes.joined(separator: ", "))
-        print("iterations: \(model.iterations), converged: \(model.converged) (\(model.stopReason.rawValue)), "
+        print("iterations: \(model.iterations) (\(model.functionEvaluations) evaluations), converged: \(model.converged) (\(model.stopReason.rawValue)), "
               + "loss: \(String(format: "%.6f", model.finalLoss)), time: \(String(format: "%.2f", seconds)) s")
         print("training accuracy: \(String(format: "%.2f", 100 * trainMetrics.accuracy))%, "
               + "macro-F1: \(String(format: "%.4f", trainMetrics.macroF1))")
