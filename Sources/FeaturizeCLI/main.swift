@@ -1,7 +1,6 @@
 import ArgumentParser
 import Featurize
 
-
 struct FeaturizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "featurize",
