@@ -69,7 +69,8 @@ public enum LBFGS {
                 d = g.map { -$0 }
                 slope = dot(g, d)
             }
-            let initialStep = sHistory.isEmpty ? min(1.0, 1.0 / norm(d)) : 1.0
+            // As L-BFGS-B: the first step (and any restart) has length 1 along the normalised steepest descent.
+            let initialStep = sHistory.isEmpty ? 1.0 / norm(d) : 1.0
             let search = lineSearch(x: x, f0: f, g0: g, direction: d, slope0: slope, initialStep: initialStep,
                                     maxSteps: options.maxLineSearchSteps, objective: objective)
             evaluations += search.evaluations

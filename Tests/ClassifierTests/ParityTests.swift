@@ -57,9 +57,10 @@ enum Fixtures {
         ("binary", "tight"), ("binary", "default"), ("binary", "c03_balanced"),
     ]
 
-    /// Tight fits (tol 1e-10): coefficients and probabilities within 1e-5 / 1e-6 absolute (measured ~1e-7).
-    /// Default fits (tol 1e-4; both stop early, at slightly different points): coefficients within 5e-3,
-    /// probabilities within 2e-3 (measured 6e-4),
+    /// Tight fits (tol 1e-10): coefficients within 1e-5 and probabilities within 1e-6 absolute (measured ~1e-7).
+    /// Default fits (tol 1e-4): our L-BFGS takes the same first step as SciPy's L-BFGS-B and stops at the same
+    /// iteration (checked: within 1), so coefficients agree within 1e-4 and probabilities within 1e-5
+    /// (measured ~1e-7);
     /// held-out accuracy within 0.5 points.
     @Test(arguments: cases)
     func matchesScikitLearn(dataset: String, tag: String) throws {
@@ -72,13 +73,14 @@ enum Fixtures {
         let model = try LogisticRegression.train(features: try Fixtures.slice(x, 0..<train),
                                                  labels: Array(labels[0..<train]), options: options)
         #expect(model.converged)
+        #expect(abs(model.iterations - reference.n_iter) <= 1, "iterations \(model.iterations) vs sklearn \(reference.n_iter)")
         #expect(model.classes == reference.classes)
         for j in 0..<x.columns {
             #expect(abs(model.featureMean[j] - reference.mean[j]) <= 1e-9 * max(1, abs(reference.mean[j])))
             #expect(abs(model.featureScale[j] - reference.scale[j]) <= 1e-9 * max(1, reference.scale[j]))
         }
         let tight = reference.tol < 1e-6
-        let coefTolerance = tight ? 1e-5 : 5e-3
+        let coefTolerance = tight ? 1e-5 : 1e-4
         var maxCoefDiff = 0.0
         for k in 0..<reference.coef.count {
             for j in 0..<x.columns { maxCoefDiff = max(maxCoefDiff, abs(model.weights[k][j] - reference.coef[k][j])) }
@@ -95,7 +97,7 @@ enum Fixtures {
                 maxProbaDiff = max(maxProbaDiff, abs(proba[r][k] - Double(refProba.values[r * refProba.columns + k])))
             }
         }
-        #expect(maxProbaDiff <= (tight ? 1e-6 : 2e-3), "max |proba diff| \(maxProbaDiff)")
+        #expect(maxProbaDiff <= (tight ? 1e-6 : 1e-5), "max |proba diff| \(maxProbaDiff)")
 
         let predicted = try model.predict(try Fixtures.slice(x, train..<x.rows))
         let metrics = try ClassificationMetrics.compute(trueLabels: Array(labels[train...]), predicted: predicted,
