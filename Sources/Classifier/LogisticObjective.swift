@@ -130,6 +130,7 @@ final class LogisticObjective: @unchecked Sendable {
             return weight * (softplus - y * zz)
         }
         let v = vectorCount
+        let targetLogit = z[t * step]
         var m = z[0]
         for k in 1..<v { m = max(m, z[k * step]) }
         var sum = 0.0
@@ -138,8 +139,8 @@ final class LogisticObjective: @unchecked Sendable {
             z[k * step] = e
             sum += e
         }
-        // Loss = logsumexp - z_t = log(sum) - log(e_t).
-        let loss = weight * (log(sum) - log(z[t * step]))
+        // Loss = logsumexp - z_t = m + log(sum) - z_t (finite even when e_t underflows).
+        let loss = weight * (m + log(sum) - targetLogit)
         let inv = 1 / sum
         for k in 0..<v { z[k * step] = weight * (z[k * step] * inv - (k == t ? 1 : 0)) }
         return loss
