@@ -47,7 +47,7 @@ let package = Package(
             "Scheduler", "Classifier",
         ]),
         .executableTarget(name: "FeaturizeCLI", dependencies: [
-            "Featurize", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Featurize", "Classifier", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Tests.
@@ -55,7 +55,7 @@ let package = Package(
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "OpenCLBackend"]),
         .testTarget(name: "EncoderTests", dependencies: ["Featurize"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ClassifierTests", dependencies: ["Classifier"]),
+        .testTarget(name: "ClassifierTests", dependencies: ["Classifier"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "FeatureIO"]),
         .testTarget(name: "CLITests", dependencies: ["Featurize", "FeatureIO"]),
     ],
