@@ -21,7 +21,6 @@ public enum ClassifierError: Error, CustomStringConvertible, Equatable {
     /// A report or prediction file could not be written.
     case writeFailed(path: String, reason: String)
     /// The feature buffer length is not rows * columns.
-    case badMatrixShape(rows: Int, columns: Int, valueCount: Int)
 
     public var description: String {
         switch self {
@@ -47,8 +46,6 @@ public enum ClassifierError: Error, CustomStringConvertible, Equatable {
             return "model file '\(path)': \(reason)"
         case let .writeFailed(path, reason):
             return "cannot write '\(path)': \(reason)"
-        case let .badMatrixShape(r, c, n):
-            return "feature matrix of \(r) x \(c) needs \(r * c) values but has \(n)"
         }
     }
 }

@@ -27,9 +27,15 @@ public enum FeatureIOError: Error, Sendable, Equatable, CustomStringConvertible 
     case unknownOutputFormat(path: String)
     case invalidShape(path: String, reason: String)
     case writerFinished(path: String)
+    /// An in-memory matrix whose value count is not rows × columns.
+    case badMatrixShape(rows: Int, columns: Int, valueCount: Int)
+    /// Rows of different lengths given as one matrix.
+    case raggedRows(row: Int, count: Int, expected: Int)
 
     public var description: String {
         switch self {
+        case let .badMatrixShape(r, c, n): return "a [\(r), \(c)] matrix needs \(r * c) values, got \(n)"
+        case let .raggedRows(row, count, expected): return "row \(row) has \(count) values, row 0 has \(expected)"
         case let .cannotOpen(path, reason): return "\(path): cannot open: \(reason)"
         case let .readFailed(path, reason): return "\(path): read failed: \(reason)"
         case let .writeFailed(path, reason): return "\(path): write failed: \(reason)"

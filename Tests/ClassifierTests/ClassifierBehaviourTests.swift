@@ -184,7 +184,7 @@ private func blobs(rows: Int, seed: UInt64 = 7) -> (FeatureMatrix, [String]) {
     @Test func float32RoundTripAndFixtureShapes() throws {
         let dir = temporaryDirectory()
         let m = try FeatureMatrix(values: [1, -2.5, 3, 4e-3, .greatestFiniteMagnitude, 0], rows: 2, columns: 3)
-        try NpyWriter.write(m, to: dir + "/m.npy")
+        try NpyArrayFile.write(m, to: dir + "/m.npy")
         #expect(try NpyReader.readMatrix(path: dir + "/m.npy") == m)
         let x = try NpyReader.readMatrix(path: Fixtures.path("multi_X.npy"))
         #expect(x.rows == 2000 && x.columns == 50)
@@ -193,14 +193,14 @@ private func blobs(rows: Int, seed: UInt64 = 7) -> (FeatureMatrix, [String]) {
 
     @Test func float64AndFloat16() throws {
         let dir = temporaryDirectory()
-        try NpyWriter.write(float64: [0.5, -1.25, 1e300, 3], shape: [2, 2], to: dir + "/d.npy")
+        try NpyArrayFile.write(float64: [0.5, -1.25, 1e300, 3], shape: [2, 2], to: dir + "/d.npy")
         let d = try NpyReader.readMatrix(path: dir + "/d.npy")
         #expect(d.values[0] == 0.5 && d.values[1] == -1.25 && d.values[2] == .infinity && d.values[3] == 3)
         // float16: 1.0, -2.0, 65504 (max), 2^-24 (smallest subnormal), inf, 0.333 (0x3555)
         let halves: [UInt16] = [0x3C00, 0xC000, 0x7BFF, 0x0001, 0x7C00, 0x3555]
         var body = Data()
         for h in halves { withUnsafeBytes(of: h.littleEndian) { body.append(contentsOf: $0) } }
-        try NpyWriter.write(descr: "<f2", shape: [3, 2], body: body, to: dir + "/h.npy")
+        try NpyArrayFile.write(descr: "<f2", shape: [3, 2], body: body, to: dir + "/h.npy")
         let h = try NpyReader.readMatrix(path: dir + "/h.npy")
         #expect(h.values == [1, -2, 65504, Float(sign: .plus, exponent: -24, significand: 1), .infinity, 0.33325195])
     }
@@ -212,21 +212,21 @@ private func blobs(rows: Int, seed: UInt64 = 7) -> (FeatureMatrix, [String]) {
         #expect(throws: NpyError.badMagic(path: notNpy)) { try NpyReader.readMatrix(path: notNpy) }
 
         let ints = dir + "/ints.npy"
-        try NpyWriter.write(descr: "<i4", shape: [1, 1], body: Data(count: 4), to: ints)
+        try NpyArrayFile.write(descr: "<i4", shape: [1, 1], body: Data(count: 4), to: ints)
         #expect(throws: NpyError.unsupportedDType(path: ints, descr: "<i4")) { try NpyReader.readMatrix(path: ints) }
 
         let big = dir + "/big.npy"
-        try NpyWriter.write(descr: ">f4", shape: [1, 1], body: Data(count: 4), to: big)
+        try NpyArrayFile.write(descr: ">f4", shape: [1, 1], body: Data(count: 4), to: big)
         #expect(throws: NpyError.unsupportedDType(path: big, descr: ">f4")) { try NpyReader.readMatrix(path: big) }
 
         let short = dir + "/short.npy"
-        try NpyWriter.write(descr: "<f4", shape: [3, 4], body: Data(count: 40), to: short)
+        try NpyArrayFile.write(descr: "<f4", shape: [3, 4], body: Data(count: 40), to: short)
         let e = #expect(throws: NpyError.self) { try NpyReader.readMatrix(path: short) }
         #expect(e == .sizeMismatch(path: short, shape: [3, 4], expectedBytes: 48, actualBytes: 40))
         #expect(e?.description.contains(short) == true)
 
         let vector = dir + "/vector.npy"
-        try NpyWriter.write(descr: "<f4", shape: [4], body: Data(count: 16), to: vector)
+        try NpyArrayFile.write(descr: "<f4", shape: [4], body: Data(count: 16), to: vector)
         #expect(throws: NpyError.unsupportedShape(path: vector, shape: [4])) { try NpyReader.readMatrix(path: vector) }
 
         let fortran = dir + "/fortran.npy"

@@ -160,8 +160,9 @@ public enum NpyReader {
     }
 }
 
-/// Writes C-ordered little-endian `.npy` files (format version 1.0).
-public enum NpyWriter {
+/// Writes whole arrays as C-ordered little-endian `.npy` files (format version 1.0) in one go: float32
+/// matrices, float64 arrays and raw bodies (fixtures, tests). Streaming feature output uses `NpyWriter`.
+public enum NpyArrayFile {
     /// Writes `matrix` as float32 `[rows, columns]` to `path`.
     public static func write(_ matrix: FeatureMatrix, to path: String) throws {
         var body = Data(capacity: matrix.values.count * 4)
@@ -176,7 +177,7 @@ public enum NpyWriter {
         try write(descr: "<f8", shape: shape, body: body, to: path)
     }
 
-    static func write(descr: String, shape: [Int], body: Data, to path: String) throws {
+    public static func write(descr: String, shape: [Int], body: Data, to path: String) throws {
         let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
         var header = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(shapeText), }"
         let unpadded = 10 + header.utf8.count + 1

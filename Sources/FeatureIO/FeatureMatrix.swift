@@ -8,7 +8,7 @@ public struct FeatureMatrix: Sendable, Equatable {
     /// Wraps `values` as `[rows, columns]`; throws if the count does not match.
     public init(values: [Float], rows: Int, columns: Int) throws {
         guard rows >= 0, columns >= 0, values.count == rows * columns else {
-            throw ClassifierError.badMatrixShape(rows: rows, columns: columns, valueCount: values.count)
+            throw FeatureIOError.badMatrixShape(rows: rows, columns: columns, valueCount: values.count)
         }
         self.values = values
         self.rows = rows
@@ -22,7 +22,7 @@ public struct FeatureMatrix: Sendable, Equatable {
         values.reserveCapacity(rowArrays.count * columns)
         for (index, row) in rowArrays.enumerated() {
             guard row.count == columns else {
-                throw ClassifierError.invalidOption("row \(index) has \(row.count) values, row 0 has \(columns)")
+                throw FeatureIOError.raggedRows(row: index, count: row.count, expected: columns)
             }
             values.append(contentsOf: row)
         }
