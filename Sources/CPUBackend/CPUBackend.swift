@@ -304,7 +304,11 @@ private func layerNormRow(_ row: UnsafeMutablePointer<Float>, cols: Int, gamma: 
 private func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int) {
     var vmax = SIMD8<Float>(repeating: -.infinity)
     var c = 0
-    while c + 8 <= count { vmax = pointwiseMax(vmax, UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self)); c += 8 }
+    while c + 8 <= count {
+        let v = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self)
+        vmax = vmax.replacing(with: v, where: v .> vmax)
+        c += 8
+    }
     var m = vmax.max()
     while c < count { m = Swift.max(m, row[c]); c += 1 }
     let vm = SIMD8<Float>(repeating: m)
@@ -326,8 +330,11 @@ private func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int) {
 /// clamped to [-87.3, 88.37]. Max relative difference from glibc `expf` on [-80, 80]: ~2e-7 (Tests/BackendTests).
 @inline(__always)
 func exp8(_ a: SIMD8<Float>) -> SIMD8<Float> {
-    let x0 = a.clamped(lowerBound: SIMD8(repeating: -87.3), upperBound: SIMD8(repeating: 88.3762626647949))
-    let n = (x0 * Float(1.44269504088896341)).rounded(.toNearestOrEven)
+    let x0 = clamp8(a, -87.3, 88.3762626647949)
+    // n = round(x / ln 2) via the 1.5 * 2^23 trick: its low mantissa bits then hold n as an integer.
+    let magic = SIMD8<Float>(repeating: 12582912)
+    let shifted = x0 * Float(1.44269504088896341) + magic
+    let n = shifted - magic
     var x = x0.addingProduct(n, SIMD8(repeating: -0.693359375))
     x = x.addingProduct(n, SIMD8(repeating: 2.12194440e-4))
     var y = SIMD8<Float>(repeating: 1.3981999507e-3).addingProduct(x, SIMD8(repeating: 1.9875691500e-4))
@@ -336,8 +343,9 @@ func exp8(_ a: SIMD8<Float>) -> SIMD8<Float> {
     y = SIMD8<Float>(repeating: 1.6666665459e-1).addingProduct(y, x)
     y = SIMD8<Float>(repeating: 5.0000001201e-1).addingProduct(y, x)
     y = (x + 1).addingProduct(y, x * x)
-    let bits = (SIMD8<Int32>(truncatingIfNeeded: SIMD8<Int32>(n)) &+ 127) &<< 23
-    return y * unsafeBitCast(bits, to: SIMD8<Float>.self)
+    let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    let scale = unsafeBitCast((integer &+ 127) &<< 23, to: SIMD8<Float>.self)
+    return y * scale
 }
 
 /// Bias add and activation of one output row (SIMD8 body, scalar libm tail).
@@ -378,7 +386,7 @@ private func epilogue(_ row: UnsafeMutablePointer<Float>, count: Int, bias: Unsa
 /// which made GELU as costly as the matrix products.
 @inline(__always)
 func erf8(_ a: SIMD8<Float>) -> SIMD8<Float> {
-    let x = a.clamped(lowerBound: SIMD8(repeating: -4), upperBound: SIMD8(repeating: 4))
+    let x = clamp8(a, -4, 4)
     let x2 = x * x
     var p = SIMD8<Float>(repeating: 2.77068142495902e-08).addingProduct(x2, SIMD8(repeating: -2.72614225801306e-10))
     p = SIMD8<Float>(repeating: -2.10102402082508e-06).addingProduct(x2, p)
@@ -398,8 +406,7 @@ func erf8(_ a: SIMD8<Float>) -> SIMD8<Float> {
 /// Max abs difference from glibc `tanhf` over [-12, 12]: 3.0e-7.
 @inline(__always)
 func tanh8(_ a: SIMD8<Float>) -> SIMD8<Float> {
-    let bound = SIMD8<Float>(repeating: 7.99881172180175781)
-    let x = a.clamped(lowerBound: -bound, upperBound: bound)
+    let x = clamp8(a, -7.99881172180175781, 7.99881172180175781)
     let x2 = x * x
     var p = SIMD8<Float>(repeating: 2.00018790482477e-13).addingProduct(x2, SIMD8(repeating: -2.76076847742355e-16))
     p = SIMD8<Float>(repeating: -8.60467152213735e-11).addingProduct(x2, p)
@@ -412,6 +419,13 @@ func tanh8(_ a: SIMD8<Float>) -> SIMD8<Float> {
     q = SIMD8<Float>(repeating: 2.26843463243900e-03).addingProduct(x2, q)
     q = SIMD8<Float>(repeating: 4.89352518554385e-03).addingProduct(x2, q)
     return p / q
+}
+
+/// Lane-wise clamp (NaN passes through unchanged).
+@inline(__always)
+private func clamp8(_ v: SIMD8<Float>, _ lo: Float, _ hi: Float) -> SIMD8<Float> {
+    let low = v.replacing(with: lo, where: v .< lo)
+    return low.replacing(with: hi, where: low .> hi)
 }
 
 /// Public SIMD activation functions, exposed for accuracy tests against libm.
