@@ -57,8 +57,8 @@ public final class TextTokenizer: Sendable {
 
     /// Tokenizes one text.
     public func encode(_ text: String) -> Encoding {
-        let workspace = Workspace()
-        return encode(text, workspace: workspace)
+        var workspace = Workspace()
+        return encode(text, workspace: &workspace)
     }
 
     /// Tokenizes texts on `threads` threads; result `i` is the encoding of `texts[i]`.
@@ -66,15 +66,15 @@ public final class TextTokenizer: Sendable {
         let count = texts.count
         let workers = max(1, min(threads, count))
         if workers == 1 {
-            let workspace = Workspace()
-            return texts.map { encode($0, workspace: workspace) }
+            var workspace = Workspace()
+            return texts.map { encode($0, workspace: &workspace) }
         }
         return [Encoding](unsafeUninitializedCapacity: count) { buffer, initialized in
             let base = buffer.baseAddress!
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                let workspace = Workspace()
+                var workspace = Workspace()
                 let lo = worker * count / workers, hi = (worker + 1) * count / workers
-                for i in lo..<hi { (base + i).initialize(to: encode(texts[i], workspace: workspace)) }
+                for i in lo..<hi { (base + i).initialize(to: encode(texts[i], workspace: &workspace)) }
             }
             initialized = count
         }
@@ -85,8 +85,8 @@ public final class TextTokenizer: Sendable {
         PaddedBatch(encodings, padId: padId, padTypeId: 0, padToMultipleOf: multiple)
     }
 
-    /// Reusable buffers for one thread.
-    final class Workspace {
+    /// Reusable buffers for one thread (a struct passed inout: no dynamic exclusivity checks in the hot loop).
+    struct Workspace {
         var original: [UInt32] = []
         var text = NormalizedText()
         var pieces: [TextSpan] = []
@@ -102,10 +102,9 @@ public final class TextTokenizer: Sendable {
         var pieceEnds: [Int32] = []
     }
 
-    func encode(_ text: String, workspace ws: Workspace) -> Encoding {
+    func encode(_ text: String, workspace ws: inout Workspace) -> Encoding {
         let charCap = maxLength.map { $0 * Self.charCapFactor }
         let capped = decodeScalars(text, cap: charCap, into: &ws.original)
-        let prefixCount = postProcessor?.prefix.count ?? 0
         let budget = maxLength.map { max(0, $0 - specialTokenCount) }
         // With right truncation, tokens past the budget are never kept: stop once we have one more.
         let stopAfter: Int? = (truncationDirection == .right) ? budget.map { $0 + 1 } : nil
@@ -118,12 +117,12 @@ public final class TextTokenizer: Sendable {
         var position = 0
         for match in rawMatches {
             if let stopAfter, ws.ids.count >= stopAfter { break }
-            if position < match.span.start { tokenizeSegment(TextSpan(start: position, end: match.span.start), ws, stopAfter: stopAfter) }
+            if position < match.span.start { tokenizeSegment(TextSpan(start: position, end: match.span.start), &ws, stopAfter: stopAfter) }
             ws.ids.append(match.id); ws.starts.append(Int32(match.span.start)); ws.ends.append(Int32(match.span.end))
             position = match.span.end
         }
         if position < whole.end, stopAfter.map({ ws.ids.count < $0 }) ?? true {
-            tokenizeSegment(TextSpan(start: position, end: whole.end), ws, stopAfter: stopAfter)
+            tokenizeSegment(TextSpan(start: position, end: whole.end), &ws, stopAfter: stopAfter)
         }
 
         // Truncation: choose the kept content token range(s).
@@ -158,14 +157,13 @@ public final class TextTokenizer: Sendable {
         if let post = postProcessor {
             for special in post.suffix { ids.append(special.id); typeIds.append(special.typeId); offsets.append((0, 0)) }
         }
-        _ = prefixCount
         return Encoding(ids: ids, typeIds: typeIds, attentionMask: [Int32](repeating: 1, count: ids.count),
                         offsets: offsets, wasTruncated: truncated, wasCharCapped: capped)
     }
 
     /// Normalizes, pre-tokenizes and runs WordPiece on original scalars `segment`, appending tokens with
     /// original-scalar offsets to the workspace.
-    private func tokenizeSegment(_ segment: TextSpan, _ ws: Workspace, stopAfter: Int?) {
+    private func tokenizeSegment(_ segment: TextSpan, _ ws: inout Workspace, stopAfter: Int?) {
         ws.text.reset(original: ws.original[segment.start..<segment.end], startIndex: segment.start)
         normalizer?.normalize(&ws.text)
         let text = ws.text
@@ -188,7 +186,7 @@ public final class TextTokenizer: Sendable {
             if let stopAfter, ws.ids.count >= stopAfter { return }
             if !normalizedMatches.isEmpty, pieceIndex % 2 == 1 {
                 let match = normalizedMatches[pieceIndex / 2]
-                appendToken(match.id, text: text, start: piece.start, end: piece.end, ws)
+                appendToken(match.id, text: text, start: piece.start, end: piece.end, &ws)
                 continue
             }
             if piece.isEmpty { continue }
@@ -200,13 +198,13 @@ public final class TextTokenizer: Sendable {
             }
             for word in ws.words {
                 if let stopAfter, ws.ids.count >= stopAfter { return }
-                tokenizeWord(word, text: text, ws)
+                tokenizeWord(word, text: text, &ws)
             }
         }
     }
 
     @inline(__always)
-    private func appendToken(_ id: Int32, text: NormalizedText, start: Int, end: Int, _ ws: Workspace) {
+    private func appendToken(_ id: Int32, text: NormalizedText, start: Int, end: Int, _ ws: inout Workspace) {
         ws.ids.append(id)
         if end > start {
             ws.starts.append(text.origins[start]); ws.ends.append(text.origins[end - 1] + 1)
@@ -215,7 +213,7 @@ public final class TextTokenizer: Sendable {
         }
     }
 
-    private func tokenizeWord(_ word: TextSpan, text: NormalizedText, _ ws: Workspace) {
+    private func tokenizeWord(_ word: TextSpan, text: NormalizedText, _ ws: inout Workspace) {
         ws.wordBytes.removeAll(keepingCapacity: true)
         ws.byteScalar.removeAll(keepingCapacity: true)
         text.scalars.withUnsafeBufferPointer { scalars in

@@ -153,14 +153,15 @@ public struct WordPieceModel: Sendable {
             powers.withUnsafeBufferPointer { powers in
                 var start = 0
                 while start < n {
-                    let table = start == 0 ? wordTable : continuationTable
-                    var end = min(n, start + table.maxKeyLength)
+                    let isFirst = start == 0
+                    var end = min(n, start + (isFirst ? wordTable.maxKeyLength : continuationTable.maxKeyLength))
                     // Do not start probing in the middle of a UTF-8 sequence.
                     while end > start, end < n, bytes[end] & 0xC0 == 0x80 { end -= 1 }
                     var id: Int32 = -1
                     while end > start {
                         let hash = hashes[end] &- hashes[start] &* powers[end - start]
-                        id = table.lookup(hash: hash, bytes: bytes, start: start, end: end)
+                        id = isFirst ? wordTable.lookup(hash: hash, bytes: bytes, start: start, end: end)
+                                     : continuationTable.lookup(hash: hash, bytes: bytes, start: start, end: end)
                         if id >= 0 { break }
                         end -= 1
                         while end > start, bytes[end] & 0xC0 == 0x80 { end -= 1 }
