@@ -33,4 +33,7 @@ public struct FeatureMatrix: Sendable, Equatable {
     public func row(_ index: Int) -> [Float] {
         Array(values[(index * columns)..<((index + 1) * columns)])
     }
+
+    /// All rows as arrays.
+    public func rowArrays() -> [[Float]] { (0..<rows).map(row) }
 }

@@ -1,10 +1,11 @@
 import ArgumentParser
 import Featurize
 
+@main
 struct FeaturizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "featurize",
         abstract: "Turn text into features with pretrained transformer encoders, and train classifiers on them.",
-        subcommands: [TrainCommand.self, PredictCommand.self, EvaluateCommand.self])
+        subcommands: [TokenizeCommand.self, ExtractCommand.self, TrainCommand.self, PredictCommand.self,
+                      EvaluateCommand.self])
 }
-FeaturizeCommand.main()
