@@ -47,7 +47,7 @@ let package = Package(
             "Scheduler", "Classifier",
         ]),
         .executableTarget(name: "FeaturizeCLI", dependencies: [
-            "Featurize", "Classifier", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Featurize", "Classifier", "Scheduler", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         // Tests.

@@ -147,9 +147,8 @@ public final class FeatureExtractor {
         var windowStart = 0
         while windowStart < texts.count {
             let windowEnd = min(texts.count, windowStart + window)
-            var slice = Array(texts[windowStart..<windowEnd])
-            if lowercaseInput { slice = slice.map { $0.lowercased() } }
-            let encodings = tokenizer.encodeBatch(slice, threads: tokenizerThreads)
+            let slice = Array(texts[windowStart..<windowEnd])
+            let encodings = tokenize(slice)
             // Longest first (as sentence-transformers), stable for equal lengths.
             let order = encodings.indices.sorted {
                 encodings[$0].count != encodings[$1].count ? encodings[$0].count > encodings[$1].count : $0 < $1
@@ -177,9 +176,24 @@ public final class FeatureExtractor {
         return try FeatureMatrix(values: result, rows: texts.count, columns: dimension)
     }
 
+    /// Tokenizes texts with the model's tokenizer and truncation (and the model's lowercasing, if any),
+    /// on `threads` cores; order preserved.
+    public func tokenize(_ texts: [String]) -> [Encoding] {
+        let input = lowercaseInput ? texts.map { $0.lowercased() } : texts
+        return tokenizer.encodeBatch(input, threads: tokenizerThreads)
+    }
+
     /// Encodes and pools one batch; returns `[encodings.count, dimension]`.
-    private func encode(_ encodings: [Encoding]) throws -> [Float] {
+    func encode(_ encodings: [Encoding]) throws -> [Float] {
+        try features(of: encodings, specs: [spec])[0]
+    }
+
+    /// Runs the encoder **once** on a batch and pools it for every spec: one row-major matrix
+    /// `[encodings.count, spec.outputDimension]` per spec, in the order given. Every layer any spec asks for
+    /// is computed in the same pass (this is what makes an ablation over many poolings cheap).
+    public func features(of encodings: [Encoding], specs: [PoolingSpec]) throws -> [[Float]] {
         let batch = encodings.count
+        guard batch > 0 else { return specs.map { _ in [] } }
         let seq = max(1, encodings.map(\.count).max() ?? 1)
         var ids = [Int32](repeating: Int32(model.config.padTokenId), count: batch * seq)
         var types = [Int32](repeating: 0, count: batch * seq)
@@ -191,34 +205,43 @@ public final class FeatureExtractor {
         guard lengths.allSatisfy({ $0 > 0 }) else {
             throw FeaturizeError.invalidOption("the tokenizer produced an empty token sequence (it adds no special tokens)")
         }
-        let hidden = model.config.hiddenSize
+        let config = model.config
+        let hidden = config.hiddenSize
+        let layersPerSpec = try specs.map { try $0.resolvedLayers(numLayers: config.numLayers) }
+        for s in specs where s.methods.contains(.pooler) && !encoder.hasPooler {
+            throw FeaturizeError.invalidOption("pooling 'pooler' needs BERT pooler weights (pooler.dense.*), which \(model.path) does not have")
+        }
         let states = try encoder.forward(ids: ids, typeIds: types, lengths: lengths, batch: batch, seq: seq,
-                                         layers: Array(Set(resolvedLayers)))
-        let methods = spec.methods
-        let concatWidth = resolvedLayers.count * methods.count * hidden
-        let pooled = try pooledBuffer(count: batch * concatWidth)
-        for (li, layer) in resolvedLayers.enumerated() {
-            guard let state = states[layer] else { throw FeaturizeError.invalidOption("layer \(layer) was not computed") }
-            for (mi, method) in methods.enumerated() {
-                let offset = (li * methods.count + mi) * hidden
-                switch method {
-                case let .tokens(mode):
-                    try backend.pool(hidden: state, lengths: lengths, batch: batch, seq: seq, cols: hidden, mode: mode,
-                                     out: pooled, outOffset: offset, outStride: concatWidth)
-                case .pooler:
-                    try encoder.applyPooler(lastHidden: state, batch: batch, seq: seq, out: pooled,
-                                            outOffset: offset, outStride: concatWidth)
+                                         layers: Array(Set(layersPerSpec.joined())).sorted())
+        var results: [[Float]] = []
+        for (spec, layers) in zip(specs, layersPerSpec) {
+            let methods = spec.methods
+            let concatWidth = layers.count * methods.count * hidden
+            let pooled = try pooledBuffer(count: batch * concatWidth)
+            for (li, layer) in layers.enumerated() {
+                guard let state = states[layer] else { throw FeaturizeError.invalidOption("layer \(layer) was not computed") }
+                for (mi, method) in methods.enumerated() {
+                    let offset = (li * methods.count + mi) * hidden
+                    switch method {
+                    case let .tokens(mode):
+                        try backend.pool(hidden: state, lengths: lengths, batch: batch, seq: seq, cols: hidden, mode: mode,
+                                         out: pooled, outOffset: offset, outStride: concatWidth)
+                    case .pooler:
+                        try encoder.applyPooler(lastHidden: state, batch: batch, seq: seq, out: pooled,
+                                                outOffset: offset, outStride: concatWidth)
+                    }
                 }
             }
+            var values = [Float](repeating: 0, count: batch * concatWidth)
+            try values.withUnsafeMutableBufferPointer { try backend.download(pooled, offset: 0, into: $0) }
+            if spec.layerReduce == .mean && layers.count > 1 {
+                values = HostPooling.meanOverLayers(values, rows: batch, layers: layers.count,
+                                                    width: methods.count * hidden)
+            }
+            if spec.normalize { HostPooling.l2Normalize(&values, rows: batch, cols: spec.outputDimension(hidden: hidden)) }
+            results.append(values)
         }
-        var values = [Float](repeating: 0, count: batch * concatWidth)
-        try values.withUnsafeMutableBufferPointer { try backend.download(pooled, offset: 0, into: $0) }
-        if spec.layerReduce == .mean && resolvedLayers.count > 1 {
-            values = HostPooling.meanOverLayers(values, rows: batch, layers: resolvedLayers.count,
-                                                width: methods.count * hidden)
-        }
-        if spec.normalize { HostPooling.l2Normalize(&values, rows: batch, cols: dimension) }
-        return values
+        return results
     }
 
     private var pooledStorage: (any DeviceBuffer)?

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Featurize
 import Foundation
+import Scheduler
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -17,8 +18,9 @@ struct ExtractCommand: ParsableCommand {
             Several poolings and layers concatenate layer-major: for each layer in the given order, every \
             pooling in the given order (see --layer-reduce).
             Input: .txt (one text per line, empty lines included), .jsonl (--text-field), .csv/.tsv \
-            (--text-column), or - for standard input (lines). Output: .npy (float32 [N, D]) or .safetensors \
-            (tensor "features").
+            (--text-column), or - for standard input (lines). Output: .npy (float32 or float16 [N, D]), .safetensors \
+            (tensor "features") or .jsonl. Texts are batched by length under --max-batch-tokens; an interrupted job \
+            continues with --resume; --shard i/N splits the input over machines (join with featurize merge).
             """)
 
     @Option(name: .long, help: "Model directory (Hugging Face / sentence-transformers layout).")
@@ -45,8 +47,17 @@ struct ExtractCommand: ParsableCommand {
     @Option(name: .customLong("max-length"), help: "Maximum tokens per text, special tokens included (default: the model's).")
     var maxLength: Int?
 
-    @Option(name: .customLong("batch-size"), help: "Texts per encoder batch.")
-    var batchSize: Int = 32
+    @Option(name: .customLong("batch-size"), help: "Most texts per encoder batch (default: only --max-batch-tokens limits it).")
+    var batchSize: Int?
+
+    @Option(name: .customLong("max-batch-tokens"), help: "Token budget of one batch: longest text × texts (padded cost).")
+    var maxBatchTokens: Int = 16_384
+
+    @Option(name: .long, help: "Texts read, sorted by length and cut into batches together.")
+    var window: Int = 8_192
+
+    @Flag(name: .customLong("no-sort"), help: "Batches in input order instead of length-sorted (for comparisons).")
+    var noSort = false
 
     @Option(name: .long, help: "Compute device: cpu.")
     var device: String = "cpu"
@@ -60,26 +71,45 @@ struct ExtractCommand: ParsableCommand {
     @Option(name: .customLong("text-column"), help: "CSV/TSV column holding the text (default: text).")
     var textColumn: String?
 
-    @Option(name: .long, help: "Output precision: float32 or float16.")
+    @Option(name: .long, help: "Output precision: float32 (f32) or float16 (f16).")
     var dtype: String = "float32"
+
+    @Flag(name: .long, help: "Continue an interrupted job from OUTPUT.parts/ (same settings required).")
+    var resume = false
+
+    @Flag(name: .long, help: "Replace the output file if it exists.")
+    var overwrite = false
+
+    @Option(name: .long, help: "Process shard i of N (rows r with r % N == i), e.g. 0/4; join with `featurize merge`.")
+    var shard: String?
+
+    @Option(name: .long, help: "Write a JSON summary (counts, padding efficiency, per-phase seconds, per-device batches, retries).")
+    var stats: String?
 
     @Flag(name: .long, help: "No progress bar and no summary.")
     var quiet = false
 
+    var outputDType: FeatureDType? {
+        switch dtype { case "f32": return .float32; case "f16": return .float16; default: return FeatureDType(rawValue: dtype) }
+    }
+
     func validate() throws {
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        guard maxBatchTokens >= 2 else { throw ValidationError("--max-batch-tokens must be at least 2") }
+        guard window >= 1 else { throw ValidationError("--window must be at least 1") }
         if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard ComputeDevice(rawValue: device) != nil else {
             throw ValidationError("unknown device '\(device)'; valid: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard FeatureDType(rawValue: dtype) != nil else {
-            throw ValidationError("unknown dtype '\(dtype)'; valid: \(FeatureDType.allCases.map(\.rawValue).joined(separator: ", "))")
+        guard outputDType != nil else {
+            throw ValidationError("unknown dtype '\(dtype)'; valid: float32, float16 (f32, f16)")
         }
-        let ext = (output as NSString).pathExtension.lowercased()
-        guard ext == "npy" || ext == "safetensors" else {
-            throw ValidationError("--output must end in .npy or .safetensors, got '\(output)'")
+        guard FeatureOutputFormat(path: output) != nil else {
+            throw ValidationError("--output must end in .npy, .safetensors or .jsonl, got '\(output)'")
         }
+        if let shard { do { _ = try ShardSpec(parsing: shard) } catch { throw ValidationError("--shard: \(error)") } }
+        if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
     }
 
     func run() throws {
@@ -97,55 +127,44 @@ struct ExtractCommand: ParsableCommand {
                 spec.normalize = spec.normalize || normalize
             }
             extractor = try FeatureExtractor(modelDirectory: model, pooling: spec, maxLength: maxLength,
-                                             batchSize: batchSize, device: ComputeDevice(rawValue: device) ?? .cpu,
-                                             threads: threads)
+                                             device: ComputeDevice(rawValue: device) ?? .cpu, threads: threads)
         } catch let error as PoolingError {
             throw ValidationError(error.description)
         } catch let error as FeaturizeError {
             throw ValidationError(error.description)
         }
-
-        let field: String? = textField ?? textColumn
-        let reader = try TextInputReader(path: input, field: field)
-        let texts = try reader.readAll()
-
-        let outputDType = FeatureDType(rawValue: dtype) ?? .float32
-        let writer: any FeatureWriter
-        if (output as NSString).pathExtension.lowercased() == "npy" {
-            writer = try NpyWriter(path: output, columns: extractor.dimension, dtype: outputDType)
-        } else {
-            writer = try SafetensorsWriter(path: output, columns: extractor.dimension, dtype: outputDType,
-                                           metadata: ["model": model, "pooling": extractor.spec.methods.map(\.description).joined(separator: ","),
-                                                      "layers": extractor.spec.layers.map(String.init).joined(separator: ","),
-                                                      "layer_reduce": extractor.spec.layerReduce.rawValue,
-                                                      "normalize": String(extractor.spec.normalize)])
+        if maxBatchTokens < extractor.maxLength {
+            throw ValidationError("--max-batch-tokens \(maxBatchTokens) is below the maximum text length \(extractor.maxLength): a long text could never fit; raise it or lower --max-length")
         }
 
-        let progress = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0, total: texts.count)
-        var done = ExtractionStats(totalTexts: texts.count)
-        let started = Date()
-        let chunk = max(batchSize * 64, 1024)
-        var offset = 0
-        while offset < texts.count {
-            let end = min(texts.count, offset + chunk)
-            var stats = ExtractionStats()
-            let base = done
-            let matrix = try extractor.extract(texts: Array(texts[offset..<end]), stats: &stats) { s in
-                progress.update(texts: base.texts + s.texts, tokens: base.tokens + s.tokens,
-                                seconds: Date().timeIntervalSince(started))
+        var options = ExtractionJobOptions(input: input, textField: textField ?? textColumn, output: output)
+        options.dtype = outputDType ?? .float32
+        options.batching = BatchingPolicy(maxBatchTokens: maxBatchTokens, maxBatchSize: batchSize, window: window,
+                                          sortByLength: !noSort)
+        options.resume = resume
+        options.overwrite = overwrite
+        options.shard = try shard.map { try ShardSpec(parsing: $0) }
+        let job = try ExtractionJob(devices: [extractor], fallback: nil, options: options)
+
+        let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0, total: nil)
+        job.progress = { rows, tokens, seconds in bar.update(texts: rows, tokens: tokens, seconds: seconds) }
+        let report = try job.run()
+        bar.finish()
+        if let stats {
+            let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            guard FileManager.default.createFile(atPath: stats, contents: try enc.encode(report)) else {
+                throw ValidationError("cannot write --stats file \(stats)")
             }
-            try writer.append(rows: matrix.values)
-            done.texts += stats.texts; done.tokens += stats.tokens; done.truncated += stats.truncated
-            offset = end
         }
-        try writer.finish()
-        progress.finish()
         if !quiet {
-            let seconds = Date().timeIntervalSince(started)
-            let line = String(format: "featurize extract: %d texts, %d tokens, %d truncated, %.2f s (%.1f texts/s, %.0f tokens/s) -> %@ [%d, %d]\n",
-                              done.texts, done.tokens, done.truncated, seconds,
-                              Double(done.texts) / max(seconds, 1e-9), Double(done.tokens) / max(seconds, 1e-9),
-                              output, done.texts, extractor.dimension)
+            let s = report.scheduler
+            let line = String(format: "featurize extract: %d texts, %d tokens, %d truncated, %.2f s (%.1f texts/s, %.0f tokens/s), padding efficiency %.1f%%, %d batches%@%@ -> %@ [%d, %d]\n",
+                              report.texts, report.tokens, report.truncated, report.totalSeconds,
+                              Double(report.texts) / max(report.totalSeconds, 1e-9), Double(report.tokens) / max(report.totalSeconds, 1e-9),
+                              100 * report.paddingEfficiency, s.batches,
+                              report.resumedRows > 0 ? ", resumed after \(report.resumedRows) rows" : "",
+                              s.oomSplits + s.fallbacks > 0 ? ", \(s.oomSplits) OOM splits, \(s.fallbacks) fallbacks" : "",
+                              output, report.resumedRows + report.texts, report.dimension)
             FileHandle.standardError.write(Data(line.utf8))
         }
     }
@@ -154,14 +173,21 @@ struct ExtractCommand: ParsableCommand {
 /// A one-line progress bar on standard error: texts, texts/s, tokens/s, ETA.
 final class ProgressBar {
     let enabled: Bool
-    let total: Int
+    /// Texts expected in all (nil: unknown, e.g. a stream; then no bar and no ETA).
+    let total: Int?
     private var lastDraw = Date.distantPast
 
-    init(enabled: Bool, total: Int) { self.enabled = enabled; self.total = total }
+    init(enabled: Bool, total: Int?) { self.enabled = enabled; self.total = total }
 
     func update(texts: Int, tokens: Int, seconds: Double) {
         guard enabled, Date().timeIntervalSince(lastDraw) >= 0.1 || texts == total else { return }
         lastDraw = Date()
+        guard let total else {
+            let line = String(format: "\r%d texts  %.1f texts/s  %.0f tokens/s ", texts, Double(texts) / max(seconds, 1e-9),
+                              Double(tokens) / max(seconds, 1e-9))
+            FileHandle.standardError.write(Data(line.utf8))
+            return
+        }
         let fraction = total > 0 ? Double(texts) / Double(total) : 1
         let width = 30
         let filled = Int(fraction * Double(width))

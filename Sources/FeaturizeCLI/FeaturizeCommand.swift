@@ -6,6 +6,6 @@ struct FeaturizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "featurize",
         abstract: "Turn text into features with pretrained transformer encoders, and train classifiers on them.",
-        subcommands: [TokenizeCommand.self, ExtractCommand.self, TrainCommand.self, PredictCommand.self,
+        subcommands: [TokenizeCommand.self, ExtractCommand.self, MergeCommand.self, AblateCommand.self, TrainCommand.self, PredictCommand.self,
                       EvaluateCommand.self])
 }

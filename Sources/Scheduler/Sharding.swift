@@ -41,6 +41,10 @@ public struct ShardRecord: Codable, Equatable, Sendable {
     /// Element type of the shard's file (`float32` or `float16`); the merged file uses the same.
     public var dtype: String?
 
+    public init(shard: ShardSpec, inputRows: Int, rows: Int, fingerprint: String, dtype: String?) {
+        self.shard = shard; self.inputRows = inputRows; self.rows = rows; self.fingerprint = fingerprint; self.dtype = dtype
+    }
+
     public static func path(for output: String) -> String { output + ".shard.json" }
 
     public func write(for output: String) throws {
