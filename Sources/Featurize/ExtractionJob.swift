@@ -20,6 +20,8 @@ public struct ExtractionJobOptions {
     public var shard: ShardSpec?
     /// Rows per on-disk chunk; a multiple of the window so a resumed job is byte-identical.
     public var windowsPerChunk = 1
+    /// Test-only: make a device fail (see `FaultInjection`; the CLI reads `FEATURIZE_INJECT_FAULT`).
+    public var faultInjection: FaultInjection?
 
     public init(input: String, textField: String? = nil, output: String) {
         self.input = input; self.textField = textField; self.output = output
@@ -102,7 +104,7 @@ public final class ExtractionJob {
                 return (0..<batch.count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
             }
         }
-        let fault = try FaultInjection.fromEnvironment()
+        let fault = options.faultInjection
         var execDevices = devices.enumerated().map { execution($0.element, name: $0.element.backend.name) }
         var execFallback = fallback.map { execution($0, name: $0.backend.name + " (fallback)") }
         if let fault {

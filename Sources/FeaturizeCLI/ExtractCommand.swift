@@ -144,7 +144,12 @@ struct ExtractCommand: ParsableCommand {
         options.resume = resume
         options.overwrite = overwrite
         options.shard = try shard.map { try ShardSpec(parsing: $0) }
-        let job = try ExtractionJob(devices: [extractor], fallback: nil, options: options)
+        options.faultInjection = try FaultInjection.fromEnvironment()
+        // A second CPU backend re-runs any batch a device fails (only worth it when faults are possible).
+        let fallback = options.faultInjection == nil ? nil
+            : try FeatureExtractor(modelDirectory: model, pooling: extractor.spec, maxLength: maxLength,
+                                   device: .cpu, threads: threads)
+        let job = try ExtractionJob(devices: [extractor], fallback: fallback, options: options)
 
         let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0, total: nil)
         job.progress = { rows, tokens, seconds in bar.update(texts: rows, tokens: tokens, seconds: seconds) }
