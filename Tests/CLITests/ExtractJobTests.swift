@@ -84,8 +84,8 @@ import Testing
 
     @Test func resumeAfterKillIsByteIdentical() throws {
         let dir = Self.tempDir()
-        // 20,000 rows so the job is still running when it is killed.
-        let input = try Self.writeInput(dir, (0..<20).flatMap { k in Self.texts.map { "\(k) \($0)" } })
+        // 3,000 rows in chunks of 200, killed once two chunks are on disk.
+        let input = try Self.writeInput(dir, (0..<3).flatMap { k in Self.texts.map { "\(k) \($0)" } })
         let common = ["extract", "--model", Self.modelPath, "--input", input, "--pooling", "mean", "--window", "200",
                       "--max-batch-tokens", "1024", "--quiet"]
         let full = try ClassifierCLITests.run(common + ["--output", dir + "/full.npy"])
