@@ -1,5 +1,3 @@
-import Foundation
-
 /// A normalizer rewrites text before pre-tokenization (HF `normalizer` section of tokenizer.json).
 public protocol Normalizer: Sendable {
     /// Rewrites `text` in place, keeping every scalar's origin (see `NormalizedText`).
@@ -183,11 +181,10 @@ public struct ReplaceNormalizer: Normalizer {
     }
 }
 
-/// HF unicode normalization forms `NFD`, `NFC`, `NFKD`, `NFKC`.
-/// NFD uses tables measured from HF; the other forms use Foundation on each segment (a starter and the
-/// non-starters after it); ASCII is returned unchanged. Alignment as HF: an output scalar that also occurs in
-/// the segment takes that scalar's origin; any other takes the origin of the first segment scalar not yet used,
-/// or the previous output's origin when all are used (e.g. "ﬁ" -> "f","i" both map to "ﬁ"; "e"+U+0301 -> "é" maps to "e").
+/// HF unicode normalization forms `NFD`, `NFC`, `NFKD`, `NFKC`: full (compatibility) decomposition from tables
+/// measured from HF, canonical reordering, then canonical composition for NFC/NFKC (Hangul algorithmic).
+/// Alignment as HF: decomposed scalars keep the origin of their source; a composite keeps its starter's origin.
+/// ASCII-only text is returned unchanged.
 public struct UnicodeNormalizer: Normalizer {
     public enum Form: String, Sendable { case nfd = "NFD", nfc = "NFC", nfkd = "NFKD", nfkc = "NFKC" }
     public let form: Form
@@ -195,61 +192,55 @@ public struct UnicodeNormalizer: Normalizer {
     public init(_ form: Form) { self.form = form }
 
     public func normalize(_ text: inout NormalizedText) {
-        if form == .nfd {
-            text.beginRewrite()
-            for i in 0..<text.count {
-                let scalar = text.scalars[i]
-                if scalar >= 0x80, UnicodeProps.flags(of: scalar) & UnicodeProps.hasNFD != 0, let parts = UnicodeProps.nfd[scalar] {
-                    for part in parts { text.emit(part, origin: text.origins[i]) }
-                } else {
-                    text.emit(scalar, origin: text.origins[i])
-                }
-            }
-            text.commit()
-            text.canonicallyReorder()
-            return
-        }
         guard text.scalars.contains(where: { $0 >= 0x80 }) else { return }
+        let compatibility = form == .nfkd || form == .nfkc
         text.beginRewrite()
-        let n = text.count
-        var i = 0
-        while i < n {
-            var j = i + 1
-            while j < n, text.scalars[j] >= 0x80, isNonStarterOrJamo(text.scalars[j]) { j += 1 }
-            if j == i + 1, text.scalars[i] < 0x80 {
-                text.emit(text.scalars[i], origin: text.origins[i])
-            } else {
-                var segment = String.UnicodeScalarView()
-                for k in i..<j { if let s = Unicode.Scalar(text.scalars[k]) { segment.append(s) } }
-                let source = String(segment)
-                let normalized: String
-                switch form {
-                case .nfc: normalized = source.precomposedStringWithCanonicalMapping
-                case .nfkc: normalized = source.precomposedStringWithCompatibilityMapping
-                case .nfkd: normalized = source.decomposedStringWithCompatibilityMapping
-                case .nfd: normalized = source.decomposedStringWithCanonicalMapping
-                }
-                var used = [Bool](repeating: false, count: j - i)
-                var previousOrigin = text.origins[i]
-                for scalar in normalized.unicodeScalars {
-                    var chosen = -1
-                    for k in i..<j where !used[k - i] && text.scalars[k] == scalar.value { chosen = k; break }
-                    if chosen < 0 { for k in i..<j where !used[k - i] { chosen = k; break } }
-                    if chosen >= 0 {
-                        used[chosen - i] = true
-                        previousOrigin = text.origins[chosen]
-                    }
-                    text.emit(scalar.value, origin: previousOrigin)
-                }
+        for i in 0..<text.count {
+            let scalar = text.scalars[i]
+            var parts: [UInt32]? = nil
+            if scalar >= 0x80 {
+                parts = compatibility ? UnicodeProps.nfkd[scalar]
+                    : (UnicodeProps.flags(of: scalar) & UnicodeProps.hasNFD != 0 ? UnicodeProps.nfd[scalar] : nil)
             }
-            i = j
+            if let parts {
+                for part in parts { text.emit(part, origin: text.origins[i]) }
+            } else {
+                text.emit(scalar, origin: text.origins[i])
+            }
         }
         text.commit()
+        text.canonicallyReorder()
+        if form == .nfc || form == .nfkc { text.canonicallyCompose() }
     }
+}
 
-    private func isNonStarterOrJamo(_ scalar: UInt32) -> Bool {
-        if UnicodeProps.flags(of: scalar) & UnicodeProps.nonStarter != 0 { return true }
-        return (0x1160...0x11FF).contains(scalar)  // Hangul medial vowels and final consonants compose with a preceding syllable
+extension NormalizedText {
+    /// Canonical composition of a canonically ordered, decomposed text (Unicode UAX #15): each scalar that is
+    /// not blocked from the last starter and forms a primary composite with it is merged into it.
+    mutating func canonicallyCompose() {
+        let n = scalars.count
+        var out = 0
+        var starter = -1
+        var lastClass = -1  // -1: nothing between the starter and the current scalar
+        for i in 0..<n {
+            let scalar = scalars[i]
+            let cls = scalar < 0x300 ? 0 : Int(UnicodeProps.combiningClass[scalar] ?? 0)
+            if starter >= 0, lastClass == -1 || lastClass < cls, let composite = UnicodeProps.compose(scalars[starter], scalar) {
+                scalars[starter] = composite
+                continue
+            }
+            if cls == 0 {
+                starter = out
+                lastClass = -1
+            } else {
+                lastClass = cls
+            }
+            scalars[out] = scalar
+            origins[out] = origins[i]
+            out += 1
+        }
+        scalars.removeLast(n - out)
+        origins.removeLast(n - out)
     }
 }
 
