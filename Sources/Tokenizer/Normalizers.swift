@@ -50,9 +50,14 @@ public struct BertNormalizer: Normalizer {
             if stripAccents {
                 // Canonical reordering (before Mn removal, with HF's positional alignment) matters only where two
                 // non-starters meet after decomposition: then take the exact, slower path.
-                let parts = flags & UnicodeProps.hasNFD != 0 ? (UnicodeProps.nfd[scalar] ?? [scalar]) : [scalar]
-                for part in parts {
-                    let nonStarter = UnicodeProps.flags(of: part) & UnicodeProps.nonStarter != 0
+                if flags & UnicodeProps.hasNFD != 0, let parts = UnicodeProps.nfd[scalar] {
+                    for part in parts {
+                        let nonStarter = UnicodeProps.flags(of: part) & UnicodeProps.nonStarter != 0
+                        if nonStarter && previousNonStarter { needsReorder = true }
+                        previousNonStarter = nonStarter
+                    }
+                } else {
+                    let nonStarter = flags & UnicodeProps.nonStarter != 0
                     if nonStarter && previousNonStarter { needsReorder = true }
                     previousNonStarter = nonStarter
                 }
