@@ -178,6 +178,15 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         return FileUtilities.cacheDirectory() + "/tuning/" + String(safe) + ".params"
     }
 
+    /// Writes `parameters` as `device`'s tuning file (with a `#` comment line first).
+    public static func writeTuningFile(_ parameters: KernelParameters, for device: OpenCLDeviceInfo, comment: String) throws {
+        let path = tuningFilePath(for: device)
+        let text = "# \(comment)\n# device: \(device.name), driver \(device.driverVersion)\n" + parameters.serialized
+        guard FileUtilities.writeBytes(Array(text.utf8), to: path) else {
+            throw BackendError.unavailable(reason: "cannot write tuning file \(path)")
+        }
+    }
+
     /// Table defaults for `device`, overridden by its tuning file when one exists and is valid. Returns the
     /// parameters and a note on where they came from (or why a tuning file was ignored).
     public static func resolved(for device: OpenCLDeviceInfo) -> (KernelParameters, String) {
