@@ -61,21 +61,21 @@ struct TuneCommand: ParsableCommand {
                 let backend = try OpenCLBackend(deviceIndex: index, parameters: p, profiling: true)
                 let error = try OpenCLSelfTest.checkLinear(backend, rows: 67, k: 129, outF: 75, activation: .geluErf,
                                                            bias: true, random: &randomState)
-                guard error <= 1e-5 else { print("  skip (wrong results, error \(error)): \(p)"); continue }
+                guard error <= 1e-5 else { print("  skip (wrong results, error \(error)): \(p.gemmSummary)"); continue }
                 var seconds = 0.0
                 for shape in shapes {
                     let gflops = try GemmBenchmark.gflops(backend, shape: shape, warmup: 1, repetitions: repetitions)
                     seconds += shape.flops / (gflops * 1e9)
                 }
                 let gflops = totalFlops / seconds / 1e9
-                print("  \(formatFixed(gflops, digits: 1).padding(8)) GFLOP/s  \(p)")
+                print("  \(formatFixed(gflops, digits: 1).padding(8)) GFLOP/s  \(p.gemmSummary)")
                 if best.map({ gflops > $0.1 }) ?? true { best = (p, gflops) }
             } catch {
-                print("  skip (\(error)): \(p)")
+                print("  skip (\(error)): \(p.gemmSummary)")
             }
         }
         guard let (winner, gflops) = best else { throw ValidationError("no candidate ran on opencl:\(index)") }
-        print("best: \(formatFixed(gflops, digits: 1)) GFLOP/s  \(winner)")
+        print("best: \(formatFixed(gflops, digits: 1)) GFLOP/s  \(winner.gemmSummary)")
         if dryRun { return }
         let path = KernelParameters.tuningFilePath(for: info)
         try KernelParameters.writeTuningFile(winner, for: info, comment: "featurize tune: \(formatFixed(gflops, digits: 1)) GFLOP/s at M=\(tokens), hidden \(hidden)")
