@@ -118,8 +118,8 @@ struct OpenCLBackendTests {
         vw1.vectorWidth = 1; vw1.tileK = 8; vw1.tileM = 16; vw1.tileN = 64; vw1.workPerThreadM = 2; vw1.workPerThreadN = 8
         sets.append(("tiled-16x64-vw1", vw1))
         var nvidia = KernelParameters.gpuDefault
-        nvidia.tileM = 128; nvidia.tileN = 128; nvidia.workPerThreadM = 8; nvidia.workPerThreadN = 8
-        sets.append(("tiled-128x128-vw4 (NVIDIA table)", nvidia))
+        nvidia.tileK = 32
+        sets.append(("tiled-64x64x32-vw4 (NVIDIA table)", nvidia))
         return sets
     }()
 
