@@ -100,6 +100,29 @@ struct OpenCLBackendTests {
         }
     }
 
+    /// Activations alone (inFeatures 1, weight 1): x in [-8, 8], with the polynomial erf (CPU table) and the
+    /// built-in one (GPU table), against libm in Double.
+    @Test func activationsAreAccurate() throws {
+        let xs = (0...1600).map { Float($0 - 800) / 100 }
+        var gpuTable = KernelParameters.gpuDefault
+        gpuTable.gemmVariant = .cpu
+        for (key, parameters) in [("cpu-default", KernelParameters.cpuDefault), ("cpu-variant-builtin-erf", gpuTable)] {
+            let b = try SharedOpenCL.backend(parameters, key: key)
+            for activation in Activation.allCases {
+                let out = try poisonedBuffer(b, xs.count)
+                try b.linear(input: try b.makeBuffer(xs), rows: xs.count, inFeatures: 1, weight: try b.makeBuffer([1]),
+                             bias: nil, outFeatures: 1, activation: activation, out: out)
+                let got = try b.read(out)
+                var worst = 0.0
+                for (i, x) in xs.enumerated() {
+                    let expected = referenceActivation(Double(x), activation)
+                    worst = max(worst, abs(Double(got[i]) - expected) / max(1, abs(Double(x))))
+                }
+                #expect(worst <= 1e-6, "\(key) \(activation): max error \(worst)")
+            }
+        }
+    }
+
     /// Both GEMM variants and several tile configurations (including the GPU ones from the table), so the
     /// kernels a GPU will run are checked here on PoCL too.
     static let parameterSets: [(String, KernelParameters)] = {
