@@ -166,6 +166,18 @@ struct OpenCLBackendTests {
         #expect(error <= 1e-5, "relative error \(error)")
     }
 
+    @Test func concurrentCallersShareOneBackend() throws {
+        // Four threads run their own GEMMs through one backend (the backend serialises them internally).
+        let errors = UnsafeMutableBufferPointer<Double>.allocate(capacity: 4)
+        defer { errors.deallocate() }
+        let b = backend
+        DispatchQueue.concurrentPerform(iterations: 4) { i in
+            errors[i] = (try? checkLinear(b, rows: 17 + i, inFeatures: 33, outFeatures: 9 + i, activation: .relu,
+                                          withBias: true, seed: UInt64(900 + i))) ?? .infinity
+        }
+        for i in 0..<4 { #expect(errors[i] <= 1e-5, "thread \(i): relative error \(errors[i])") }
+    }
+
     // MARK: Attention
 
     static let attentionShapes: [(batch: Int, seq: Int, heads: Int, headDim: Int)] = [
