@@ -1,12 +1,10 @@
 import ArgumentParser
 import Featurize
 
-// Top-level entry (not `@main`: a `main.swift` is top-level code once the target has several files).
+@main
 struct FeaturizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "featurize",
         abstract: "Turn text into features with pretrained transformer encoders, and train classifiers on them.",
-        subcommands: [DevicesCommand.self, TuneCommand.self, SelfTestCommand.self, BenchGemmCommand.self])
+        subcommands: [TokenizeCommand.self, DevicesCommand.self, TuneCommand.self, SelfTestCommand.self, BenchGemmCommand.self])
 }
-
-FeaturizeCommand.main()

@@ -1,0 +1,116 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Buffered reader of physical lines from a file descriptor (a file or stdin).
+final class LineSource {
+    /// How a physical line ended.
+    enum Terminator: Equatable { case lf, crlf, endOfFile }
+
+    let path: String
+    private let fd: Int32
+    private let ownsDescriptor: Bool
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var atEOF = false
+    private static let chunkSize = 1 << 16
+    /// 1-based number of the line most recently returned.
+    private(set) var lineNumber = 0
+
+    /// Opens `path` ("-" is standard input).
+    init(path: String) throws {
+        self.path = path
+        if path == "-" {
+            fd = 0
+            ownsDescriptor = false
+        } else {
+            let opened = open(path, O_RDONLY | O_CLOEXEC)
+            guard opened >= 0 else {
+                throw FeatureIOError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
+            }
+            var info = stat()
+            if fstat(opened, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                close(opened)
+                throw FeatureIOError.cannotOpen(path: path, reason: "is a directory")
+            }
+            fd = opened
+            ownsDescriptor = true
+        }
+    }
+
+    deinit { if ownsDescriptor { close(fd) } }
+
+    /// Reads more bytes; returns false at end of input.
+    private func fill() throws -> Bool {
+        if atEOF { return false }
+        if start > 0 && start >= buffer.count / 2 {
+            buffer.removeFirst(start)
+            start = 0
+        }
+        let oldCount = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: LineSource.chunkSize))
+        var got = 0
+        while true {
+            got = buffer.withUnsafeMutableBytes { raw in
+                read(fd, raw.baseAddress! + oldCount, LineSource.chunkSize)
+            }
+            if got < 0 && errno == EINTR { continue }
+            break
+        }
+        guard got >= 0 else {
+            buffer.removeLast(LineSource.chunkSize)
+            throw FeatureIOError.readFailed(path: path, reason: String(cString: strerror(errno)))
+        }
+        buffer.removeLast(LineSource.chunkSize - got)
+        if got == 0 { atEOF = true; return false }
+        return true
+    }
+
+    /// The next physical line without its terminator, or nil at end of input. A final line without a
+    /// newline is returned (terminator `.endOfFile`) unless it is empty.
+    func nextLine() throws -> (bytes: [UInt8], terminator: Terminator)? {
+        var searchFrom = start
+        while true {
+            if let newline = buffer[searchFrom...].firstIndex(of: 0x0A) {
+                var end = newline
+                var terminator = Terminator.lf
+                if end > start && buffer[end - 1] == 0x0D { end -= 1; terminator = .crlf }
+                let line = Array(buffer[start..<end])
+                start = newline + 1
+                lineNumber += 1
+                return (line, terminator)
+            }
+            searchFrom = buffer.count
+            let consumed = start
+            if try !fill() {
+                if start >= buffer.count { return nil }
+                let line = Array(buffer[start...])
+                start = buffer.count
+                lineNumber += 1
+                return (line, .endOfFile)
+            }
+            // `fill` may have compacted the buffer.
+            searchFrom -= consumed - start
+        }
+    }
+}
+
+/// Decodes UTF-8 bytes, returning nil when they are not valid UTF-8.
+func decodeUTF8(_ bytes: [UInt8]) -> String? {
+    // Fast path for ASCII.
+    if bytes.allSatisfy({ $0 < 0x80 }) { return String(decoding: bytes, as: UTF8.self) }
+    var iterator = bytes.makeIterator()
+    var decoder = UTF8()
+    var scalars = String.UnicodeScalarView()
+    while true {
+        switch decoder.decode(&iterator) {
+        case let .scalarValue(scalar): scalars.append(scalar)
+        case .emptyInput: return String(scalars)
+        case .error: return nil
+        }
+    }
+}

@@ -1,0 +1,191 @@
+/// Typed access to the members of a JSON object read from `path`, with errors naming file and field.
+struct JSONObjectReader {
+    let path: String
+    let value: JSONValue
+
+    /// Parses the file at `path`, which must hold a JSON object.
+    static func load(path: String) throws -> JSONObjectReader {
+        let bytes = try FileSystem.readAll(path)
+        return try parse(bytes, path: path)
+    }
+
+    static func parse(_ bytes: [UInt8], path: String) throws -> JSONObjectReader {
+        let value: JSONValue
+        do {
+            value = try JSONScanner.parse(bytes)
+        } catch let error as JSONParseError {
+            throw ModelIOError.configInvalidJSON(path: path, detail: error.description)
+        }
+        guard case .object = value else {
+            throw ModelIOError.configInvalidJSON(path: path, detail: "top level is a \(value.kindName), not an object")
+        }
+        return JSONObjectReader(path: path, value: value)
+    }
+
+    func has(_ field: String) -> Bool {
+        if let v = value[field], v != .null { return true }
+        return false
+    }
+
+    /// An integer field; `defaultValue` when absent or null (nil default: the field is required).
+    func int(_ field: String, default defaultValue: Int? = nil) throws -> Int {
+        guard let v = value[field], v != .null else {
+            if let defaultValue { return defaultValue }
+            throw ModelIOError.configMissingField(path: path, field: field)
+        }
+        switch v.integerReading {
+        case .value(let n)?: return n
+        case .overflow?: throw ModelIOError.configInvalidField(path: path, field: field, reason: "integer out of range")
+        case .notAnInteger?:
+            throw ModelIOError.configInvalidField(path: path, field: field, reason: "expected an integer, found \(numberText(v))")
+        case nil:
+            throw ModelIOError.configInvalidField(path: path, field: field, reason: "expected an integer, found a \(v.kindName)")
+        }
+    }
+
+    /// An optional integer field (nil when absent or null).
+    func optionalInt(_ field: String) throws -> Int? {
+        guard has(field) else { return nil }
+        return try int(field)
+    }
+
+    func double(_ field: String, default defaultValue: Double? = nil) throws -> Double {
+        guard let v = value[field], v != .null else {
+            if let defaultValue { return defaultValue }
+            throw ModelIOError.configMissingField(path: path, field: field)
+        }
+        guard let d = v.doubleValue else {
+            throw ModelIOError.configInvalidField(path: path, field: field, reason: "expected a number, found a \(v.kindName)")
+        }
+        return d
+    }
+
+    func string(_ field: String, default defaultValue: String? = nil) throws -> String {
+        guard let v = value[field], v != .null else {
+            if let defaultValue { return defaultValue }
+            throw ModelIOError.configMissingField(path: path, field: field)
+        }
+        guard case let .string(s) = v else {
+            throw ModelIOError.configInvalidField(path: path, field: field, reason: "expected a string, found a \(v.kindName)")
+        }
+        return s
+    }
+
+    func bool(_ field: String, default defaultValue: Bool? = nil) throws -> Bool {
+        guard let v = value[field], v != .null else {
+            if let defaultValue { return defaultValue }
+            throw ModelIOError.configMissingField(path: path, field: field)
+        }
+        guard case let .bool(b) = v else {
+            throw ModelIOError.configInvalidField(path: path, field: field, reason: "expected true or false, found a \(v.kindName)")
+        }
+        return b
+    }
+
+    private func numberText(_ v: JSONValue) -> String {
+        if case let .number(t) = v { return t }
+        return v.kindName
+    }
+}
+
+extension EncoderConfig {
+    /// Activation names the encoders implement (HF `ACT2FN` keys).
+    public static let supportedActivations = ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"]
+
+    /// Reads a Hugging Face `config.json` (`model_type` "bert" or "distilbert").
+    ///
+    /// Absent optional fields take the Hugging Face defaults of `BertConfig` / `DistilBertConfig`, as
+    /// `from_pretrained` does. DistilBERT's `dim`, `n_layers`, `n_heads`, `hidden_dim`, `activation` map to the
+    /// BERT names; DistilBERT has no token types (`typeVocabSize` 0) and a fixed LayerNorm epsilon of 1e-12.
+    /// Throws `ModelIOError` naming the file and field.
+    public static func load(path: String) throws -> EncoderConfig {
+        try parse(JSONObjectReader.load(path: path))
+    }
+
+    /// Parses `config.json` contents; `path` is used in error messages.
+    public static func parse(json bytes: [UInt8], path: String) throws -> EncoderConfig {
+        try parse(JSONObjectReader.parse(bytes, path: path))
+    }
+
+    static func parse(_ reader: JSONObjectReader) throws -> EncoderConfig {
+        let path = reader.path
+        let typeName = try reader.string("model_type")
+        guard let modelType = ModelType(rawValue: typeName) else {
+            throw ModelIOError.unknownModelType(path: path, modelType: typeName,
+                                                supported: ModelType.allCases.map(\.rawValue))
+        }
+        var config: EncoderConfig
+        // Field names as they appear in the file, for validation messages.
+        var names = (vocab: "vocab_size", hidden: "hidden_size", layers: "num_hidden_layers",
+                     heads: "num_attention_heads", intermediate: "intermediate_size",
+                     positions: "max_position_embeddings", act: "hidden_act")
+        switch modelType {
+        case .bert:
+            if reader.has("position_embedding_type") {
+                let kind = try reader.string("position_embedding_type")
+                guard kind == "absolute" else {
+                    throw ModelIOError.configInvalidField(path: path, field: "position_embedding_type",
+                                                          reason: "\"\(kind)\" is not supported (only \"absolute\")")
+                }
+            }
+            config = EncoderConfig(
+                modelType: .bert,
+                vocabSize: try reader.int("vocab_size", default: 30522),
+                hiddenSize: try reader.int("hidden_size", default: 768),
+                numLayers: try reader.int("num_hidden_layers", default: 12),
+                numHeads: try reader.int("num_attention_heads", default: 12),
+                intermediateSize: try reader.int("intermediate_size", default: 3072),
+                maxPositionEmbeddings: try reader.int("max_position_embeddings", default: 512),
+                typeVocabSize: try reader.int("type_vocab_size", default: 2),
+                layerNormEps: Float(try reader.double("layer_norm_eps", default: 1e-12)),
+                hiddenAct: try reader.string("hidden_act", default: "gelu"),
+                padTokenId: try reader.int("pad_token_id", default: 0))
+            guard config.typeVocabSize >= 0 else {
+                throw ModelIOError.configInvalidField(path: path, field: "type_vocab_size", reason: "must not be negative")
+            }
+            let eps = config.layerNormEps
+            guard eps.isFinite && eps > 0 else {
+                throw ModelIOError.configInvalidField(path: path, field: "layer_norm_eps",
+                                                      reason: "must be a positive float32 number")
+            }
+        case .distilbert:
+            names = (vocab: "vocab_size", hidden: "dim", layers: "n_layers", heads: "n_heads",
+                     intermediate: "hidden_dim", positions: "max_position_embeddings", act: "activation")
+            config = EncoderConfig(
+                modelType: .distilbert,
+                vocabSize: try reader.int("vocab_size", default: 30522),
+                hiddenSize: try reader.int("dim", default: 768),
+                numLayers: try reader.int("n_layers", default: 6),
+                numHeads: try reader.int("n_heads", default: 12),
+                intermediateSize: try reader.int("hidden_dim", default: 3072),
+                maxPositionEmbeddings: try reader.int("max_position_embeddings", default: 512),
+                typeVocabSize: 0,
+                layerNormEps: 1e-12,
+                hiddenAct: try reader.string("activation", default: "gelu"),
+                padTokenId: try reader.int("pad_token_id", default: 0))
+        }
+        let positive: [(String, Int)] = [
+            (names.vocab, config.vocabSize), (names.hidden, config.hiddenSize), (names.layers, config.numLayers),
+            (names.heads, config.numHeads), (names.intermediate, config.intermediateSize),
+            (names.positions, config.maxPositionEmbeddings),
+        ]
+        for (field, value) in positive where value <= 0 {
+            throw ModelIOError.configInvalidField(path: path, field: field, reason: "must be positive, found \(value)")
+        }
+        guard config.hiddenSize % config.numHeads == 0 else {
+            throw ModelIOError.configInvalidField(
+                path: path, field: names.hidden,
+                reason: "\(config.hiddenSize) is not divisible by \(names.heads) (\(config.numHeads))")
+        }
+        guard EncoderConfig.supportedActivations.contains(config.hiddenAct) else {
+            throw ModelIOError.configInvalidField(
+                path: path, field: names.act,
+                reason: "activation \"\(config.hiddenAct)\" is not supported (supported: \(EncoderConfig.supportedActivations.joined(separator: ", ")))")
+        }
+        guard config.padTokenId >= 0 && config.padTokenId < config.vocabSize else {
+            throw ModelIOError.configInvalidField(path: path, field: "pad_token_id",
+                                                  reason: "\(config.padTokenId) is outside the vocabulary (size \(config.vocabSize))")
+        }
+        return config
+    }
+}
