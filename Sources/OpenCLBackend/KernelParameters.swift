@@ -36,11 +36,14 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
     public var batchedLocalM: Int
     /// Work-group size of the row kernels (layer norm, embedding, softmax); a power of two.
     public var rowGroupSize: Int
+    /// 1: GELU uses a polynomial erf (|error| <= 1.5e-7; CPU devices, where the library erf is slow);
+    /// 0: the OpenCL built-in erf.
+    public var approximateErf: Int = 0
 
     public init(gemmVariant: GemmVariant, tileM: Int, tileN: Int, tileK: Int, workPerThreadM: Int,
                 workPerThreadN: Int, vectorWidth: Int, cpuBlockM: Int, cpuBlockN: Int, cpuLocalSize: Int,
                 batchedBlockM: Int, batchedBlockN: Int, batchedLocalN: Int, batchedLocalM: Int,
-                rowGroupSize: Int) {
+                rowGroupSize: Int, approximateErf: Int = 0) {
         self.gemmVariant = gemmVariant
         self.tileM = tileM; self.tileN = tileN; self.tileK = tileK
         self.workPerThreadM = workPerThreadM; self.workPerThreadN = workPerThreadN; self.vectorWidth = vectorWidth
@@ -48,6 +51,7 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         self.batchedBlockM = batchedBlockM; self.batchedBlockN = batchedBlockN
         self.batchedLocalN = batchedLocalN; self.batchedLocalM = batchedLocalM
         self.rowGroupSize = rowGroupSize
+        self.approximateErf = approximateErf
     }
 
     /// Safe for any OpenCL 1.2 GPU (256 work-items, 8.3 KB local memory).
@@ -66,7 +70,8 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
     public static let cpuDefault = KernelParameters(
         gemmVariant: .cpu, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
         vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
-        batchedBlockM: 4, batchedBlockN: 4, batchedLocalN: 4, batchedLocalM: 1, rowGroupSize: 1)
+        batchedBlockM: 4, batchedBlockN: 4, batchedLocalN: 4, batchedLocalM: 1, rowGroupSize: 1,
+        approximateErf: 1)
 
     /// Table defaults for a device (by type, then vendor / name); unknown devices get the safe defaults.
     public static func defaults(for device: OpenCLDeviceInfo) -> KernelParameters {
@@ -112,6 +117,7 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
             || cpuLocalSize > device.maxWorkGroupSize || rowGroupSize > device.maxWorkGroupSize {
             return "a work-group size exceeds the device's \(device.maxWorkGroupSize)"
         }
+        if approximateErf != 0 && approximateErf != 1 { return "approximateErf must be 0 or 1" }
         if !isPowerOfTwo(rowGroupSize) { return "rowGroupSize \(rowGroupSize) is not a power of two" }
         return nil
     }
@@ -120,7 +126,7 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
     public var buildOptions: String {
         "-DTS_M=\(tileM) -DTS_N=\(tileN) -DTS_K=\(tileK) -DWPT_M=\(workPerThreadM) -DWPT_N=\(workPerThreadN) "
             + "-DVW=\(vectorWidth) -DCPU_RM=\(cpuBlockM) -DCPU_RN=\(cpuBlockN) -DBG_RM=\(batchedBlockM) "
-            + "-DBG_RN=\(batchedBlockN) -DROW_WG=\(rowGroupSize)"
+            + "-DBG_RN=\(batchedBlockN) -DROW_WG=\(rowGroupSize) -DERF_APPROX=\(approximateErf)"
     }
 
     public var description: String { serialized.split(separator: "\n").joined(separator: " ") }
@@ -140,7 +146,7 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         ("workPerThreadN", \.workPerThreadN), ("vectorWidth", \.vectorWidth), ("cpuBlockM", \.cpuBlockM),
         ("cpuBlockN", \.cpuBlockN), ("cpuLocalSize", \.cpuLocalSize), ("batchedBlockM", \.batchedBlockM),
         ("batchedBlockN", \.batchedBlockN), ("batchedLocalN", \.batchedLocalN),
-        ("batchedLocalM", \.batchedLocalM), ("rowGroupSize", \.rowGroupSize),
+        ("batchedLocalM", \.batchedLocalM), ("rowGroupSize", \.rowGroupSize), ("approximateErf", \.approximateErf),
     ]
 
     /// The tuning-file text of these parameters.

@@ -40,7 +40,8 @@ public final class OpenCLBackend: ComputeBackend {
     let queue: cl_command_queue
     let program: cl_program
     private var kernels: [String: cl_kernel] = [:]
-    private var lock = pthread_mutex_t()
+    /// Heap-allocated so its address is stable (a mutex must not move).
+    private let lock: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
     /// Per-call int arrays (token ids, type ids, lengths), grown as needed; written with blocking writes.
     private var intScratch: [String: (memory: cl_mem, count: Int)] = [:]
     /// Attention score scratch `[sequences * heads * seq * seq]`, grown as needed.
@@ -92,7 +93,7 @@ public final class OpenCLBackend: ComputeBackend {
         }
         self.context = context
         self.queue = queue
-        pthread_mutex_init(&lock, nil)
+        pthread_mutex_init(lock, nil)
     }
 
     deinit {
@@ -103,13 +104,14 @@ public final class OpenCLBackend: ComputeBackend {
         clReleaseProgram(program)
         clReleaseCommandQueue(queue)
         clReleaseContext(context)
-        pthread_mutex_destroy(&lock)
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
     }
 
     @inline(__always)
     private func locked<T>(_ body: () throws -> T) rethrows -> T {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
         return try body()
     }
 

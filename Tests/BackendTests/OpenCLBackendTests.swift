@@ -100,23 +100,42 @@ struct OpenCLBackendTests {
         }
     }
 
+    /// Activations alone (inFeatures 1, weight 1): x in [-8, 8], with the polynomial erf (CPU table) and the
+    /// built-in one (GPU table), against libm in Double.
+    @Test func activationsAreAccurate() throws {
+        let xs = (0...1600).map { Float($0 - 800) / 100 }
+        for (key, parameters) in [("cpu-default", KernelParameters.cpuDefault), Self.parameterSets[0]] {
+            let b = try SharedOpenCL.backend(parameters, key: key)
+            for activation in Activation.allCases {
+                let out = try poisonedBuffer(b, xs.count)
+                try b.linear(input: try b.makeBuffer(xs), rows: xs.count, inFeatures: 1, weight: try b.makeBuffer([1]),
+                             bias: nil, outFeatures: 1, activation: activation, out: out)
+                let got = try b.read(out)
+                var worst = 0.0
+                for (i, x) in xs.enumerated() {
+                    let expected = referenceActivation(Double(x), activation)
+                    worst = max(worst, abs(Double(got[i]) - expected) / max(1, abs(Double(x))))
+                }
+                #expect(worst <= 1e-6, "\(key) \(activation): max error \(worst)")
+            }
+        }
+    }
+
     /// Both GEMM variants and several tile configurations (including the GPU ones from the table), so the
     /// kernels a GPU will run are checked here on PoCL too.
     static let parameterSets: [(String, KernelParameters)] = {
+        // Each set is one more program build (slow on PoCL without its cache), so each covers several paths.
         var sets: [(String, KernelParameters)] = []
         var cpu = KernelParameters.cpuDefault
-        cpu.cpuBlockM = 3; cpu.cpuBlockN = 5; cpu.cpuLocalSize = 4
-        sets.append(("cpu-3x5", cpu))
-        var tiled = KernelParameters.cpuDefault
-        tiled.gemmVariant = .tiled
-        sets.append(("tiled-32x32-vw4", tiled))
+        cpu.cpuBlockM = 3; cpu.cpuBlockN = 5; cpu.cpuLocalSize = 4; cpu.approximateErf = 0
+        sets.append(("cpu-3x5-builtin-erf", cpu))
         var small = KernelParameters.smallGPU
         small.tileK = 8; small.vectorWidth = 8; small.workPerThreadM = 2; small.workPerThreadN = 4
         small.rowGroupSize = 32; small.batchedBlockM = 1; small.batchedBlockN = 3
-        sets.append(("tiled-32x32-vw8-wpt2x4", small))
+        sets.append(("tiled-32x32x8-vw8-wpt2x4", small))
         var vw1 = KernelParameters.gpuDefault
         vw1.vectorWidth = 1; vw1.tileK = 8; vw1.tileM = 16; vw1.tileN = 64; vw1.workPerThreadM = 2; vw1.workPerThreadN = 8
-        sets.append(("tiled-16x64-vw1", vw1))
+        sets.append(("tiled-16x64x8-vw1", vw1))
         var nvidia = KernelParameters.gpuDefault
         nvidia.tileK = 32
         sets.append(("tiled-64x64x32-vw4 (NVIDIA table)", nvidia))
@@ -141,6 +160,18 @@ struct OpenCLBackendTests {
         let error = try checkLinear(backend, rows: 40, inFeatures: 384, outFeatures: 1536, activation: .geluErf,
                                     withBias: true, seed: 7)
         #expect(error <= 1e-5, "relative error \(error)")
+    }
+
+    @Test func concurrentCallersShareOneBackend() throws {
+        // Four threads run their own GEMMs through one backend (the backend serialises them internally).
+        let errors = UnsafeMutableBufferPointer<Double>.allocate(capacity: 4)
+        defer { errors.deallocate() }
+        let b = backend
+        DispatchQueue.concurrentPerform(iterations: 4) { i in
+            errors[i] = (try? checkLinear(b, rows: 17 + i, inFeatures: 33, outFeatures: 9 + i, activation: .relu,
+                                          withBias: true, seed: UInt64(900 + i))) ?? .infinity
+        }
+        for i in 0..<4 { #expect(errors[i] <= 1e-5, "thread \(i): relative error \(errors[i])") }
     }
 
     // MARK: Attention
@@ -196,7 +227,7 @@ struct OpenCLBackendTests {
         let chunked = try SharedOpenCL.backend(.cpuDefault, key: "cpu-default-chunked")
         chunked.maxScoreScratchElements = 1
         #expect(try checkAttention(chunked, batch: 3, seq: 17, heads: 2, headDim: 8, seed: 301) <= 1e-5)
-        let (key, parameters) = Self.parameterSets[2]
+        let (key, parameters) = Self.parameterSets[1]
         let other = try SharedOpenCL.backend(parameters, key: key)
         #expect(try checkAttention(other, batch: 3, seq: 33, heads: 3, headDim: 7, seed: 302) <= 1e-5)
     }
