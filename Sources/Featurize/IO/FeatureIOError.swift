@@ -21,6 +21,10 @@ public enum FeatureIOError: Error, Sendable, Equatable, CustomStringConvertible 
     case textAfterClosingQuote(path: String, line: Int)
     /// A feature row whose length differs from the writer's column count.
     case rowWidthMismatch(path: String, expected: Int, found: Int)
+    /// `append(rows:)` got a value count that is not a whole number of rows.
+    case valueCountNotMultipleOfWidth(path: String, width: Int, count: Int)
+    /// The output path's extension names no known format.
+    case unknownOutputFormat(path: String)
     case invalidShape(path: String, reason: String)
     case writerFinished(path: String)
 
@@ -49,6 +53,10 @@ public enum FeatureIOError: Error, Sendable, Equatable, CustomStringConvertible 
         case let .textAfterClosingQuote(path, line): return "\(path):\(line): text after a closing quote"
         case let .rowWidthMismatch(path, expected, found):
             return "\(path): feature row has \(found) values, expected \(expected)"
+        case let .valueCountNotMultipleOfWidth(path, width, count):
+            return "\(path): \(count) values are not a whole number of rows of \(width)"
+        case let .unknownOutputFormat(path):
+            return "\(path): unknown output format (use a .npy, .safetensors or .jsonl file name)"
         case let .invalidShape(path, reason): return "\(path): \(reason)"
         case let .writerFinished(path): return "\(path): writer already finished"
         }

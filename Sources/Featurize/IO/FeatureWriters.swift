@@ -44,6 +44,58 @@ public func floatToHalfBits(_ value: Float) -> UInt16 {
     return sign | UInt16(half)
 }
 
+/// binary16 → binary32 (exact).
+@inline(__always)
+func halfBitsToFloat(_ h: UInt16) -> Float {
+    let sign = UInt32(h & 0x8000) << 16
+    let exponent = UInt32(h >> 10) & 0x1F
+    let mantissa = UInt32(h & 0x3FF)
+    if exponent == 0 {
+        if mantissa == 0 { return Float(bitPattern: sign) }
+        let magnitude = Float(mantissa) * (1.0 / 16_777_216.0)
+        return sign != 0 ? -magnitude : magnitude
+    }
+    if exponent == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
+    return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
+}
+
+/// Output container of a feature matrix, chosen from the output file's extension.
+public enum FeatureOutputFormat: String, Sendable, CaseIterable {
+    /// NumPy `.npy` (`NpyWriter`).
+    case npy
+    /// `.safetensors` with one tensor (`SafetensorsWriter`).
+    case safetensors
+    /// JSON Lines, one array of numbers per row (`JSONLinesFeatureWriter`).
+    case jsonl
+
+    /// The format for an output path's extension (`.npy`, `.safetensors`, `.jsonl`/`.ndjson`); nil otherwise.
+    public init?(path: String) {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        guard let dot = name.lastIndex(of: ".") else { return nil }
+        switch name[name.index(after: dot)...].lowercased() {
+        case "npy": self = .npy
+        case "safetensors": self = .safetensors
+        case "jsonl", "ndjson": self = .jsonl
+        default: return nil
+        }
+    }
+}
+
+/// Opens the writer for `path`'s format (or `format` when given, e.g. for standard output `-`).
+/// `metadata` goes into safetensors' `__metadata__` (ignored by the other formats).
+public func makeFeatureWriter(path: String, columns: Int, dtype: FeatureDType = .float32,
+                              format: FeatureOutputFormat? = nil,
+                              metadata: [String: String] = [:]) throws -> any FeatureWriter {
+    guard let format = format ?? FeatureOutputFormat(path: path) else {
+        throw FeatureIOError.unknownOutputFormat(path: path)
+    }
+    switch format {
+    case .npy: return try NpyWriter(path: path, columns: columns, dtype: dtype)
+    case .safetensors: return try SafetensorsWriter(path: path, columns: columns, dtype: dtype, metadata: metadata)
+    case .jsonl: return try JSONLinesFeatureWriter(path: path, columns: columns, dtype: dtype)
+    }
+}
+
 /// A writer of a `[rows, columns]` feature matrix, row by row, without knowing the row count in advance.
 public protocol FeatureWriter: AnyObject {
     var path: String { get }
@@ -80,9 +132,15 @@ final class MatrixFileSink {
     private var pending: [UInt8] = []
     private var finished = false
     private static let flushThreshold = 1 << 20
+    /// Descriptor that path `-` writes to; tests bind it to a file for their own task only.
+    @TaskLocal static var standardOutputDescriptor: Int32 = 1
 
-    init(path: String, columns: Int, dtype: FeatureDType, headerSize: Int,
+    /// Rows as JSON text (one array per line) instead of little-endian binary.
+    private let jsonLines: Bool
+
+    init(path: String, columns: Int, dtype: FeatureDType, headerSize: Int, jsonLines: Bool = false,
          makeHeader: @escaping (_ rows: Int) -> [UInt8]) throws {
+        self.jsonLines = jsonLines
         guard columns > 0 else {
             throw FeatureIOError.invalidShape(path: path, reason: "feature width must be positive, got \(columns)")
         }
@@ -93,7 +151,7 @@ final class MatrixFileSink {
         self.makeHeader = makeHeader
         if path == "-" {
             temporaryPath = nil
-            fd = 1
+            fd = MatrixFileSink.standardOutputDescriptor
         } else {
             let temporary = path + ".partial"
             let opened = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -123,32 +181,58 @@ final class MatrixFileSink {
     func append(rows values: [Float]) throws {
         guard !finished else { throw FeatureIOError.writerFinished(path: path) }
         guard values.count % columns == 0 else {
-            throw FeatureIOError.rowWidthMismatch(path: path, expected: columns, found: values.count % columns)
+            throw FeatureIOError.valueCountNotMultipleOfWidth(path: path, width: columns, count: values.count)
         }
-        let oldCount = pending.count
-        let byteSize = dtype.byteSize
-        pending.append(contentsOf: repeatElement(0, count: values.count * byteSize))
-        values.withUnsafeBufferPointer { source in
-            pending.withUnsafeMutableBytes { raw in
-                let destination = raw.baseAddress! + oldCount
-                switch dtype {
-                case .float32:
-                    #if _endian(little)
-                    if let base = source.baseAddress { destination.copyMemory(from: base, byteCount: source.count * 4) }
-                    #else
-                    for i in 0..<source.count {
-                        destination.storeBytes(of: source[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
-                    }
-                    #endif
-                case .float16:
-                    for i in 0..<source.count {
-                        destination.storeBytes(of: floatToHalfBits(source[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+        if jsonLines {
+            appendJSONLines(values)
+        } else {
+            let oldCount = pending.count
+            let byteSize = dtype.byteSize
+            pending.append(contentsOf: repeatElement(0, count: values.count * byteSize))
+            values.withUnsafeBufferPointer { source in
+                pending.withUnsafeMutableBytes { raw in
+                    let destination = raw.baseAddress! + oldCount
+                    switch dtype {
+                    case .float32:
+                        #if _endian(little)
+                        if let base = source.baseAddress { destination.copyMemory(from: base, byteCount: source.count * 4) }
+                        #else
+                        for i in 0..<source.count {
+                            destination.storeBytes(of: source[i].bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
+                        }
+                        #endif
+                    case .float16:
+                        for i in 0..<source.count {
+                            destination.storeBytes(of: floatToHalfBits(source[i]).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
+                        }
                     }
                 }
             }
         }
         rowCount += values.count / columns
-        if temporaryPath != nil && pending.count >= MatrixFileSink.flushThreshold { try flush() }
+        // Standard output can be streamed only when there is no header to complete at the end.
+        if (temporaryPath != nil || headerSize == 0) && pending.count >= MatrixFileSink.flushThreshold { try flush() }
+    }
+
+    /// Appends each row as `[v1,v2,...]\n`, values in the shortest form that reads back to the same float32
+    /// (float16 output: the value rounded to half precision first). NaN and infinities become `null`.
+    private func appendJSONLines(_ values: [Float]) {
+        var index = 0
+        while index < values.count {
+            pending.append(UInt8(ascii: "["))
+            for column in 0..<columns {
+                if column > 0 { pending.append(UInt8(ascii: ",")) }
+                var value = values[index + column]
+                if dtype == .float16 { value = halfBitsToFloat(floatToHalfBits(value)) }
+                if value.isFinite {
+                    pending.append(contentsOf: value.description.utf8)
+                } else {
+                    pending.append(contentsOf: "null".utf8)
+                }
+            }
+            pending.append(contentsOf: "]\n".utf8)
+            index += columns
+        }
     }
 
     private func writeAll(_ bytes: [UInt8], at offset: Int?) throws {
@@ -302,4 +386,23 @@ public final class SafetensorsWriter: FeatureWriter {
         for i in 0..<8 { prefix.append(UInt8((UInt64(jsonLength) >> (8 * UInt64(i))) & 0xFF)) }
         return prefix + json
     }
+}
+
+/// Writes features as JSON Lines: one JSON array of `columns` numbers per row, rows in input order. Values use
+/// the shortest decimal form that reads back to the same float32 (with `.float16`, the half-precision value);
+/// NaN and infinities, which JSON cannot represent, are written as `null`. Standard output (`-`) is streamed.
+public final class JSONLinesFeatureWriter: FeatureWriter {
+    private let sink: MatrixFileSink
+    public var path: String { sink.path }
+    public var columns: Int { sink.columns }
+    public var dtype: FeatureDType { sink.dtype }
+    public var rowCount: Int { sink.rowCount }
+
+    public init(path: String, columns: Int, dtype: FeatureDType = .float32) throws {
+        sink = try MatrixFileSink(path: path, columns: columns, dtype: dtype, headerSize: 0, jsonLines: true) { _ in [] }
+    }
+
+    public func append(row: [Float]) throws { try sink.append(row: row) }
+    public func append(rows values: [Float]) throws { try sink.append(rows: values) }
+    public func finish() throws { try sink.finish() }
 }
