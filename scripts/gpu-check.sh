@@ -40,7 +40,7 @@ for d in $devices; do
         "$bin" tune --device "$d" --hidden 384 || status=1
     fi
     echo "== featurize bench-gemm --device $d"
-    "$bin" bench-gemm --device "$d" --tokens 4096 --hidden 384,768 --variant both --repetitions 7 --warmup 3 || status=1
+    "$bin" bench-gemm --device "$d" --tokens 4096 --hidden 384,768 --variant both --repetitions 7 --warmup 3 --attention || status=1
 done
 echo "== gpu-check finished with status $status"
 exit $status

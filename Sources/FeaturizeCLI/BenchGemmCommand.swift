@@ -21,6 +21,8 @@ struct BenchGemmCommand: ParsableCommand {
     var repetitions: Int = 5
     @Option(help: "Untimed warm-up runs per shape.")
     var warmup: Int = 2
+    @Flag(help: "Also time the attention core (batched Q·Kᵀ, masked softmax, P·V) at encoder shapes.")
+    var attention = false
 
     func run() throws {
         let index = try openCLDeviceIndex(device)
@@ -49,6 +51,17 @@ struct BenchGemmCommand: ParsableCommand {
                     line += "  \((v ?? backend.parameters.gemmVariant).rawValue): \(formatFixed(gflops, digits: 1)) GFLOP/s"
                 }
                 print(line)
+            }
+        }
+        guard attention else { return }
+        print("  attention core (wall clock incl. synchronisation, median of \(repetitions) runs):")
+        for h in hiddenSizes {
+            let heads = 12  // MiniLM (384 = 12 x 32) and BERT-base (768 = 12 x 64)
+            for (batch, seq) in [(tokens / 128, 128), (Swift.max(1, tokens / 512), 512)] where batch >= 1 {
+                let shape = AttentionBenchmark.Shape(batch: batch, seq: seq, heads: heads, headDim: h / heads)
+                let seconds = try AttentionBenchmark.seconds(backend, shape: shape, warmup: warmup, repetitions: repetitions)
+                print("  " + shape.description.padding(44) + "\(formatFixed(seconds * 1e3, digits: 2)) ms  "
+                    + "\(formatFixed(shape.flops / seconds / 1e9, digits: 1)) GFLOP/s")
             }
         }
     }

@@ -446,12 +446,14 @@ public final class OpenCLBackend: ComputeBackend {
             let scores = scoreScratch!.memory
             let p = parameters
             let rowStride = 3 * hidden
+            // CPU devices: float8 variants (dot products for Q·Kᵀ, outer products for P·V); GPUs: scalar blocks.
+            let vectorKernels = p.gemmVariant == .cpu
             var first = 0
             while first < batch {
                 let count = Swift.min(chunk, batch - first)
                 let matrices = count * heads
                 // scores[z][i][j] = scale * Q_i · K_j
-                try launch("batched_gemm", [
+                try launch(vectorKernels ? "batched_gemm_nt_vec" : "batched_gemm", [
                     .int(seq), .int(seq), .int(headDim), .float(scale), .int(heads),
                     .buffer(qkvMemory), .int(first * seq * rowStride), .int(seq * rowStride), .int(headDim), .int(rowStride),
                     .buffer(qkvMemory), .int(first * seq * rowStride + hidden), .int(seq * rowStride), .int(headDim),
@@ -464,14 +466,15 @@ public final class OpenCLBackend: ComputeBackend {
                     .buffer(scores), .int(seq), .int(seq), .int(heads), .buffer(lengthsMemory), .int(first),
                 ], global: [matrices * seq * p.rowGroupSize], local: [p.rowGroupSize])
                 // out[b, i, h*D + d] = sum_j P[i][j] * V_j[d]
-                try launch("batched_gemm", [
+                try launch(vectorKernels ? "batched_gemm_nn_vec" : "batched_gemm", [
                     .int(seq), .int(headDim), .int(seq), .float(1), .int(heads),
                     .buffer(scores), .int(0), .int(heads * seq * seq), .int(seq * seq), .int(seq),
                     .buffer(qkvMemory), .int(first * seq * rowStride + 2 * hidden), .int(seq * rowStride), .int(headDim),
                     .int(rowStride), .int(1),
                     .buffer(outMemory), .int(first * seq * hidden), .int(seq * hidden), .int(headDim), .int(hidden),
                     .buffer(lengthsMemory), .int(first),
-                ], global: [(headDim + p.batchedBlockN - 1) / p.batchedBlockN, (seq + p.batchedBlockM - 1) / p.batchedBlockM, matrices],
+                ], global: [vectorKernels ? (headDim + 7) / 8 : (headDim + p.batchedBlockN - 1) / p.batchedBlockN,
+                            (seq + p.batchedBlockM - 1) / p.batchedBlockM, matrices],
                    local: [p.batchedLocalN, p.batchedLocalM, 1])
                 first += count
             }

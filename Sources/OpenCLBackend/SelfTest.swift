@@ -44,9 +44,11 @@ public enum OpenCLSelfTest {
                               error: error, tolerance: 1e-5))
             }
         }
-        for (batch, seq, heads, headDim) in [(1, 1, 1, 1), (2, 7, 2, 5), (3, 33, 3, 8), (2, 127, 2, 16), (1, 385, 2, 64), (4, 9, 12, 32), (2, 128, 12, 64)] {
-            let error = try checkAttention(backend, batch: batch, seq: seq, heads: heads, headDim: headDim, random: &random)
-            record(Result(op: "attention", shape: "b\(batch) s\(seq) h\(heads) d\(headDim)", error: error, tolerance: 1e-5))
+        for (label, b) in [(backend.parameters.gemmVariant.rawValue, backend)] + (otherVariant.map { [($0.parameters.gemmVariant.rawValue, $0)] } ?? []) {
+            for (batch, seq, heads, headDim) in [(1, 1, 1, 1), (2, 7, 2, 5), (3, 33, 3, 8), (2, 127, 2, 16), (1, 385, 2, 64), (4, 9, 12, 32), (2, 128, 12, 64)] {
+                let error = try checkAttention(b, batch: batch, seq: seq, heads: heads, headDim: headDim, random: &random)
+                record(Result(op: "attention[\(label)]", shape: "b\(batch) s\(seq) h\(heads) d\(headDim)", error: error, tolerance: 1e-5))
+            }
         }
         for (rows, cols) in [(1, 1), (7, 33), (33, 385), (127, 769), (5, 384)] {
             let error = try checkAddLayerNorm(backend, rows: rows, cols: cols, random: &random)
