@@ -105,11 +105,15 @@ public final class ExtractionJob {
             }
         }
         let fault = options.faultInjection
-        var execDevices = devices.enumerated().map { execution($0.element, name: $0.element.backend.name) }
-        var execFallback = fallback.map { execution($0, name: $0.backend.name + " (fallback)") }
+        var execDevices = devices.map { execution($0, name: $0.backend.name) }
+        // A fallback that is also one of the devices shares that device's executor (and its lock).
+        var execFallback = fallback.map { fb in
+            devices.firstIndex(where: { $0 === fb }).map { execDevices[$0] } ?? execution(fb, name: fb.backend.name + " (fallback)")
+        }
         if let fault {
-            execDevices = execDevices.map(fault.wrap)
-            execFallback = execFallback.map(fault.wrap)
+            let wrapped = execDevices.map(fault.wrap)
+            execFallback = execFallback.map { fb in execDevices.firstIndex(where: { $0 === fb }).map { wrapped[$0] } ?? fault.wrap(fb) }
+            execDevices = wrapped
         }
         let scheduler = try BatchScheduler<String, Encoding>(devices: execDevices, fallback: execFallback,
                                                              policy: options.batching)

@@ -3,6 +3,7 @@ import CPUBackend
 import Dispatch
 import Encoder
 import Foundation
+import OpenCLBackend
 import ModelIO
 import Pooling
 import Tokenizer
@@ -21,9 +22,18 @@ public enum FeaturizeError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Where the encoder runs.
-public enum ComputeDevice: String, Sendable, CaseIterable {
+public enum ComputeDevice: Sendable, Equatable, CustomStringConvertible {
     /// OpenBLAS + Swift on the CPU.
     case cpu
+    /// The OpenCL device `index` of `OpenCLDiscovery.devices` (`featurize devices` lists them).
+    case opencl(index: Int)
+
+    public var description: String {
+        switch self {
+        case .cpu: return "cpu"
+        case let .opencl(index): return "opencl:\(index)"
+        }
+    }
 }
 
 /// Counters of one extraction run.
@@ -104,6 +114,7 @@ public final class FeatureExtractor {
 
         switch device {
         case .cpu: backend = CPUBackend(threads: threads)
+        case let .opencl(index): backend = try OpenCLBackend(deviceIndex: index)
         }
         tokenizerThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         tokenizer = try TextTokenizer.load(directory: model.transformerPath, maxLength: self.maxLength, truncation: true)

@@ -67,8 +67,8 @@ struct AblateCommand: ParsableCommand {
     @Option(name: .customLong("class-weight"), help: "none or balanced.")
     var classWeight: String = "none"
 
-    @Option(name: .long, help: "Compute device: cpu.")
-    var device: String = "cpu"
+    @Option(name: .long, help: "Device: auto (the first OpenCL GPU, else the CPU), cpu, opencl or opencl:N.")
+    var device: String = "auto"
 
     @Option(name: .long, help: "CPU threads (default: all processors).")
     var threads: Int?
@@ -81,9 +81,7 @@ struct AblateCommand: ParsableCommand {
         guard regularization > 0 else { throw ValidationError("--C must be positive") }
         guard maxIterations >= 1 else { throw ValidationError("--max-iter must be at least 1") }
         guard ClassWeighting(rawValue: classWeight) != nil else { throw ValidationError("--class-weight must be none or balanced") }
-        guard ComputeDevice(rawValue: device) != nil else {
-            throw ValidationError("unknown device '\(device)'; valid: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        do { _ = try DevicePlan.parse(device) } catch { throw ValidationError("\(error)") }
         if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2") }
     }
 
@@ -121,8 +119,12 @@ struct AblateCommand: ParsableCommand {
         let combinations: [AblationCombination]
         let extractor: FeatureExtractor
         do {
-            extractor = try FeatureExtractor(modelDirectory: model, maxLength: maxLength,
-                                             device: ComputeDevice(rawValue: device) ?? .cpu, threads: threads)
+            let plan = try DevicePlan.make(device) { target in
+                try FeatureExtractor(modelDirectory: model, maxLength: maxLength, device: target, threads: threads)
+            }
+            for w in plan.warnings { log("warning: \(w)") }
+            guard let first = plan.devices.first else { throw ValidationError("--device \(device) selects no device") }
+            extractor = first
             combinations = try AblationCombination.grid(pooling: pooling, layers: layers, combos: combos,
                                                         numLayers: extractor.model.config.numLayers)
         } catch let e as PoolingError { throw ValidationError(e.description) }

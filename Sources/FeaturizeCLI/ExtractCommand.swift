@@ -59,8 +59,8 @@ struct ExtractCommand: ParsableCommand {
     @Flag(name: .customLong("no-sort"), help: "Batches in input order instead of length-sorted (for comparisons).")
     var noSort = false
 
-    @Option(name: .long, help: "Compute device: cpu.")
-    var device: String = "cpu"
+    @Option(name: .long, help: "Devices: auto (every OpenCL GPU, else the CPU), cpu, opencl, opencl:N, or a list such as opencl:0,opencl:1,cpu.")
+    var device: String = "auto"
 
     @Option(name: .long, help: "CPU threads (default: all processors).")
     var threads: Int?
@@ -99,9 +99,7 @@ struct ExtractCommand: ParsableCommand {
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
         if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        guard ComputeDevice(rawValue: device) != nil else {
-            throw ValidationError("unknown device '\(device)'; valid: \(ComputeDevice.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        do { _ = try DevicePlan.parse(device) } catch { throw ValidationError("\(error)") }
         guard outputDType != nil else {
             throw ValidationError("unknown dtype '\(dtype)'; valid: float32, float16 (f32, f16)")
         }
@@ -113,7 +111,7 @@ struct ExtractCommand: ParsableCommand {
     }
 
     func run() throws {
-        let extractor: FeatureExtractor
+        let plan: DevicePlan
         do {
             var spec: PoolingSpec
             if let pooling {
@@ -126,13 +124,16 @@ struct ExtractCommand: ParsableCommand {
                 spec.layerReduce = reduce
                 spec.normalize = spec.normalize || normalize
             }
-            extractor = try FeatureExtractor(modelDirectory: model, pooling: spec, maxLength: maxLength,
-                                             device: ComputeDevice(rawValue: device) ?? .cpu, threads: threads)
+            plan = try DevicePlan.make(device) { target in
+                try FeatureExtractor(modelDirectory: model, pooling: spec, maxLength: maxLength, device: target, threads: threads)
+            }
         } catch let error as PoolingError {
             throw ValidationError(error.description)
         } catch let error as FeaturizeError {
             throw ValidationError(error.description)
         }
+        if !quiet { for w in plan.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) } }
+        guard let extractor = plan.devices.first else { throw ValidationError("--device \(device) selects no device") }
         if maxBatchTokens < extractor.maxLength {
             throw ValidationError("--max-batch-tokens \(maxBatchTokens) is below the maximum text length \(extractor.maxLength): a long text could never fit; raise it or lower --max-length")
         }
@@ -145,11 +146,12 @@ struct ExtractCommand: ParsableCommand {
         options.overwrite = overwrite
         options.shard = try shard.map { try ShardSpec(parsing: $0) }
         options.faultInjection = try FaultInjection.fromEnvironment()
-        // A second CPU backend re-runs any batch a device fails (only worth it when faults are possible).
-        let fallback = options.faultInjection == nil ? nil
+        // Under fault injection a CPU-only job gets a second CPU backend as its fallback, so the test of
+        // "a failing device loses no row" also runs where there is no GPU.
+        let fallback = try plan.fallback ?? (options.faultInjection == nil ? nil
             : try FeatureExtractor(modelDirectory: model, pooling: extractor.spec, maxLength: maxLength,
-                                   device: .cpu, threads: threads)
-        let job = try ExtractionJob(devices: [extractor], fallback: fallback, options: options)
+                                   device: .cpu, threads: threads))
+        let job = try ExtractionJob(devices: plan.devices, fallback: fallback, options: options)
 
         let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0, total: nil)
         job.progress = { rows, tokens, seconds in bar.update(texts: rows, tokens: tokens, seconds: seconds) }
