@@ -17,8 +17,8 @@ struct ExtractCommand: ParsableCommand {
             Several poolings and layers concatenate layer-major: for each layer in the given order, every \
             pooling in the given order (see --layer-reduce).
             Input: .txt (one text per line, empty lines included), .jsonl (--text-field), .csv/.tsv \
-            (--text-column), or - for standard input (lines). Output: .npy (float32 [N, D]) or .safetensors \
-            (tensor "features").
+            (--text-column), or - for standard input (lines). Output: .npy (float32 [N, D]), .safetensors \
+            (tensor "features", settings in its metadata) or .jsonl (one array per line).
             """)
 
     @Option(name: .long, help: "Model directory (Hugging Face / sentence-transformers layout).")
@@ -27,13 +27,14 @@ struct ExtractCommand: ParsableCommand {
     @Option(name: .long, help: "Input file (.txt, .jsonl, .csv, .tsv) or - for standard input.")
     var input: String
 
-    @Option(name: .long, help: "Output file: .npy or .safetensors.")
+    @Option(name: .long, help: "Output file: .npy, .safetensors or .jsonl (- for standard output with --output-format).")
     var output: String
 
     @Option(name: .long, help: "Pooling, comma-separated: cls, mean, max, mean_sqrt_len, weighted_mean, last, pooler.")
     var pooling: String?
 
-    @Option(name: .long, help: "Layers (HF hidden_states indices, 0 = embeddings, negatives from the end): -1, -4,-3,-2,-1, 0,6,12 or -4..-1.")
+    // `.unconditional`: the value may start with '-' ("-1", "-4..-1").
+    @Option(name: .long, parsing: .unconditional, help: "Layers (HF hidden_states indices, 0 = embeddings, negatives from the end): -1, -4,-3,-2,-1, 0,6,12 or -4..-1.")
     var layers: String = "-1"
 
     @Option(name: .customLong("layer-reduce"), help: "How several layers combine: concat or mean.")
@@ -60,6 +61,9 @@ struct ExtractCommand: ParsableCommand {
     @Option(name: .customLong("text-column"), help: "CSV/TSV column holding the text (default: text).")
     var textColumn: String?
 
+    @Option(name: .customLong("output-format"), help: "Output format when the name does not tell (e.g. - for standard output): npy, safetensors or jsonl.")
+    var outputFormat: String?
+
     @Option(name: .long, help: "Output precision: float32 or float16.")
     var dtype: String = "float32"
 
@@ -76,9 +80,13 @@ struct ExtractCommand: ParsableCommand {
         guard FeatureDType(rawValue: dtype) != nil else {
             throw ValidationError("unknown dtype '\(dtype)'; valid: \(FeatureDType.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let ext = (output as NSString).pathExtension.lowercased()
-        guard ext == "npy" || ext == "safetensors" else {
-            throw ValidationError("--output must end in .npy or .safetensors, got '\(output)'")
+        let formats = FeatureOutputFormat.allCases.map(\.rawValue).joined(separator: ", ")
+        if let outputFormat {
+            guard FeatureOutputFormat(rawValue: outputFormat) != nil else {
+                throw ValidationError("unknown output format '\(outputFormat)'; valid: \(formats)")
+            }
+        } else if FeatureOutputFormat(path: output) == nil {
+            throw ValidationError("cannot tell the output format of '\(output)': use a .npy, .safetensors or .jsonl name, or --output-format (\(formats))")
         }
     }
 
@@ -110,16 +118,14 @@ struct ExtractCommand: ParsableCommand {
         let texts = try reader.readAll()
 
         let outputDType = FeatureDType(rawValue: dtype) ?? .float32
-        let writer: any FeatureWriter
-        if (output as NSString).pathExtension.lowercased() == "npy" {
-            writer = try NpyWriter(path: output, columns: extractor.dimension, dtype: outputDType)
-        } else {
-            writer = try SafetensorsWriter(path: output, columns: extractor.dimension, dtype: outputDType,
-                                           metadata: ["model": model, "pooling": extractor.spec.methods.map(\.description).joined(separator: ","),
-                                                      "layers": extractor.spec.layers.map(String.init).joined(separator: ","),
-                                                      "layer_reduce": extractor.spec.layerReduce.rawValue,
-                                                      "normalize": String(extractor.spec.normalize)])
-        }
+        let spec = extractor.spec
+        let writer = try makeFeatureWriter(
+            path: output, columns: extractor.dimension, dtype: outputDType,
+            format: outputFormat.flatMap(FeatureOutputFormat.init(rawValue:)),
+            metadata: ["model": model, "pooling": spec.methods.map(\.description).joined(separator: ","),
+                       "layers": spec.layers.map(String.init).joined(separator: ","),
+                       "layer_reduce": spec.layerReduce.rawValue, "normalize": String(spec.normalize),
+                       "max_length": String(extractor.maxLength)])
 
         let progress = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0, total: texts.count)
         var done = ExtractionStats(totalTexts: texts.count)
