@@ -26,6 +26,27 @@ enum UnicodeProps {
     }()
     static let lowercase: [UInt32: [UInt32]] = parseMapping(UnicodeTableData.lowercase)
     static let nfd: [UInt32: [UInt32]] = parseMapping(UnicodeTableData.nfd)
+    static let nfkd: [UInt32: [UInt32]] = parseMapping(UnicodeTableData.nfkd)
+    /// (first << 32 | second) -> primary composite.
+    static let compositions: [UInt64: UInt32] = {
+        var result: [UInt64: UInt32] = [:]
+        for (composite, pair) in parseMapping(UnicodeTableData.compositions) where pair.count == 2 {
+            result[UInt64(pair[0]) << 32 | UInt64(pair[1])] = composite
+        }
+        return result
+    }()
+
+    /// Canonical composition of `first` and `second`, including Hangul syllables; nil if none.
+    static func compose(_ first: UInt32, _ second: UInt32) -> UInt32? {
+        let sBase: UInt32 = 0xAC00, lBase: UInt32 = 0x1100, vBase: UInt32 = 0x1161, tBase: UInt32 = 0x11A7
+        if first >= lBase, first < lBase + 19, second >= vBase, second < vBase + 21 {
+            return sBase + ((first - lBase) * 21 + (second - vBase)) * 28
+        }
+        if first >= sBase, first < sBase + 11172, (first - sBase) % 28 == 0, second > tBase, second < tBase + 28 {
+            return first + (second - tBase)
+        }
+        return compositions[UInt64(first) << 32 | UInt64(second)]
+    }
     static let combiningClass: [UInt32: UInt8] = {
         var result: [UInt32: UInt8] = [:]
         for (key, value) in parseMapping(UnicodeTableData.combiningClass) { result[key] = UInt8(value[0]) }
@@ -34,7 +55,7 @@ enum UnicodeProps {
 
     /// Forces the lazy tables to be built.
     static func warmUp() {
-        _ = flagTable; _ = lowercase.count; _ = nfd.count; _ = combiningClass.count
+        _ = flagTable; _ = lowercase.count; _ = nfd.count; _ = combiningClass.count; _ = nfkd.count; _ = compositions.count
     }
 
     @inline(__always) static func flags(of scalar: UInt32) -> UInt16 {
