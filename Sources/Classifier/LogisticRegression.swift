@@ -216,7 +216,8 @@ public enum LogisticRegression {
     }
 
     /// Column means and population standard deviations (Float64, fixed order), and the standardised
-    /// matrix in Float32. Constant columns get scale 1 and standardise to exactly 0.
+    /// matrix in Float32. Constant columns (scikit-learn's rule) get scale 1; a column with all values equal
+    /// standardises to exactly 0.
     static func standardize(_ m: FeatureMatrix) throws -> (mean: [Double], scale: [Double], values: [Float]) {
         let n = m.rows, d = m.columns
         var sum = [Double](repeating: 0, count: d)
@@ -252,8 +253,13 @@ public enum LogisticRegression {
                 mean[j] = Double(minimum[j])
                 scale[j] = 1
             } else {
-                let s = (squares[j] / Double(n)).squareRoot()
-                scale[j] = s < 10 * Double.ulpOfOne ? 1 : s
+                // scikit-learn's test for a constant feature (`_is_constant_feature`): the variance is within
+                // the rounding error of its own computation. A column of tiny but varying values (e.g. a dead
+                // dimension of a normalised embedding, ~1e-33) is *not* constant and gets standardised.
+                let variance = squares[j] / Double(n)
+                let eps = Double.ulpOfOne
+                let bound = Double(n) * eps * variance + (Double(n) * mean[j] * eps) * (Double(n) * mean[j] * eps)
+                scale[j] = variance <= bound ? 1 : variance.squareRoot()
             }
         }
         var out = [Float](repeating: 0, count: n * d)

@@ -20,6 +20,8 @@ public struct ExtractionJobOptions {
     public var shard: ShardSpec?
     /// Rows per on-disk chunk; a multiple of the window so a resumed job is byte-identical.
     public var windowsPerChunk = 1
+    /// Stored in outputs that carry metadata (safetensors `__metadata__`).
+    public var metadata: [String: String] = [:]
     /// Test-only: make a device fail (see `FaultInjection`; the CLI reads `FEATURIZE_INJECT_FAULT`).
     public var faultInjection: FaultInjection?
 
@@ -90,7 +92,7 @@ public final class ExtractionJob {
         let rowsPerChunk = options.batching.window * max(1, options.windowsPerChunk)
         let writer = try ChunkedFeatureWriter(outputPath: options.output, dtype: options.dtype, rowsPerChunk: rowsPerChunk,
                                               fingerprint: fingerprint(), resume: options.resume,
-                                              overwrite: options.overwrite)
+                                              overwrite: options.overwrite, metadata: options.metadata)
         let reader = try TextInputReader(path: options.input, field: options.textField)
         let source = InputRows(reader: reader, shard: options.shard, skip: writer.rowsDone)
         var report = ExtractionReport()

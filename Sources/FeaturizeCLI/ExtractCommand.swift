@@ -144,6 +144,10 @@ struct ExtractCommand: ParsableCommand {
         options.batching = BatchingPolicy(maxBatchTokens: maxBatchTokens, maxBatchSize: batchSize, window: window,
                                           sortByLength: !noSort)
         options.resume = resume
+        options.metadata = ["model": model, "pooling": extractor.spec.methods.map(\.description).joined(separator: ","),
+                            "layers": extractor.spec.layers.map(String.init).joined(separator: ","),
+                            "layer_reduce": extractor.spec.layerReduce.rawValue,
+                            "normalize": String(extractor.spec.normalize)]
         options.overwrite = overwrite
         options.shard = try shard.map { try ShardSpec(parsing: $0) }
         options.faultInjection = try FaultInjection.fromEnvironment()

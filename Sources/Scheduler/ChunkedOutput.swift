@@ -22,6 +22,8 @@ public struct OutputManifest: Codable, Equatable, Sendable {
 public final class ChunkedFeatureWriter {
     public let outputPath: String
     public let dtype: FeatureDType
+    /// String metadata for formats that carry it (safetensors `__metadata__`).
+    public let metadata: [String: String]
     public private(set) var manifest: OutputManifest
     private let partsDir: String
     private var buffer: [UInt8] = []
@@ -34,13 +36,14 @@ public final class ChunkedFeatureWriter {
     /// - resume: continue from an existing parts directory with the same fingerprint (or start fresh if none).
     /// - overwrite: replace an existing output file; without it an existing output is an error.
     public init(outputPath: String, dtype: FeatureDType, rowsPerChunk: Int, fingerprint: String,
-                resume: Bool, overwrite: Bool) throws {
+                resume: Bool, overwrite: Bool, metadata: [String: String] = [:]) throws {
         guard rowsPerChunk > 0 else { throw SchedulerError.invalidPolicy("rows per chunk must be positive") }
         self.outputPath = outputPath
         guard FeatureOutputFormat(path: outputPath) != nil else {
             throw SchedulerError.io(path: outputPath, detail: "unknown output extension; use .npy, .safetensors or .jsonl")
         }
         self.dtype = dtype
+        self.metadata = metadata
         self.partsDir = outputPath + ".parts"
         let dir = (outputPath as NSString).deletingLastPathComponent
         var isDir: ObjCBool = false
@@ -106,7 +109,7 @@ public final class ChunkedFeatureWriter {
     public func finish(emptyDim: Int) throws {
         let dim = manifest.dim ?? emptyDim
         if fm.fileExists(atPath: outputPath) { try? fm.removeItem(atPath: outputPath) }
-        let writer = try makeFeatureWriter(path: outputPath, columns: dim, dtype: dtype)
+        let writer = try makeFeatureWriter(path: outputPath, columns: dim, dtype: dtype, metadata: metadata)
         func appendBytes(_ data: Data) throws {
             var values = [Float](repeating: 0, count: data.count / 4)
             values.withUnsafeMutableBytes { dst in _ = data.copyBytes(to: dst) }

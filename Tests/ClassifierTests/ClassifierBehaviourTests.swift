@@ -275,6 +275,23 @@ private func blobs(rows: Int, seed: UInt64 = 7) -> (FeatureMatrix, [String]) {
 }
 
 @Suite struct NumericalTests {
+    /// scikit-learn's StandardScaler standardises a column of tiny but varying values (a dead embedding
+    /// dimension, ~1e-33): it is not constant, so it must carry its signal; an exactly constant column is 0.
+    @Test func tinyButVaryingColumnsAreStandardisedLikeScikitLearn() throws {
+        var values: [Float] = [], labels: [String] = []
+        for r in 0..<200 {
+            let positive = r % 2 == 0
+            // Column 0 is the only signal, at 1e-33 scale; column 1 is exactly constant.
+            values += [Float(positive ? 2e-33 : -2e-33) * Float(1 + r % 5), 7]
+            labels.append(positive ? "pos" : "neg")
+        }
+        let x = try FeatureMatrix(values: values, rows: 200, columns: 2)
+        let model = try LogisticRegression.train(features: x, labels: labels)
+        #expect(model.featureScale[0] < 1e-30 && model.featureScale[0] > 0)
+        #expect(model.featureScale[1] == 1)
+        #expect(try model.predict(x) == labels)
+    }
+
     /// Huge separable margins (features ~1e4 after standardisation would overflow naive exp): the loss stays
     /// finite and training converges to 100%.
     @Test func extremeLogitsStayFinite() throws {
