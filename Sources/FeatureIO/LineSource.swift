@@ -20,6 +20,11 @@ final class LineSource {
     private static let chunkSize = 1 << 16
     /// 1-based number of the line most recently returned.
     private(set) var lineNumber = 0
+    /// Size of the input file in bytes (nil for standard input and other streams).
+    private(set) var totalBytes: Int?
+    private var bytesRead = 0
+    /// Bytes of the input handed out as lines so far (for progress and ETA).
+    var bytesConsumed: Int { bytesRead - (buffer.count - start) }
 
     /// Opens `path` ("-" is standard input).
     init(path: String) throws {
@@ -37,6 +42,7 @@ final class LineSource {
                 close(opened)
                 throw FeatureIOError.cannotOpen(path: path, reason: "is a directory")
             }
+            if (info.st_mode & S_IFMT) == S_IFREG { totalBytes = Int(info.st_size) }
             fd = opened
             ownsDescriptor = true
         }
@@ -66,6 +72,7 @@ final class LineSource {
             throw FeatureIOError.readFailed(path: path, reason: String(cString: strerror(errno)))
         }
         buffer.removeLast(LineSource.chunkSize - got)
+        bytesRead += got
         if got == 0 { atEOF = true; return false }
         return true
     }

@@ -46,6 +46,11 @@ public final class TextInputReader {
     private var column: (index: Int, width: Int)?
     /// 1-based line where the most recently returned text starts (0 before the first).
     public private(set) var lineNumber = 0
+    /// Fraction of the input file read so far, 0...1 (nil when the size is unknown, e.g. standard input).
+    public var fractionRead: Double? {
+        guard let total = source.totalBytes, total > 0 else { return nil }
+        return min(1, Double(source.bytesConsumed) / Double(total))
+    }
 
     /// Opens `path` (`-` for standard input) in `format`, or in the format its extension implies.
     public init(path: String, format: Format? = nil, field: String? = nil) throws {

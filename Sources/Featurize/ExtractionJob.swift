@@ -1,3 +1,4 @@
+import CPUBackend
 import Foundation
 import Scheduler
 import Tokenizer
@@ -53,8 +54,9 @@ public final class ExtractionJob {
     public let devices: [FeatureExtractor]
     public let fallback: FeatureExtractor?
     public let options: ExtractionJobOptions
-    /// Called on the calling thread after every written row batch: (rows written, tokens so far, seconds).
-    public var progress: ((Int, Int, Double) -> Void)?
+    /// Called on the calling thread as rows are written: (rows written, tokens so far, seconds, estimated
+    /// total rows — from the fraction of the input file read; nil for streams).
+    public var progress: ((Int, Int, Double, Int?) -> Void)?
 
     /// - devices: one extractor per device (same model and pooling); batches go to whichever is free.
     /// - fallback: the extractor that re-runs batches a device failed (usually the CPU one).
@@ -106,6 +108,11 @@ public final class ExtractionJob {
                 return (0..<batch.count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
             }
         }
+        // Warm-up on accelerators: the largest batch the budget allows, so a budget that does not fit fails now.
+        // (The CPU backend allocates as it goes and has the host's memory; it skips this.)
+        for e in devices where !(e.backend is CPUBackend) {
+            try e.warmUp(maxBatchTokens: options.batching.maxBatchTokens)
+        }
         let fault = options.faultInjection
         var execDevices = devices.map { execution($0, name: $0.backend.name) }
         // A fallback that is also one of the devices shares that device's executor (and its lock).
@@ -129,7 +136,7 @@ public final class ExtractionJob {
         }, sink: { _, row in
             try writer.append(row)
             written += 1
-            if written % 64 == 0 { progress?(written, tokenCount.tokens, seconds()) }
+            if written % 64 == 0 { progress?(written, tokenCount.tokens, seconds(), source.estimatedRows) }
         })
         if let error = source.error { throw error }
         try writer.finish(emptyDim: primary.dimension)
@@ -138,7 +145,7 @@ public final class ExtractionJob {
                             fingerprint: fingerprint(includeShard: false),
                             dtype: options.dtype.rawValue).write(for: options.output)
         }
-        progress?(written, tokenCount.tokens, seconds())
+        progress?(written, tokenCount.tokens, seconds(), written)
         report.texts = written
         report.inputRows = source.inputRows
         report.tokens = tokenCount.tokens
@@ -169,6 +176,11 @@ final class InputRows: Sequence, IteratorProtocol, @unchecked Sendable {
     private(set) var inputRows = 0
     private(set) var error: Error?
     private(set) var readSeconds = 0.0
+    private let lock = NSLock()
+    private var estimate: Int?
+
+    /// Rows this job will write in all, estimated from the fraction of the input file read so far.
+    var estimatedRows: Int? { lock.lock(); defer { lock.unlock() }; return estimate }
 
     init(reader: TextInputReader, shard: ShardSpec?, skip: Int) {
         self.reader = reader; self.shard = shard; self.toSkip = skip
@@ -183,6 +195,10 @@ final class InputRows: Sequence, IteratorProtocol, @unchecked Sendable {
             guard let text else { return nil }
             let row = inputRows
             inputRows += 1
+            if row % 256 == 0, let f = reader.fractionRead, f > 0 {
+                let perShard = Double(inputRows) / f / Double(shard?.count ?? 1)
+                lock.lock(); estimate = Int(perShard.rounded()); lock.unlock()
+            }
             if let shard, !shard.includes(row: row) { continue }
             if toSkip > 0 { toSkip -= 1; continue }
             return text

@@ -199,6 +199,29 @@ public final class FeatureExtractor {
         try features(of: encodings, specs: [spec])[0]
     }
 
+    /// Runs the largest batch a token budget allows (`maxBatchTokens / maxLength` texts of `maxLength`
+    /// tokens) once, so that a budget the device cannot hold fails at the start of a job, with advice, rather
+    /// than hours into it. Returns the seconds it took.
+    @discardableResult
+    public func warmUp(maxBatchTokens: Int) throws -> Double {
+        let length = maxLength
+        let count = max(1, maxBatchTokens / length)
+        let ids = [Int32](repeating: Int32(model.config.padTokenId), count: length)
+        let encoding = Encoding(ids: ids, typeIds: [Int32](repeating: 0, count: length),
+                                attentionMask: [Int32](repeating: 1, count: length),
+                                offsets: [(start: Int, end: Int)](repeating: (0, 0), count: length),
+                                wasTruncated: false, wasCharCapped: false)
+        let start = DispatchTime.now().uptimeNanoseconds
+        do {
+            _ = try features(of: [Encoding](repeating: encoding, count: count), specs: [spec])
+        } catch {
+            throw FeaturizeError.deviceUnavailable(
+                device: backend.name,
+                reason: "a warm-up batch of \(count) x \(length) tokens (--max-batch-tokens \(maxBatchTokens)) failed: \(error); lower --max-batch-tokens or --max-length")
+        }
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+
     /// Runs the encoder **once** on a batch and pools it for every spec: one row-major matrix
     /// `[encodings.count, spec.outputDimension]` per spec, in the order given. Every layer any spec asks for
     /// is computed in the same pass (this is what makes an ablation over many poolings cheap).

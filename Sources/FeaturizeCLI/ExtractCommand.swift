@@ -96,7 +96,7 @@ struct ExtractCommand: ParsableCommand {
 
     func validate() throws {
         if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
-        guard maxBatchTokens >= 2 else { throw ValidationError("--max-batch-tokens must be at least 2") }
+        guard maxBatchTokens >= 2, maxBatchTokens <= 100_000_000 else { throw ValidationError("--max-batch-tokens must be in 2...100000000") }
         guard window >= 1 else { throw ValidationError("--window must be at least 1") }
         if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -159,7 +159,7 @@ struct ExtractCommand: ParsableCommand {
         let job = try ExtractionJob(devices: plan.devices, fallback: fallback, options: options)
 
         let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0, total: nil)
-        job.progress = { rows, tokens, seconds in bar.update(texts: rows, tokens: tokens, seconds: seconds) }
+        job.progress = { rows, tokens, seconds, total in bar.update(texts: rows, tokens: tokens, seconds: seconds, total: total) }
         let report = try job.run()
         bar.finish()
         if let stats {
@@ -186,12 +186,13 @@ struct ExtractCommand: ParsableCommand {
 final class ProgressBar {
     let enabled: Bool
     /// Texts expected in all (nil: unknown, e.g. a stream; then no bar and no ETA).
-    let total: Int?
+    var total: Int?
     private var lastDraw = Date.distantPast
 
     init(enabled: Bool, total: Int?) { self.enabled = enabled; self.total = total }
 
-    func update(texts: Int, tokens: Int, seconds: Double) {
+    func update(texts: Int, tokens: Int, seconds: Double, total estimate: Int? = nil) {
+        if let estimate { total = max(estimate, texts) }
         guard enabled, Date().timeIntervalSince(lastDraw) >= 0.1 || texts == total else { return }
         lastDraw = Date()
         guard let total else {
