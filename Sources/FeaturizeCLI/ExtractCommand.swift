@@ -178,6 +178,11 @@ struct ExtractCommand: ParsableCommand {
                               s.oomSplits + s.fallbacks > 0 ? ", \(s.oomSplits) OOM splits, \(s.fallbacks) fallbacks" : "",
                               output, report.resumedRows + report.texts, report.dimension)
             FileHandle.standardError.write(Data(line.utf8))
+            if s.textsPerDevice.count > 1 {
+                let share = s.textsPerDevice.sorted { $0.key < $1.key }
+                    .map { String(format: "%@ %.0f%%", $0.key, 100 * Double($0.value) / Double(max(report.texts, 1))) }
+                FileHandle.standardError.write(Data("  texts per device: \(share.joined(separator: ", "))\n".utf8))
+            }
         }
     }
 }

@@ -46,6 +46,21 @@ import Testing
         #expect(worst <= 1e-5, "max abs diff \(worst)")
     }
 
+    @Test func openCLAndCPUTogetherKeepOrderAndValues() throws {
+        let dir = Self.tempDir()
+        let spec = PoolingSpec(methods: [.tokens(.mean), .tokens(.max)])
+        let gpu = try FeatureExtractor(modelDirectory: Self.modelPath, pooling: spec, device: .opencl(index: 0))
+        let cpu = try extractor()
+        var options = ExtractionJobOptions(input: try Self.writeInput(dir, Array(Self.texts.prefix(300))), output: dir + "/two.npy")
+        options.batching = BatchingPolicy(maxBatchTokens: 512, window: 300)
+        let report = try ExtractionJob(devices: [gpu, cpu], fallback: cpu, options: options).run()
+        #expect(report.scheduler.textsPerDevice.values.reduce(0, +) == 300)
+        #expect(report.scheduler.batchesPerDevice.count == 2, "both devices took batches: \(report.scheduler.batchesPerDevice)")
+        let two = try NpyReader.readMatrix(path: dir + "/two.npy")
+        let plain = try cpu.extract(texts: Array(Self.texts.prefix(300)))
+        #expect((zip(two.values, plain.values).map { abs($0 - $1) }.max() ?? 1) <= 1e-4)
+    }
+
     @Test func deviceFaultLosesNoRow() throws {
         let dir = Self.tempDir()
         let input = try Self.writeInput(dir)
