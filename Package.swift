@@ -55,6 +55,7 @@ let package = Package(
         .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "OpenCLBackend"]),
         .testTarget(name: "EncoderTests", dependencies: ["Featurize"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ClassifierTests", dependencies: ["Classifier"]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
         .testTarget(name: "CLITests", dependencies: ["Featurize"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,2 +1,0 @@
-/// Module Scheduler: see docs/ARCHITECTURE.md.
-public enum SchedulerModule {}

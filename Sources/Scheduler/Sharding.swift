@@ -1,0 +1,124 @@
+import Foundation
+
+/// A deterministic split of the input by row index: shard `index` of `count` takes rows r with
+/// `r % count == index`. N processes on N machines thus produce disjoint parts that together cover the input.
+public struct ShardSpec: Codable, Equatable, Sendable {
+    public var index: Int
+    public var count: Int
+
+    public init(index: Int, count: Int) throws {
+        guard count >= 1, index >= 0, index < count else {
+            throw SchedulerError.shard("shard \(index)/\(count): need 0 <= i < N and N >= 1")
+        }
+        self.index = index; self.count = count
+    }
+
+    /// Parses `i/N` (e.g. `0/4`).
+    public init(parsing text: String) throws {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]) else {
+            throw SchedulerError.shard("'\(text)': expected i/N, e.g. 0/4")
+        }
+        try self.init(index: i, count: n)
+    }
+
+    public func includes(row: Int) -> Bool { row % count == index }
+
+    /// Rows this shard holds when the input has `inputRows` rows.
+    public func rows(ofInput inputRows: Int) -> Int {
+        inputRows > index ? (inputRows - index + count - 1) / count : 0
+    }
+}
+
+/// Written next to a shard's output as `<output>.shard.json`: which shard it is and how many input rows the
+/// whole input had, so `merge` can prove nothing is missing.
+public struct ShardRecord: Codable, Equatable, Sendable {
+    public var shard: ShardSpec
+    public var inputRows: Int
+    public var rows: Int
+    public var fingerprint: String
+
+    public static func path(for output: String) -> String { output + ".shard.json" }
+
+    public func write(for output: String) throws {
+        let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let path = Self.path(for: output)
+        guard FileManager.default.createFile(atPath: path, contents: try enc.encode(self)) else {
+            throw SchedulerError.io(path: path, detail: "cannot write shard record")
+        }
+    }
+
+    public static func read(for output: String) throws -> ShardRecord {
+        let path = Self.path(for: output)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SchedulerError.merge("\(path) is missing: \(output) was not written by `featurize extract --shard`")
+        }
+        do { return try JSONDecoder().decode(ShardRecord.self, from: data) } catch {
+            throw SchedulerError.merge("\(path) is not a valid shard record")
+        }
+    }
+}
+
+/// Joins the `.npy` outputs of all shards of one job into one `.npy` in input order.
+public enum ShardMerger {
+    /// - Throws: if a shard is missing or duplicated, shards disagree (count, input size, settings, width,
+    ///   dtype) or a shard's row count is not what its spec implies.
+    @discardableResult
+    public static func merge(inputs: [String], output: String, overwrite: Bool) throws -> (rows: Int, cols: Int) {
+        guard !inputs.isEmpty else { throw SchedulerError.merge("no shard outputs given") }
+        let records = try inputs.map { try ShardRecord.read(for: $0) }
+        let n = records[0].shard.count
+        guard records.allSatisfy({ $0.shard.count == n }) else { throw SchedulerError.merge("the shards were made with different N") }
+        guard records.allSatisfy({ $0.inputRows == records[0].inputRows && $0.fingerprint == records[0].fingerprint }) else {
+            throw SchedulerError.merge("the shards come from different inputs or settings")
+        }
+        var byIndex = [Int: Int]()
+        for (k, r) in records.enumerated() {
+            if let other = byIndex[r.shard.index] {
+                throw SchedulerError.merge("shard \(r.shard.index)/\(n) given twice: \(inputs[other]) and \(inputs[k])")
+            }
+            byIndex[r.shard.index] = k
+        }
+        let missing = (0..<n).filter { byIndex[$0] == nil }
+        guard missing.isEmpty else {
+            throw SchedulerError.merge("missing shard(s) \(missing.map { "\($0)/\(n)" }.joined(separator: ", "))")
+        }
+        if FileManager.default.fileExists(atPath: output) && !overwrite {
+            throw SchedulerError.io(path: output, detail: "output exists; pass --overwrite to replace it")
+        }
+        var datas: [Data] = []
+        var headers: [(rows: Int, cols: Int, dtype: FeatureDType, offset: Int)] = []
+        for i in 0..<n {
+            let path = inputs[byIndex[i]!]
+            guard let d = FileManager.default.contents(atPath: path) else {
+                throw SchedulerError.io(path: path, detail: "cannot read")
+            }
+            let h = try NpyFormat.parseHeader(d, path: path)
+            let expected = records[byIndex[i]!].shard.rows(ofInput: records[0].inputRows)
+            guard h.rows == expected else {
+                throw SchedulerError.merge("\(path) has \(h.rows) rows; shard \(i)/\(n) of \(records[0].inputRows) input rows must have \(expected) (incomplete shard?)")
+            }
+            datas.append(d); headers.append(h)
+        }
+        let cols = headers.first(where: { $0.rows > 0 })?.cols ?? headers[0].cols
+        let dtype = headers[0].dtype
+        guard headers.allSatisfy({ ($0.cols == cols || $0.rows == 0) && $0.dtype == dtype }) else {
+            throw SchedulerError.merge("the shards have different widths or dtypes")
+        }
+        let total = records[0].inputRows
+        let rowBytes = cols * dtype.byteSize
+        var out = Data(NpyFormat.header(rows: total, cols: cols, dtype: dtype))
+        out.reserveCapacity(out.count + total * rowBytes)
+        for r in 0..<total {
+            let s = r % n, local = r / n
+            let start = headers[s].offset + local * rowBytes
+            out.append(datas[s].subdata(in: start..<(start + rowBytes)))
+        }
+        let tmp = output + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: out) else {
+            throw SchedulerError.io(path: tmp, detail: "cannot write")
+        }
+        if rename(tmp, output) != 0 { throw SchedulerError.io(path: output, detail: "cannot rename \(tmp)") }
+        return (total, cols)
+    }
+}
