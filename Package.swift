@@ -48,6 +48,8 @@ let package = Package(
         .executableTarget(name: "FeaturizeCLI", dependencies: [
             "Featurize", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // libFuzzer targets (issue 7); FUZZ_TARGET selects one. scripts/fuzz.sh builds it with the fuzzer.
+        .executableTarget(name: "FeaturizeFuzz", dependencies: ["ModelIO", "Featurize", "Scheduler"]),
 
         // Tests.
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),

@@ -70,8 +70,13 @@ public enum NpyFormat {
             throw SchedulerError.io(path: path, detail: "expected a 2-D matrix, header says shape (\(text[open.upperBound..<close]))")
         }
         let offset = start + headerLen
-        let (size, overflow) = dims[0].multipliedReportingOverflow(by: dims[1] * dtype.byteSize)
-        guard !overflow, data.count == offset + size else {
+        // Overflow-checked: a header may declare any shape (found by the npy-header fuzz target).
+        let (rowBytes, rowOverflow) = dims[1].multipliedReportingOverflow(by: dtype.byteSize)
+        let (size, overflow) = dims[0].multipliedReportingOverflow(by: rowBytes)
+        guard !rowOverflow, !overflow else {
+            throw SchedulerError.io(path: path, detail: "shape (\(dims[0]), \(dims[1])) is too large (byte size overflows)")
+        }
+        guard data.count - offset == size else {
             throw SchedulerError.io(path: path, detail: "file has \(data.count - offset) data bytes, shape (\(dims[0]), \(dims[1])) needs \(size)")
         }
         return (dims[0], dims[1], dtype, offset)
