@@ -42,7 +42,7 @@ import Testing
     /// A valid header still parses after the overflow fix.
     @Test func npyHeaderValidStillParses() throws {
         let h = try NpyFormat.parseHeader(Self.npy(shape: "2, 3", data: [UInt8](repeating: 0, count: 24)), path: "ok.npy")
-        #expect(h.rows == 2 && h.cols == 3 && h.dtype == .f32 && h.offset == 64)
+        #expect(h.rows == 2 && h.cols == 3 && h.dtype == .f32 && h.offset == 128)
     }
 
     /// scheduler-text: `--shard 0/9223372036854775807` made `rows(ofInput:)` overflow (trap) for any input
