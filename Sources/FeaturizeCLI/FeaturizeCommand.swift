@@ -6,5 +6,5 @@ struct FeaturizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "featurize",
         abstract: "Turn text into features with pretrained transformer encoders, and train classifiers on them.",
-        subcommands: [])
+        subcommands: [TokenizeCommand.self])
 }

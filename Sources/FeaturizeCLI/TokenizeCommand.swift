@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import Tokenizer
+
+/// `featurize tokenize`: writes the token ids of every input line as JSON lines.
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Tokenize text lines with a model's tokenizer; writes one {\"input_ids\": [...]} JSON object per line.",
+        discussion: """
+            Input is read as lines of UTF-8 text: every line is one text, empty lines included (output row i is \
+            input line i). One trailing "\\n" (and a "\\r" before it) is removed from each line; a file ending in \
+            "\\n" has no extra empty text after it. Invalid UTF-8 is an error naming the line. Ids are not padded. \
+            A summary (texts, tokens, truncated, seconds) is printed to stderr.
+            """)
+
+    @Option(name: .long, help: "Model directory (tokenizer.json, or vocab.txt + tokenizer_config.json).")
+    var model: String
+
+    @Option(name: .long, help: "Input text file, one text per line; '-' reads stdin.")
+    var input: String = "-"
+
+    @Option(name: .customLong("max-length"), help: "Maximum tokens per text, special tokens included (default: from the model configs).")
+    var maxLength: Int?
+
+    @Flag(name: .customLong("no-truncation"), help: "Do not truncate.")
+    var noTruncation = false
+
+    @Option(name: .long, help: "Output file; '-' writes stdout.")
+    var output: String = "-"
+
+    @Option(name: .long, help: "Tokenizer threads (default: all cores).")
+    var threads: Int?
+
+    func validate() throws {
+        if noTruncation, maxLength != nil { throw ValidationError("--max-length and --no-truncation exclude each other") }
+        if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        let start = Date()
+        let tokenizer = try TextTokenizer.load(directory: model, maxLength: maxLength, truncation: !noTruncation)
+        let texts = input == "-"
+            ? try TextLines.split(FileHandle.standardInput.readDataToEndOfFile(), source: "<stdin>")
+            : try TextLines.read(path: input)
+
+        let tokenizeStart = Date()
+        let encodings = tokenizer.encodeBatch(texts, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        let tokenizeSeconds = Date().timeIntervalSince(tokenizeStart)
+
+        var out = [UInt8]()
+        out.reserveCapacity(encodings.reduce(0) { $0 + $1.count * 6 + 20 })
+        var tokens = 0, truncated = 0, capped = 0
+        for encoding in encodings {
+            tokens += encoding.count
+            if encoding.wasTruncated { truncated += 1 }
+            if encoding.wasCharCapped { capped += 1 }
+            out.append(contentsOf: Array(#"{"input_ids": ["#.utf8))
+            for (index, id) in encoding.ids.enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")); out.append(UInt8(ascii: " ")) }
+                Self.appendDecimal(Int(id), to: &out)
+            }
+            out.append(UInt8(ascii: "]")); out.append(UInt8(ascii: "}")); out.append(UInt8(ascii: "\n"))
+        }
+        if output == "-" {
+            FileHandle.standardOutput.write(Data(out))
+        } else {
+            guard FileManager.default.createFile(atPath: output, contents: Data(out)) else {
+                throw TokenizeCommandError.unwritableOutput(path: output)
+            }
+        }
+        let total = Date().timeIntervalSince(start)
+        let rate = tokenizeSeconds > 0 ? Double(tokens) / tokenizeSeconds : 0
+        FileHandle.standardError.write(Data(String(
+            format: "tokenize: %d texts, %d tokens, %d truncated, %d char-capped; tokenize %.4f s (%.0f tokens/s), total %.3f s\n",
+            texts.count, tokens, truncated, capped, tokenizeSeconds, rate, total).utf8))
+    }
+
+    static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")); appendDecimal(-value, to: &out); return }
+        if value >= 10 { appendDecimal(value / 10, to: &out) }
+        out.append(UInt8(ascii: "0") + UInt8(value % 10))
+    }
+}
+
+/// Errors of `featurize tokenize` output handling (input errors are `TokenizerError`).
+enum TokenizeCommandError: Error, CustomStringConvertible {
+    case unwritableOutput(path: String)
+
+    var description: String {
+        switch self {
+        case .unwritableOutput(let path): return "cannot write output file \(path)"
+        }
+    }
+}

@@ -1,0 +1,81 @@
+/// Text being tokenized: Unicode scalar values after normalization, each paired with the index (in Unicode
+/// scalars) of the original-text scalar it came from. This is HF's alignment model: a scalar inserted by a
+/// normalizer (e.g. the spaces around a CJK character, the second scalar of a multi-scalar lowercase) takes
+/// the origin of the scalar it was derived from; removed scalars leave no trace.
+public struct NormalizedText {
+    /// Normalized scalar values.
+    public internal(set) var scalars: [UInt32] = []
+    /// `origins[i]` is the index of the original-text scalar that `scalars[i]` came from.
+    public internal(set) var origins: [Int32] = []
+    private var nextScalars: [UInt32] = []
+    private var nextOrigins: [Int32] = []
+
+    public init() {}
+
+    /// Creates the text for original scalars `scalars[range]`, with origins equal to their indices.
+    public init<C: Collection>(original scalars: C, startIndex: Int = 0) where C.Element == UInt32 {
+        reset(original: scalars, startIndex: startIndex)
+    }
+
+    mutating func reset<C: Collection>(original scalars: C, startIndex: Int) where C.Element == UInt32 {
+        self.scalars.removeAll(keepingCapacity: true)
+        self.origins.removeAll(keepingCapacity: true)
+        self.scalars.append(contentsOf: scalars)
+        var origin = Int32(startIndex)
+        for _ in 0..<self.scalars.count {
+            origins.append(origin)
+            origin += 1
+        }
+    }
+
+    public var count: Int { scalars.count }
+
+    /// Starts rewriting: the following `emit` calls build the new content, `commit` installs it.
+    @inline(__always) mutating func beginRewrite() {
+        nextScalars.removeAll(keepingCapacity: true)
+        nextOrigins.removeAll(keepingCapacity: true)
+        nextScalars.reserveCapacity(scalars.count + 8)
+        nextOrigins.reserveCapacity(scalars.count + 8)
+    }
+
+    @inline(__always) mutating func emit(_ scalar: UInt32, origin: Int32) {
+        nextScalars.append(scalar)
+        nextOrigins.append(origin)
+    }
+
+    @inline(__always) mutating func commit() {
+        swap(&scalars, &nextScalars)
+        swap(&origins, &nextOrigins)
+    }
+
+    /// The normalized text as a Swift string (for tests and debugging).
+    public var string: String {
+        var result = String.UnicodeScalarView()
+        for value in scalars { if let scalar = Unicode.Scalar(value) { result.append(scalar) } }
+        return String(result)
+    }
+
+    /// Canonical reordering (stable sort of each run of non-starters by combining class), as NFD requires.
+    mutating func canonicallyReorder() {
+        var i = 0
+        let n = scalars.count
+        while i < n {
+            guard UnicodeProps.flags(of: scalars[i]) & UnicodeProps.nonStarter != 0 else { i += 1; continue }
+            var j = i
+            while j < n, UnicodeProps.flags(of: scalars[j]) & UnicodeProps.nonStarter != 0 { j += 1 }
+            if j - i > 1 {
+                // Insertion sort keeps equal classes in order (stable).
+                for k in (i + 1)..<j {
+                    let scalar = scalars[k], origin = origins[k]
+                    let cls = UnicodeProps.combiningClass[scalar] ?? 0
+                    var m = k - 1
+                    while m >= i, (UnicodeProps.combiningClass[scalars[m]] ?? 0) > cls {
+                        scalars[m + 1] = scalars[m]; origins[m + 1] = origins[m]; m -= 1
+                    }
+                    scalars[m + 1] = scalar; origins[m + 1] = origin
+                }
+            }
+            i = j
+        }
+    }
+}

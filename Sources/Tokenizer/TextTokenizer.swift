@@ -1,0 +1,284 @@
+import Dispatch
+import Foundation
+
+/// How a token sequence longer than the maximum is cut (special tokens always fit).
+public enum TruncationDirection: Sendable, Equatable {
+    /// Keep the first tokens (HF default).
+    case right
+    /// Keep the last tokens.
+    case left
+    /// Keep the first `headTokens` content tokens and fill the rest of the budget with the last tokens.
+    case headTail(headTokens: Int)
+}
+
+/// A Hugging Face `tokenizer.json`-exact tokenizer: added tokens -> normalizer -> pre-tokenizer -> WordPiece
+/// -> truncation -> post-processor. Immutable and safe to share between threads.
+public final class TextTokenizer: Sendable {
+    public let normalizer: (any Normalizer)?
+    public let preTokenizer: (any PreTokenizer)?
+    public let model: WordPieceModel
+    public let postProcessor: (any PostProcessor)?
+    public let addedTokens: [AddedToken]
+    /// Maximum tokens per encoding, special tokens included; `nil` when truncation is off.
+    public let maxLength: Int?
+    public let truncationDirection: TruncationDirection
+    /// Id used for padding (`[PAD]` or the configured pad token).
+    public let padId: Int32
+    /// Texts longer than `charCapFactor × maxLength` scalars are cut before tokenizing (as TEI does).
+    public static let charCapFactor = 250
+
+    private let rawMatcher: AddedTokenMatcher
+    private let normalizedMatcher: AddedTokenMatcher
+
+    public init(normalizer: (any Normalizer)?, preTokenizer: (any PreTokenizer)?, model: WordPieceModel,
+                postProcessor: (any PostProcessor)?, addedTokens: [AddedToken], maxLength: Int?,
+                truncationDirection: TruncationDirection = .right, padId: Int32 = 0) {
+        self.normalizer = normalizer
+        self.preTokenizer = preTokenizer
+        self.model = model
+        self.postProcessor = postProcessor
+        self.addedTokens = addedTokens
+        self.maxLength = maxLength
+        self.truncationDirection = truncationDirection
+        self.padId = padId
+        UnicodeProps.warmUp()  // build the character tables at load time, not inside the first encode
+        let raw = addedTokens.filter { !$0.normalized }
+        rawMatcher = AddedTokenMatcher(tokens: raw, contents: raw.map { $0.content.unicodeScalars.map(\.value) })
+        let normalized = addedTokens.filter { $0.normalized }
+        normalizedMatcher = AddedTokenMatcher(tokens: normalized, contents: normalized.map { token in
+            var text = NormalizedText(original: token.content.unicodeScalars.map(\.value))
+            normalizer?.normalize(&text)
+            return text.scalars
+        })
+    }
+
+    /// Number of special tokens the post-processor adds to a single sequence.
+    public var specialTokenCount: Int { (postProcessor?.prefix.count ?? 0) + (postProcessor?.suffix.count ?? 0) }
+
+    /// Tokenizes one text.
+    public func encode(_ text: String) -> Encoding {
+        var workspace = Workspace()
+        return encode(text, workspace: &workspace)
+    }
+
+    /// Tokenizes texts on `threads` threads; result `i` is the encoding of `texts[i]`.
+    public func encodeBatch(_ texts: [String], threads: Int = ProcessInfo.processInfo.activeProcessorCount) -> [Encoding] {
+        let count = texts.count
+        let workers = max(1, min(threads, count))
+        if workers == 1 {
+            var workspace = Workspace()
+            return texts.map { encode($0, workspace: &workspace) }
+        }
+        return [Encoding](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let base = buffer.baseAddress!
+            DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                var workspace = Workspace()
+                let lo = worker * count / workers, hi = (worker + 1) * count / workers
+                for i in lo..<hi { (base + i).initialize(to: encode(texts[i], workspace: &workspace)) }
+            }
+            initialized = count
+        }
+    }
+
+    /// Pads `encodings` to the longest (optionally a multiple of `multiple`) with this tokenizer's pad id.
+    public func pad(_ encodings: [Encoding], toMultipleOf multiple: Int? = nil) -> PaddedBatch {
+        PaddedBatch(encodings, padId: padId, padTypeId: 0, padToMultipleOf: multiple)
+    }
+
+    /// Reusable buffers for one thread (a struct passed inout: no dynamic exclusivity checks in the hot loop).
+    struct Workspace {
+        var original: [UInt32] = []
+        var text = NormalizedText()
+        var pieces: [TextSpan] = []
+        var words: [TextSpan] = []
+        var wordBytes: [UInt8] = []
+        var byteScalar: [Int32] = []
+        var prefixHashes: [UInt64] = []
+        var ids: [Int32] = []
+        var starts: [Int32] = []
+        var ends: [Int32] = []
+        var pieceIds: [Int32] = []
+        var pieceStarts: [Int32] = []
+        var pieceEnds: [Int32] = []
+    }
+
+    func encode(_ text: String, workspace ws: inout Workspace) -> Encoding {
+        let charCap = maxLength.map { $0 * Self.charCapFactor }
+        let capped = decodeScalars(text, cap: charCap, into: &ws.original)
+        let budget = maxLength.map { max(0, $0 - specialTokenCount) }
+        // With right truncation, tokens past the budget are never kept: stop once we have one more.
+        let stopAfter: Int? = (truncationDirection == .right) ? budget.map { $0 + 1 } : nil
+        ws.ids.removeAll(keepingCapacity: true)
+        ws.starts.removeAll(keepingCapacity: true)
+        ws.ends.removeAll(keepingCapacity: true)
+
+        let whole = TextSpan(start: 0, end: ws.original.count)
+        let rawMatches = rawMatcher.isEmpty ? [] : rawMatcher.matches(in: ws.original, range: whole)
+        var position = 0
+        for match in rawMatches {
+            if let stopAfter, ws.ids.count >= stopAfter { break }
+            if position < match.span.start { tokenizeSegment(TextSpan(start: position, end: match.span.start), &ws, stopAfter: stopAfter) }
+            ws.ids.append(match.id); ws.starts.append(Int32(match.span.start)); ws.ends.append(Int32(match.span.end))
+            position = match.span.end
+        }
+        if position < whole.end, stopAfter.map({ ws.ids.count < $0 }) ?? true {
+            tokenizeSegment(TextSpan(start: position, end: whole.end), &ws, stopAfter: stopAfter)
+        }
+
+        // Truncation: choose the kept content token range(s).
+        let total = ws.ids.count
+        var keep: [Range<Int>] = [0..<total]
+        var truncated = false
+        if let budget, total > budget {
+            truncated = true
+            switch truncationDirection {
+            case .right: keep = [0..<budget]
+            case .left: keep = [(total - budget)..<total]
+            case .headTail(let headTokens):
+                let head = min(max(0, headTokens), budget)
+                keep = [0..<head, (total - (budget - head))..<total]
+            }
+        }
+        let kept = keep.reduce(0) { $0 + $1.count }
+        let length = kept + specialTokenCount
+        var ids = [Int32](); ids.reserveCapacity(length)
+        var typeIds = [Int32](); typeIds.reserveCapacity(length)
+        var offsets = [(start: Int, end: Int)](); offsets.reserveCapacity(length)
+        if let post = postProcessor {
+            for special in post.prefix { ids.append(special.id); typeIds.append(special.typeId); offsets.append((0, 0)) }
+        }
+        let sequenceType = postProcessor?.sequenceTypeId ?? 0
+        for range in keep {
+            for i in range {
+                ids.append(ws.ids[i]); typeIds.append(sequenceType)
+                offsets.append((Int(ws.starts[i]), Int(ws.ends[i])))
+            }
+        }
+        if let post = postProcessor {
+            for special in post.suffix { ids.append(special.id); typeIds.append(special.typeId); offsets.append((0, 0)) }
+        }
+        return Encoding(ids: ids, typeIds: typeIds, attentionMask: [Int32](repeating: 1, count: ids.count),
+                        offsets: offsets, wasTruncated: truncated, wasCharCapped: capped)
+    }
+
+    /// Normalizes, pre-tokenizes and runs WordPiece on original scalars `segment`, appending tokens with
+    /// original-scalar offsets to the workspace.
+    private func tokenizeSegment(_ segment: TextSpan, _ ws: inout Workspace, stopAfter: Int?) {
+        ws.text.reset(original: ws.original[segment.start..<segment.end], startIndex: segment.start)
+        normalizer?.normalize(&ws.text)
+        let text = ws.text
+        ws.pieces.removeAll(keepingCapacity: true)
+        var normalizedMatches: [AddedTokenMatch] = []
+        if normalizedMatcher.isEmpty {
+            ws.pieces.append(TextSpan(start: 0, end: text.count))
+        } else {
+            normalizedMatches = normalizedMatcher.matches(in: text.scalars, range: TextSpan(start: 0, end: text.count))
+            var position = 0
+            for match in normalizedMatches {
+                ws.pieces.append(TextSpan(start: position, end: match.span.start))
+                ws.pieces.append(match.span)  // placeholder, replaced below
+                position = match.span.end
+            }
+            ws.pieces.append(TextSpan(start: position, end: text.count))
+        }
+        // Process pieces in order; with normalized added tokens, every second piece is a match.
+        for (pieceIndex, piece) in ws.pieces.enumerated() {
+            if let stopAfter, ws.ids.count >= stopAfter { return }
+            if !normalizedMatches.isEmpty, pieceIndex % 2 == 1 {
+                let match = normalizedMatches[pieceIndex / 2]
+                appendToken(match.id, text: text, start: piece.start, end: piece.end, &ws)
+                continue
+            }
+            if piece.isEmpty { continue }
+            ws.words.removeAll(keepingCapacity: true)
+            if let preTokenizer {
+                preTokenizer.split(text, pieces: [piece], into: &ws.words)
+            } else {
+                ws.words.append(piece)
+            }
+            for word in ws.words {
+                if let stopAfter, ws.ids.count >= stopAfter { return }
+                tokenizeWord(word, text: text, &ws)
+            }
+        }
+    }
+
+    @inline(__always)
+    private func appendToken(_ id: Int32, text: NormalizedText, start: Int, end: Int, _ ws: inout Workspace) {
+        ws.ids.append(id)
+        if end > start {
+            ws.starts.append(text.origins[start]); ws.ends.append(text.origins[end - 1] + 1)
+        } else {
+            ws.starts.append(0); ws.ends.append(0)
+        }
+    }
+
+    private func tokenizeWord(_ word: TextSpan, text: NormalizedText, _ ws: inout Workspace) {
+        ws.wordBytes.removeAll(keepingCapacity: true)
+        ws.byteScalar.removeAll(keepingCapacity: true)
+        text.scalars.withUnsafeBufferPointer { scalars in
+            for i in word.start..<word.end {
+                let s = scalars[i]
+                let index = Int32(i)
+                if s < 0x80 {
+                    ws.wordBytes.append(UInt8(s)); ws.byteScalar.append(index)
+                } else if s < 0x800 {
+                    ws.wordBytes.append(UInt8(0xC0 | (s >> 6)))
+                    ws.wordBytes.append(UInt8(0x80 | (s & 0x3F)))
+                    ws.byteScalar.append(index); ws.byteScalar.append(index)
+                } else if s < 0x10000 {
+                    ws.wordBytes.append(UInt8(0xE0 | (s >> 12)))
+                    ws.wordBytes.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
+                    ws.wordBytes.append(UInt8(0x80 | (s & 0x3F)))
+                    ws.byteScalar.append(index); ws.byteScalar.append(index); ws.byteScalar.append(index)
+                } else {
+                    ws.wordBytes.append(UInt8(0xF0 | (s >> 18)))
+                    ws.wordBytes.append(UInt8(0x80 | ((s >> 12) & 0x3F)))
+                    ws.wordBytes.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
+                    ws.wordBytes.append(UInt8(0x80 | (s & 0x3F)))
+                    for _ in 0..<4 { ws.byteScalar.append(index) }
+                }
+            }
+        }
+        ws.pieceIds.removeAll(keepingCapacity: true)
+        ws.pieceStarts.removeAll(keepingCapacity: true)
+        ws.pieceEnds.removeAll(keepingCapacity: true)
+        ws.wordBytes.withUnsafeBufferPointer { bytes in
+            model.tokenize(word: bytes, scalarCount: word.end - word.start, prefixHashes: &ws.prefixHashes,
+                           ids: &ws.pieceIds, starts: &ws.pieceStarts, ends: &ws.pieceEnds)
+        }
+        for k in 0..<ws.pieceIds.count {
+            let first = Int(ws.byteScalar[Int(ws.pieceStarts[k])])
+            let last = Int(ws.byteScalar[Int(ws.pieceEnds[k]) - 1])
+            ws.ids.append(ws.pieceIds[k])
+            ws.starts.append(text.origins[first])
+            ws.ends.append(text.origins[last] + 1)
+        }
+    }
+
+    /// Decodes `text` into Unicode scalar values, keeping at most `cap`; returns whether it was capped.
+    private func decodeScalars(_ text: String, cap: Int?, into scalars: inout [UInt32]) -> Bool {
+        scalars.removeAll(keepingCapacity: true)
+        let limit = cap ?? Int.max
+        var text = text
+        return text.withUTF8 { bytes -> Bool in
+            var i = 0
+            let n = bytes.count
+            while i < n {
+                if scalars.count >= limit { return true }
+                let b0 = UInt32(bytes[i])
+                if b0 < 0x80 {
+                    scalars.append(b0); i += 1
+                } else if b0 < 0xE0 {
+                    scalars.append((b0 & 0x1F) << 6 | UInt32(bytes[i + 1] & 0x3F)); i += 2
+                } else if b0 < 0xF0 {
+                    scalars.append((b0 & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6 | UInt32(bytes[i + 2] & 0x3F)); i += 3
+                } else {
+                    scalars.append((b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
+                                   | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F)); i += 4
+                }
+            }
+            return false
+        }
+    }
+}

@@ -1,2 +1,0 @@
-/// Module Tokenizer: see docs/ARCHITECTURE.md.
-public enum TokenizerModule {}

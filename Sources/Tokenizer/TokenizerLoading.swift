@@ -1,0 +1,322 @@
+import Foundation
+
+/// Reads typed fields from a parsed JSON object, with errors naming the file and the dotted field path.
+struct JSONFields {
+    let object: [String: Any]
+    let path: String
+    let prefix: String
+
+    func name(_ key: String) -> String { prefix.isEmpty ? key : prefix + "." + key }
+
+    func has(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }
+
+    func string(_ key: String) throws -> String {
+        guard let value = object[key] as? String else {
+            throw TokenizerError.invalidField(path: path, field: name(key), detail: has(key) ? "expected a string" : "missing")
+        }
+        return value
+    }
+
+    func optionalString(_ key: String) throws -> String? { has(key) ? try string(key) : nil }
+
+    func bool(_ key: String, default defaultValue: Bool) throws -> Bool {
+        guard has(key) else { return defaultValue }
+        guard let value = object[key] as? Bool else {
+            throw TokenizerError.invalidField(path: path, field: name(key), detail: "expected true or false")
+        }
+        return value
+    }
+
+    func optionalBool(_ key: String) throws -> Bool? { has(key) ? try bool(key, default: false) : nil }
+
+    func int(_ key: String) throws -> Int {
+        guard let number = object[key] as? NSNumber else {
+            throw TokenizerError.invalidField(path: path, field: name(key), detail: has(key) ? "expected an integer" : "missing")
+        }
+        let value = number.doubleValue
+        guard value.rounded() == value, abs(value) < 9e18 else {
+            throw TokenizerError.invalidField(path: path, field: name(key), detail: "expected an integer, got \(value)")
+        }
+        return Int(value)
+    }
+
+    func optionalInt(_ key: String) throws -> Int? { has(key) ? try int(key) : nil }
+
+    func object(_ key: String) throws -> JSONFields {
+        guard let value = object[key] as? [String: Any] else {
+            throw TokenizerError.invalidField(path: path, field: name(key), detail: has(key) ? "expected an object" : "missing")
+        }
+        return JSONFields(object: value, path: path, prefix: name(key))
+    }
+
+    func array(_ key: String) throws -> [Any] {
+        guard let value = object[key] as? [Any] else {
+            throw TokenizerError.invalidField(path: path, field: name(key), detail: has(key) ? "expected an array" : "missing")
+        }
+        return value
+    }
+
+    func objects(_ key: String) throws -> [JSONFields] {
+        try array(key).enumerated().map { index, element in
+            guard let value = element as? [String: Any] else {
+                throw TokenizerError.invalidField(path: path, field: "\(name(key))[\(index)]", detail: "expected an object")
+            }
+            return JSONFields(object: value, path: path, prefix: "\(name(key))[\(index)]")
+        }
+    }
+
+    static func read(_ path: String) throws -> JSONFields {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileNotFound(path: path) }
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: data, options: [])
+        } catch {
+            throw TokenizerError.malformedJSON(path: path, detail: "\(error.localizedDescription)")
+        }
+        guard let object = parsed as? [String: Any] else {
+            throw TokenizerError.malformedJSON(path: path, detail: "top level is not a JSON object")
+        }
+        return JSONFields(object: object, path: path, prefix: "")
+    }
+}
+
+extension TextTokenizer {
+    /// Loads a tokenizer from a model directory: `tokenizer.json` if present, else `vocab.txt` with BERT
+    /// defaults (`tokenizer_config.json` settings: do_lower_case, strip_accents, tokenize_chinese_chars, special tokens).
+    ///
+    /// Maximum length (tokens, special tokens included), first found: `maxLength`, sentence_bert_config.json
+    /// `max_seq_length`, tokenizer_config.json `model_max_length` (values above 1e9 are "unset" sentinels);
+    /// never above config.json `max_position_embeddings` (used alone if nothing else is set).
+    /// `truncation: false` disables truncation and the character cap (`maxLength` is then nil).
+    public static func load(directory: String, maxLength: Int? = nil, truncation: Bool = true,
+                            direction: TruncationDirection = .right) throws -> TextTokenizer {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw TokenizerError.fileNotFound(path: directory)
+        }
+        func file(_ name: String) -> String { (directory as NSString).appendingPathComponent(name) }
+        func optionalConfig(_ name: String) throws -> JSONFields? {
+            fm.fileExists(atPath: file(name)) ? try JSONFields.read(file(name)) : nil
+        }
+        let tokenizerConfig = try optionalConfig("tokenizer_config.json")
+        let sentenceConfig = try optionalConfig("sentence_bert_config.json")
+        let modelConfig = try optionalConfig("config.json")
+
+        var resolved: Int? = nil
+        if truncation {
+            resolved = maxLength
+            if resolved == nil { resolved = try sentenceConfig?.optionalInt("max_seq_length") }
+            if resolved == nil, let config = tokenizerConfig, config.has("model_max_length") {
+                if let number = config.object["model_max_length"] as? NSNumber, number.doubleValue < 1e9 {
+                    resolved = try config.int("model_max_length")
+                }
+            }
+            if let positions = try modelConfig?.optionalInt("max_position_embeddings") {
+                resolved = min(resolved ?? positions, positions)
+            }
+            if let value = resolved, value < 1 {
+                throw TokenizerError.invalidField(path: directory, field: "max_length", detail: "must be at least 1, got \(value)")
+            }
+        }
+
+        if fm.fileExists(atPath: file("tokenizer.json")) {
+            return try load(tokenizerJSON: file("tokenizer.json"), maxLength: resolved, truncation: truncation,
+                            direction: direction, padToken: try tokenizerConfig?.optionalString("pad_token"))
+        }
+        guard fm.fileExists(atPath: file("vocab.txt")) else { throw TokenizerError.noTokenizerFiles(directory: directory) }
+        return try loadBertVocab(path: file("vocab.txt"), config: tokenizerConfig, maxLength: resolved, direction: direction)
+    }
+
+    /// Loads a tokenizer.json. Its `truncation` and `padding` sections are ignored (as transformers does);
+    /// `maxLength` (tokens, special tokens included) enables truncation unless `truncation` is false.
+    public static func load(tokenizerJSON path: String, maxLength: Int? = nil, truncation: Bool = true,
+                            direction: TruncationDirection = .right, padToken: String? = nil) throws -> TextTokenizer {
+        let root = try JSONFields.read(path)
+        let modelFields = try root.object("model")
+        let model = try parseModel(modelFields)
+
+        var addedTokens: [AddedToken] = []
+        if root.has("added_tokens") {
+            for token in try root.objects("added_tokens") {
+                let id = try token.int("id")
+                guard id >= 0, id <= Int(Int32.max) else {
+                    throw TokenizerError.invalidField(path: path, field: token.name("id"), detail: "out of range: \(id)")
+                }
+                addedTokens.append(AddedToken(content: try token.string("content"), id: Int32(id),
+                                              singleWord: try token.bool("single_word", default: false),
+                                              lstrip: try token.bool("lstrip", default: false),
+                                              rstrip: try token.bool("rstrip", default: false),
+                                              normalized: try token.bool("normalized", default: true),
+                                              special: try token.bool("special", default: false)))
+            }
+        }
+        var tokenIds = model.vocab
+        for token in addedTokens { tokenIds[token.content] = token.id }
+
+        let normalizer = root.has("normalizer") ? try parseNormalizer(try root.object("normalizer")) : nil
+        let preTokenizer = root.has("pre_tokenizer") ? try parsePreTokenizer(try root.object("pre_tokenizer")) : nil
+        let postProcessor = root.has("post_processor")
+            ? try parsePostProcessor(try root.object("post_processor"), tokenIds: tokenIds) : nil
+
+        var padId: Int32 = 0
+        if let padToken, let id = tokenIds[padToken] {
+            padId = id
+        } else if let id = tokenIds["[PAD]"] {
+            padId = id
+        } else if root.has("padding"), let padding = try? root.object("padding"), let id = try? padding.int("pad_id") {
+            padId = Int32(clamping: id)
+        }
+        return TextTokenizer(normalizer: normalizer, preTokenizer: preTokenizer, model: model, postProcessor: postProcessor,
+                             addedTokens: addedTokens, maxLength: truncation ? maxLength : nil,
+                             truncationDirection: direction, padId: padId)
+    }
+
+    /// BERT defaults from a `vocab.txt` (one token per line, id = line number) and tokenizer_config.json.
+    static func loadBertVocab(path: String, config: JSONFields?, maxLength: Int?, direction: TruncationDirection) throws -> TextTokenizer {
+        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileNotFound(path: path) }
+        guard let content = String(data: data, encoding: .utf8) else {
+            throw TokenizerError.malformedJSON(path: path, detail: "vocab.txt is not valid UTF-8")
+        }
+        var vocab: [String: Int32] = [:]
+        var lines = content.components(separatedBy: "\n")
+        if lines.last == "" { lines.removeLast() }
+        for (index, line) in lines.enumerated() {
+            var token = line
+            if token.hasSuffix("\r") { token.removeLast() }
+            if vocab[token] == nil { vocab[token] = Int32(index) }
+        }
+        let lowercase = try config?.bool("do_lower_case", default: true) ?? true
+        let stripAccents = try config?.optionalBool("strip_accents")
+        let chinese = try config?.bool("tokenize_chinese_chars", default: true) ?? true
+        func special(_ key: String, _ fallback: String) throws -> String { try config?.optionalString(key) ?? fallback }
+        let unk = try special("unk_token", "[UNK]"), cls = try special("cls_token", "[CLS]")
+        let sep = try special("sep_token", "[SEP]"), pad = try special("pad_token", "[PAD]")
+        let mask = try special("mask_token", "[MASK]")
+        let model = try WordPieceModel(vocab: vocab, unknownToken: unk, source: path)
+        var added: [AddedToken] = []
+        for token in [pad, unk, cls, sep, mask] {
+            if let id = vocab[token], !added.contains(where: { $0.content == token }) {
+                added.append(AddedToken(content: token, id: id, normalized: false, special: true))
+            }
+        }
+        guard let clsId = vocab[cls] else { throw TokenizerError.unknownToken(path: path, token: cls) }
+        guard let sepId = vocab[sep] else { throw TokenizerError.unknownToken(path: path, token: sep) }
+        return TextTokenizer(normalizer: BertNormalizer(cleanText: true, handleChineseChars: chinese,
+                                                        stripAccents: stripAccents, lowercase: lowercase),
+                             preTokenizer: BertPreTokenizer(), model: model,
+                             postProcessor: BertProcessing(clsId: clsId, sepId: sepId), addedTokens: added,
+                             maxLength: maxLength, truncationDirection: direction, padId: vocab[pad] ?? 0)
+    }
+
+    static func parseModel(_ fields: JSONFields) throws -> WordPieceModel {
+        let type = try fields.has("type") ? fields.string("type") : "WordPiece"
+        guard type == "WordPiece" else { throw TokenizerError.unsupportedComponent(path: fields.path, field: fields.prefix, type: type) }
+        let vocabFields = try fields.object("vocab")
+        var vocab: [String: Int32] = [:]
+        vocab.reserveCapacity(vocabFields.object.count)
+        for (token, value) in vocabFields.object {
+            guard let number = value as? NSNumber, let id = Int32(exactly: number.doubleValue), id >= 0 else {
+                throw TokenizerError.invalidField(path: fields.path, field: vocabFields.name(token), detail: "expected a token id")
+            }
+            vocab[token] = id
+        }
+        let unk = try fields.optionalString("unk_token") ?? "[UNK]"
+        let prefix = try fields.optionalString("continuing_subword_prefix") ?? "##"
+        let maxChars = try fields.optionalInt("max_input_chars_per_word") ?? 100
+        return try WordPieceModel(vocab: vocab, unknownToken: unk, continuingSubwordPrefix: prefix,
+                                  maxInputCharsPerWord: maxChars, source: fields.path)
+    }
+
+    static func parseNormalizer(_ fields: JSONFields) throws -> any Normalizer {
+        let type = try fields.string("type")
+        switch type {
+        case "BertNormalizer":
+            return BertNormalizer(cleanText: try fields.bool("clean_text", default: true),
+                                  handleChineseChars: try fields.bool("handle_chinese_chars", default: true),
+                                  stripAccents: try fields.optionalBool("strip_accents"),
+                                  lowercase: try fields.bool("lowercase", default: true))
+        case "Lowercase": return LowercaseNormalizer()
+        case "StripAccents": return StripAccentsNormalizer()
+        case "NFD", "NFC", "NFKD", "NFKC": return UnicodeNormalizer(UnicodeNormalizer.Form(rawValue: type)!)
+        case "Strip":
+            return StripNormalizer(left: try fields.bool("strip_left", default: true), right: try fields.bool("strip_right", default: true))
+        case "Replace":
+            let pattern = try fields.object("pattern")
+            guard let literal = try pattern.optionalString("String") else {
+                let kind = pattern.object.keys.sorted().first ?? "?"
+                throw TokenizerError.unsupportedComponent(path: fields.path, field: pattern.prefix, type: kind)
+            }
+            return ReplaceNormalizer(pattern: literal, content: try fields.string("content"))
+        case "Sequence":
+            let children = try fields.objects("normalizers")
+            return SequenceNormalizer(try children.map { try parseNormalizer($0) })
+        default:
+            throw TokenizerError.unsupportedComponent(path: fields.path, field: fields.prefix, type: type)
+        }
+    }
+
+    static func parsePreTokenizer(_ fields: JSONFields) throws -> any PreTokenizer {
+        let type = try fields.string("type")
+        switch type {
+        case "BertPreTokenizer": return BertPreTokenizer()
+        case "Whitespace": return WhitespacePreTokenizer()
+        case "WhitespaceSplit": return WhitespaceSplitPreTokenizer()
+        case "Punctuation":
+            let name = try fields.optionalString("behavior") ?? "Isolated"
+            guard let behavior = SplitBehavior(rawValue: name) else {
+                throw TokenizerError.invalidField(path: fields.path, field: fields.name("behavior"), detail: "unknown behavior '\(name)'")
+            }
+            return PunctuationPreTokenizer(behavior: behavior)
+        case "Digits": return DigitsPreTokenizer(individualDigits: try fields.bool("individual_digits", default: false))
+        case "Sequence":
+            return SequencePreTokenizer(try fields.objects("pretokenizers").map { try parsePreTokenizer($0) })
+        default:
+            throw TokenizerError.unsupportedComponent(path: fields.path, field: fields.prefix, type: type)
+        }
+    }
+
+    static func parsePostProcessor(_ fields: JSONFields, tokenIds: [String: Int32]) throws -> any PostProcessor {
+        let type = try fields.string("type")
+        switch type {
+        case "BertProcessing":
+            func pair(_ key: String) throws -> Int32 {
+                let items = try fields.array(key)
+                guard items.count == 2, let number = items[1] as? NSNumber, let id = Int32(exactly: number.doubleValue) else {
+                    throw TokenizerError.invalidField(path: fields.path, field: fields.name(key), detail: "expected [token, id]")
+                }
+                return id
+            }
+            return BertProcessing(clsId: try pair("cls"), sepId: try pair("sep"))
+        case "TemplateProcessing":
+            let specials = try fields.object("special_tokens")
+            var prefix: [SpecialTokenPlacement] = [], suffix: [SpecialTokenPlacement] = []
+            var sequenceType: Int32? = nil
+            for item in try fields.objects("single") {
+                if item.has("Sequence") {
+                    let sequence = try item.object("Sequence")
+                    guard sequenceType == nil else {
+                        throw TokenizerError.invalidField(path: fields.path, field: item.prefix, detail: "more than one sequence in the single template")
+                    }
+                    sequenceType = Int32(clamping: try sequence.int("type_id"))
+                } else {
+                    let special = try item.object("SpecialToken")
+                    let name = try special.string("id")
+                    let typeId = Int32(clamping: try special.int("type_id"))
+                    let entry = try specials.object(name)
+                    let ids = try entry.array("ids")
+                    for (index, value) in ids.enumerated() {
+                        guard let number = value as? NSNumber, let id = Int32(exactly: number.doubleValue) else {
+                            throw TokenizerError.invalidField(path: fields.path, field: "\(entry.name("ids"))[\(index)]", detail: "expected a token id")
+                        }
+                        let placement = SpecialTokenPlacement(id: id, typeId: typeId)
+                        if sequenceType == nil { prefix.append(placement) } else { suffix.append(placement) }
+                    }
+                }
+            }
+            return TemplateProcessing(prefix: prefix, sequenceTypeId: sequenceType ?? 0, suffix: suffix)
+        default:
+            throw TokenizerError.unsupportedComponent(path: fields.path, field: fields.prefix, type: type)
+        }
+    }
+}
