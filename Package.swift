@@ -49,7 +49,7 @@ let package = Package(
             "Featurize", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer targets (issue 7); FUZZ_TARGET selects one. scripts/fuzz.sh builds it with the fuzzer.
-        .executableTarget(name: "FeaturizeFuzz", dependencies: ["ModelIO", "Featurize", "Scheduler"]),
+        .executableTarget(name: "FeaturizeFuzz", dependencies: ["ModelIO", "Featurize", "Scheduler", "Tokenizer"]),
 
         // Tests.
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),

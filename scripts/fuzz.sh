@@ -16,10 +16,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 shift || true
-ALL_TARGETS=(safetensors config json model-dir txt jsonl csv npy-header scheduler-text)
-if [ -d Sources/Tokenizer ] && grep -q '"tokenizer-json"' Sources/FeaturizeFuzz/*.swift 2>/dev/null; then
-    ALL_TARGETS+=(tokenizer-json tokenize)
-fi
+ALL_TARGETS=(safetensors config json model-dir txt jsonl csv npy-header scheduler-text tokenizer-json tokenize)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL_TARGETS[@]}")
 JOBS=${FUZZ_JOBS:-1}
@@ -49,6 +46,9 @@ max_len() {
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/featurize-fuzz.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+# Run a copy, so a rebuild during a long run does not replace the binary under the fuzzers.
+RUN_BIN=$WORK/FeaturizeFuzz
+cp "$BIN" "$RUN_BIN"
 
 run_one() {
     local target=$1
@@ -56,11 +56,17 @@ run_one() {
     local corpus=$WORK/$target
     local artifacts=Fuzz/artifacts/$target/
     mkdir -p "$corpus" "$artifacts"
+    local extra=()
+    if [ "$target" = tokenizer-json ] && [ -f models/all-MiniLM-L6-v2/tokenizer.json ]; then
+        # The real 466 KB tokenizer.json is a seed too (not committed twice).
+        mkdir -p "$WORK/seeds-$target" && cp models/all-MiniLM-L6-v2/tokenizer.json "$WORK/seeds-$target/"
+        extra=("$WORK/seeds-$target")
+    fi
     local dict=()
     [ -f "Fuzz/dict/$target.dict" ] && dict=(-dict="Fuzz/dict/$target.dict")
     local start end
     start=$(date +%s)
-    SWIFT_BACKTRACE=enable=no FUZZ_TARGET=$target "$BIN" "$corpus" "$seeds" "${dict[@]}" \
+    SWIFT_BACKTRACE=enable=no FUZZ_TARGET=$target "$RUN_BIN" "$corpus" "$seeds" "${extra[@]}" "${dict[@]}" \
         -max_total_time="$SECONDS_EACH" -max_len="$(max_len "$target")" \
         -rss_limit_mb="${FUZZ_RSS_MB:-2048}" -timeout="${FUZZ_TIMEOUT_S:-10}" \
         -print_final_stats=1 -artifact_prefix="$artifacts" -close_fd_mask=3 \

@@ -69,6 +69,7 @@ struct FuzzTarget {
 
 enum FuzzTargets {
     static let all: [FuzzTarget] = ModelIOTargets.all + InputReaderTargets.all + SchedulerTargets.all
+        + TokenizerTargets.all
 
     static var names: [String] { all.map(\.name) }
 
