@@ -16,7 +16,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 shift || true
-ALL_TARGETS=(safetensors config json model-dir txt jsonl csv npy-header scheduler-text tokenizer-json tokenize)
+ALL_TARGETS=(safetensors config json model-dir txt jsonl csv npy-header scheduler-text tokenizer-json tokenize tokenizer-dir)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL_TARGETS[@]}")
 JOBS=${FUZZ_JOBS:-1}
@@ -40,6 +40,7 @@ max_len() {
         scheduler-text) echo 64 ;;
         tokenizer-json) echo 600000 ;;
         tokenize) echo 4096 ;;
+        tokenizer-dir) echo 8192 ;;
         *) echo 4096 ;;
     esac
 }

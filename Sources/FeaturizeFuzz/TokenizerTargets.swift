@@ -9,7 +9,33 @@ enum TokenizerTargets {
     static let all: [FuzzTarget] = [
         FuzzTarget(name: "tokenizer-json", run: tokenizerJSON),
         FuzzTarget(name: "tokenize", setUp: { _ = miniLM }, run: tokenize),
+        FuzzTarget(name: "tokenizer-dir", setUp: setUpTokenizerDirectory, run: tokenizerDirectory),
     ]
+
+    static var tokenizerDirectoryPath: String { FuzzFiles.scratch + "/tokdir" }
+    static let tokenizerDirectoryFiles = ["vocab.txt", "tokenizer_config.json", "sentence_bert_config.json", "config.json"]
+
+    static func setUpTokenizerDirectory() {
+        mkdir(tokenizerDirectoryPath, 0o700)
+        atexit {
+            for name in TokenizerTargets.tokenizerDirectoryFiles { unlink(TokenizerTargets.tokenizerDirectoryPath + "/" + name) }
+            rmdir(TokenizerTargets.tokenizerDirectoryPath)
+        }
+    }
+
+    /// The input is a model directory without tokenizer.json, as NUL-separated parts: `vocab.txt`,
+    /// `tokenizer_config.json`, `sentence_bert_config.json`, `config.json` (a missing part means no such file).
+    /// Loads it (BERT defaults from vocab.txt, max length resolution) and tokenizes the probe texts.
+    static func tokenizerDirectory(_ bytes: UnsafeBufferPointer<UInt8>) {
+        let dir = tokenizerDirectoryPath
+        let parts = FuzzFiles.split(bytes, maxParts: tokenizerDirectoryFiles.count)
+        for (index, name) in tokenizerDirectoryFiles.enumerated() {
+            if index < parts.count { FuzzFiles.write(parts[index], to: dir + "/" + name) } else { unlink(dir + "/" + name) }
+        }
+        guard let tokenizer = try? TextTokenizer.load(directory: dir) else { return }
+        if let maxLength = tokenizer.maxLength { fuzzCheck(maxLength >= 1, "accepted max length \(maxLength)") }
+        for text in probeTexts { check(tokenizer.encode(text), of: text, maxLength: tokenizer.maxLength, maxId: nil) }
+    }
 
     static let probeTexts = ["Hello, world!", "naïve café 東京 [CLS] don't [MASK]x", "", "  \t\u{0}\u{FEFF}a"]
 
