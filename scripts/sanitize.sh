@@ -47,7 +47,7 @@ for san in "${SANITIZERS[@]}"; do
             result=FAIL
             status=1
         fi
-        summary=$(grep -E "Test run with|Executed [0-9]+ tests" "$log" | tr '\n' ' ')
+        summary=$(grep -E "Test run with|Executed [1-9][0-9]* tests" "$log" | tr '\n' ' ')
         echo "$san $filter: $result in $(( $(date +%s) - start ))s  $summary"
         if [ "$result" = FAIL ]; then grep -E "Sanitizer|WARNING: ThreadSanitizer|runtime error|failed" "$log" | head -20; fi
     done
