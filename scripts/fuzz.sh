@@ -69,10 +69,11 @@ run_one() {
     [ -f "Fuzz/dict/$target.dict" ] && dict=(-dict="Fuzz/dict/$target.dict")
     local start end
     start=$(date +%s)
-    SWIFT_BACKTRACE=enable=no FUZZ_TARGET=$target "$RUN_BIN" "$corpus" "$seeds" "${extra[@]}" "${dict[@]}" \
+    local leaks=${FUZZ_DETECT_LEAKS:-0}
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=$leaks} SWIFT_BACKTRACE=enable=no FUZZ_TARGET=$target "$RUN_BIN" "$corpus" "$seeds" "${extra[@]}" "${dict[@]}" \
         -max_total_time="$SECONDS_EACH" -max_len="$(max_len "$target")" \
         -rss_limit_mb="${FUZZ_RSS_MB:-2048}" -timeout="${FUZZ_TIMEOUT_S:-10}" \
-        -detect_leaks="${FUZZ_DETECT_LEAKS:-0}" -print_final_stats=1 -artifact_prefix="$artifacts" -close_fd_mask=3 \
+        -detect_leaks="$leaks" -print_final_stats=1 -artifact_prefix="$artifacts" -close_fd_mask=3 \
         > "$WORK/$target.log" 2>&1
     local rc=$?
     end=$(date +%s)
