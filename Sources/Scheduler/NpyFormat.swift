@@ -65,7 +65,7 @@ public enum NpyFormat {
             throw SchedulerError.io(path: path, detail: "no shape in .npy header")
         }
         let dims = text[open.upperBound..<close].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty }.compactMap { Int($0) }
+            .filter { !$0.isEmpty }.map { Int($0) ?? -1 } // a non-integer entry is an error, not dropped
         guard dims.count == 2, dims[0] >= 0, dims[1] >= 0 else {
             throw SchedulerError.io(path: path, detail: "expected a 2-D matrix, header says shape (\(text[open.upperBound..<close]))")
         }

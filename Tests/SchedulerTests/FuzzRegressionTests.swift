@@ -45,6 +45,13 @@ import Testing
         #expect(h.rows == 2 && h.cols == 3 && h.dtype == .f32 && h.offset == 128)
     }
 
+    /// A non-integer shape entry used to be dropped silently: `(2, x, 3)` read as a 2 x 3 matrix.
+    @Test func npyHeaderNonIntegerShapeEntryIsAnError() {
+        #expect(throws: SchedulerError.io(path: "x.npy", detail: "expected a 2-D matrix, header says shape (2, x, 3)")) {
+            try NpyFormat.parseHeader(Self.npy(shape: "2, x, 3", data: [UInt8](repeating: 0, count: 24)), path: "x.npy")
+        }
+    }
+
     /// scheduler-text: `--shard 0/9223372036854775807` made `rows(ofInput:)` overflow (trap) for any input
     /// of 2 or more rows.
     @Test func shardWithHugeCountCountsRowsWithoutOverflow() throws {
