@@ -39,26 +39,27 @@ let package = Package(
         .target(name: "OpenCLBackend", dependencies: ["Backend", "COpenCL", "Kernels"], swiftSettings: optimized),
         .target(name: "Encoder", dependencies: ["Backend", "ModelIO"]),
         .target(name: "Pooling", dependencies: ["Backend"], swiftSettings: optimized),
-        .target(name: "Scheduler", dependencies: ["Tokenizer", "Encoder", "Pooling", "Backend"]),
-        .target(name: "Classifier", swiftSettings: optimized),
+        .target(name: "FeatureIO", dependencies: ["ModelIO"]),
+        .target(name: "Scheduler", dependencies: ["Tokenizer", "Encoder", "Pooling", "Backend", "FeatureIO"]),
+        .target(name: "Classifier", dependencies: ["FeatureIO"], swiftSettings: optimized),
         .target(name: "Featurize", dependencies: [
-            "Tokenizer", "ModelIO", "Backend", "CPUBackend", "OpenCLBackend", "Encoder", "Pooling",
+            "Tokenizer", "ModelIO", "FeatureIO", "Backend", "CPUBackend", "OpenCLBackend", "Encoder", "Pooling",
             "Scheduler", "Classifier",
         ]),
         .executableTarget(name: "FeaturizeCLI", dependencies: [
-            "Featurize", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Featurize", "Classifier", "Scheduler", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer targets (issue 7); FUZZ_TARGET selects one. scripts/fuzz.sh builds it with the fuzzer.
-        .executableTarget(name: "FeaturizeFuzz", dependencies: ["ModelIO", "Featurize", "Scheduler", "Tokenizer"]),
+        .executableTarget(name: "FeaturizeFuzz", dependencies: ["ModelIO", "FeatureIO", "Scheduler", "Tokenizer"]),
 
         // Tests.
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "OpenCLBackend"]),
         .testTarget(name: "EncoderTests", dependencies: ["Featurize"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ClassifierTests", dependencies: ["Classifier"]),
-        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler"]),
-        .testTarget(name: "CLITests", dependencies: ["Featurize"]),
+        .testTarget(name: "ClassifierTests", dependencies: ["Classifier"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "FeatureIO"]),
+        .testTarget(name: "CLITests", dependencies: ["Featurize", "FeatureIO"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,2 +1,473 @@
-/// Module CPUBackend: see docs/ARCHITECTURE.md.
-public enum CPUBackendModule {}
+import Backend
+import CBLAS
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A float32 buffer in host memory, owned by `CPUBackend`.
+public final class CPUBuffer: DeviceBuffer {
+    public let count: Int
+    let pointer: UnsafeMutablePointer<Float>
+
+    init(count: Int) {
+        self.count = count
+        pointer = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(count, 1))
+    }
+
+    deinit { pointer.deallocate() }
+}
+
+/// The CPU backend: OpenBLAS `cblas_sgemm` for every matrix product, Swift SIMD loops for the rest.
+///
+/// Threading: the backend owns the cores. OpenBLAS is set to one thread and each op is split by rows over
+/// `threads` workers (`DispatchQueue.concurrentPerform`), each worker calling single-threaded `sgemm` on its
+/// rows and running the epilogue (bias, activation) on them while they are in cache. OpenBLAS's own worker
+/// threads spin after every call and would fight our element-wise loops for the same two cores.
+/// Ops run synchronously; `synchronize()` is a no-op.
+public final class CPUBackend: ComputeBackend {
+    public let threads: Int
+    public var name: String { "cpu (OpenBLAS, \(threads) thread\(threads == 1 ? "" : "s"))" }
+
+    /// - Parameter threads: worker threads (default: the number of active processors).
+    public init(threads: Int? = nil) {
+        let available = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        self.threads = Swift.max(1, threads ?? Int(available > 0 ? available : 1))
+        openblas_set_num_threads(1)
+    }
+
+    // MARK: Buffers
+
+    public func allocate(count: Int) throws -> any DeviceBuffer {
+        guard count >= 0 else { throw BackendError.invalidArgument(op: "allocate", detail: "negative count \(count)") }
+        return CPUBuffer(count: count)
+    }
+
+    public func upload(_ source: UnsafeBufferPointer<Float>, to buffer: any DeviceBuffer, offset: Int) throws {
+        let b = try cpu(buffer, "upload")
+        guard offset >= 0, offset + source.count <= b.count else {
+            throw BackendError.invalidArgument(op: "upload", detail: "\(source.count) elements at offset \(offset) exceed buffer of \(b.count)")
+        }
+        guard let base = source.baseAddress, source.count > 0 else { return }
+        (b.pointer + offset).update(from: base, count: source.count)
+    }
+
+    public func download(_ buffer: any DeviceBuffer, offset: Int, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        let b = try cpu(buffer, "download")
+        guard offset >= 0, offset + destination.count <= b.count else {
+            throw BackendError.invalidArgument(op: "download", detail: "\(destination.count) elements at offset \(offset) exceed buffer of \(b.count)")
+        }
+        guard let base = destination.baseAddress, destination.count > 0 else { return }
+        base.update(from: b.pointer + offset, count: destination.count)
+    }
+
+    public func synchronize() throws {}
+
+    // MARK: Ops
+
+    public func embed(ids: [Int32], typeIds: [Int32]?, batch: Int, seq: Int, hidden: Int,
+                      word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
+                      gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float,
+                      out: any DeviceBuffer) throws {
+        let op = "embed"
+        let rows = batch * seq
+        let w = try cpu(word, op), p = try cpu(position, op), g = try cpu(gamma, op), bt = try cpu(beta, op)
+        let o = try cpu(out, op)
+        let tt = try tokenType.map { try cpu($0, op) }
+        try check(ids.count == rows, op, "ids has \(ids.count) entries, expected batch*seq = \(rows)")
+        if let typeIds { try check(typeIds.count == rows, op, "typeIds has \(typeIds.count) entries, expected \(rows)") }
+        try check(hidden > 0 && w.count % hidden == 0 && p.count % hidden == 0, op, "tables are not multiples of hidden \(hidden)")
+        try check(g.count >= hidden && bt.count >= hidden && o.count >= rows * hidden, op, "buffers too small")
+        let vocab = w.count / hidden, positions = p.count / hidden, types = (tt?.count ?? 0) / hidden
+        try check(seq <= positions, op, "sequence length \(seq) exceeds \(positions) position embeddings")
+        for (i, id) in ids.enumerated() where id < 0 || Int(id) >= vocab {
+            throw BackendError.invalidArgument(op: op, detail: "token id \(id) at row \(i) outside vocabulary of \(vocab)")
+        }
+        if let typeIds, tt != nil {
+            for (i, t) in typeIds.enumerated() where t < 0 || Int(t) >= types {
+                throw BackendError.invalidArgument(op: op, detail: "token type \(t) at row \(i) outside \(types) types")
+            }
+        }
+        ids.withUnsafeBufferPointer { idp in
+            parallelRows(rows, minChunk: 16) { range in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: hidden) { tmp in
+                    let row = tmp.baseAddress!
+                    for r in range {
+                        let t = r % seq
+                        let wr = w.pointer + Int(idp[r]) * hidden
+                        let pr = p.pointer + t * hidden
+                        for c in 0..<hidden { row[c] = wr[c] + pr[c] }
+                        if let tt {
+                            let type = typeIds.map { Int($0[r]) } ?? 0
+                            let tr = tt.pointer + type * hidden
+                            for c in 0..<hidden { row[c] += tr[c] }
+                        }
+                        layerNormRow(row, cols: hidden, gamma: g.pointer, beta: bt.pointer, eps: eps,
+                                     out: o.pointer + r * hidden)
+                    }
+                }
+            }
+        }
+    }
+
+    public func linear(input: any DeviceBuffer, rows: Int, inFeatures: Int,
+                       weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
+                       activation: Activation?, out: any DeviceBuffer) throws {
+        let op = "linear"
+        let x = try cpu(input, op), w = try cpu(weight, op), o = try cpu(out, op)
+        let b = try bias.map { try cpu($0, op) }
+        try check(rows >= 0 && inFeatures > 0 && outFeatures > 0, op, "bad shape rows \(rows) in \(inFeatures) out \(outFeatures)")
+        try check(x.count >= rows * inFeatures, op, "input holds \(x.count) < \(rows)x\(inFeatures)")
+        try check(w.count >= outFeatures * inFeatures, op, "weight holds \(w.count) < \(outFeatures)x\(inFeatures)")
+        try check(o.count >= rows * outFeatures, op, "out holds \(o.count) < \(rows)x\(outFeatures)")
+        if let b { try check(b.count >= outFeatures, op, "bias holds \(b.count) < \(outFeatures)") }
+        try check(x !== o, op, "input and out must not alias")
+        guard rows > 0 else { return }
+        // Rows per worker: multiples of 16 keep OpenBLAS's packed panels whole.
+        parallelRows(rows, minChunk: 32, align: 16) { range in
+            let m = range.count
+            let xin = x.pointer + range.lowerBound * inFeatures
+            let yout = o.pointer + range.lowerBound * outFeatures
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(outFeatures), Int32(inFeatures),
+                        1, xin, Int32(inFeatures), w.pointer, Int32(inFeatures), 0, yout, Int32(outFeatures))
+            if b != nil || activation != nil {
+                for r in 0..<m {
+                    epilogue(yout + r * outFeatures, count: outFeatures, bias: b?.pointer, activation: activation)
+                }
+            }
+        }
+    }
+
+    public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
+                          scale: Float, out: any DeviceBuffer) throws {
+        let op = "attention"
+        let q = try cpu(qkv, op), o = try cpu(out, op)
+        let hidden = heads * headDim
+        try check(lengths.count == batch, op, "lengths has \(lengths.count) entries, expected batch \(batch)")
+        try check(q.count >= batch * seq * 3 * hidden, op, "qkv holds \(q.count) < \(batch * seq)x\(3 * hidden)")
+        try check(o.count >= batch * seq * hidden, op, "out holds \(o.count) < \(batch * seq)x\(hidden)")
+        for (b, n) in lengths.enumerated() where n < 0 || Int(n) > seq {
+            throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(b) outside 0...\(seq)")
+        }
+        let stride = 3 * hidden
+        let items = batch * heads
+        parallelRows(items, minChunk: 1) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.max(seq * seq, 1)) { scores in
+                let s = scores.baseAddress!
+                for item in range {
+                    let b = item / heads, h = item % heads
+                    let n = Int(lengths[b])
+                    guard n > 0 else { continue }
+                    let base = q.pointer + b * seq * stride + h * headDim
+                    let qp = base, kp = base + hidden, vp = base + 2 * hidden
+                    // scores[n, n] = scale * Q · Kᵀ over real positions only.
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(headDim),
+                                scale, qp, Int32(stride), kp, Int32(stride), 0, s, Int32(n))
+                    for i in 0..<n { softmaxRow(s + i * n, count: n) }
+                    // out[n, headDim] = P · V, written into this head's columns.
+                    let op = o.pointer + b * seq * hidden + h * headDim
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(headDim), Int32(n),
+                                1, s, Int32(n), vp, Int32(stride), 0, op, Int32(hidden))
+                }
+            }
+        }
+    }
+
+    public func addLayerNorm(x: any DeviceBuffer, residual: any DeviceBuffer, rows: Int, cols: Int,
+                             gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float, out: any DeviceBuffer) throws {
+        let op = "addLayerNorm"
+        let xb = try cpu(x, op), rb = try cpu(residual, op), g = try cpu(gamma, op), bt = try cpu(beta, op)
+        let o = try cpu(out, op)
+        try check(cols > 0 && rows >= 0, op, "bad shape \(rows)x\(cols)")
+        try check(xb.count >= rows * cols && rb.count >= rows * cols && o.count >= rows * cols, op, "buffers smaller than \(rows)x\(cols)")
+        try check(g.count >= cols && bt.count >= cols, op, "gamma/beta smaller than \(cols)")
+        parallelRows(rows, minChunk: 16) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { tmp in
+                let row = tmp.baseAddress!
+                for r in range {
+                    let a = xb.pointer + r * cols, c = rb.pointer + r * cols
+                    addRows(a, c, into: row, count: cols)
+                    layerNormRow(row, cols: cols, gamma: g.pointer, beta: bt.pointer, eps: eps, out: o.pointer + r * cols)
+                }
+            }
+        }
+    }
+
+    public func pool(hidden: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, cols: Int,
+                     mode: PoolingMode, out: any DeviceBuffer, outOffset: Int, outStride: Int) throws {
+        let op = "pool"
+        let h = try cpu(hidden, op), o = try cpu(out, op)
+        try check(lengths.count == batch, op, "lengths has \(lengths.count) entries, expected batch \(batch)")
+        try check(h.count >= batch * seq * cols, op, "hidden holds \(h.count) < \(batch)x\(seq)x\(cols)")
+        try check(outStride >= cols && outOffset >= 0, op, "outStride \(outStride) < cols \(cols)")
+        try check(batch == 0 || o.count >= outOffset + (batch - 1) * outStride + cols, op, "out too small")
+        for (b, n) in lengths.enumerated() where n < 0 || Int(n) > seq {
+            throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(b) outside 0...\(seq)")
+        }
+        for b in 0..<batch {
+            poolSequence(h.pointer + b * seq * cols, length: Int(lengths[b]), cols: cols, mode: mode,
+                         out: o.pointer + outOffset + b * outStride)
+        }
+    }
+
+    public func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,
+                     destinationOffset: Int, count: Int) throws {
+        let s = try cpu(source, "copy"), d = try cpu(destination, "copy")
+        try check(count >= 0 && sourceOffset >= 0 && destinationOffset >= 0 &&
+                  sourceOffset + count <= s.count && destinationOffset + count <= d.count,
+                  "copy", "\(count) elements from \(sourceOffset) to \(destinationOffset) out of bounds")
+        guard count > 0 else { return }
+        (d.pointer + destinationOffset).update(from: s.pointer + sourceOffset, count: count)
+    }
+
+    // MARK: Helpers
+
+    private func cpu(_ buffer: any DeviceBuffer, _ op: String) throws -> CPUBuffer {
+        guard let b = buffer as? CPUBuffer else {
+            throw BackendError.invalidArgument(op: op, detail: "buffer of type \(type(of: buffer)) does not belong to the CPU backend")
+        }
+        return b
+    }
+
+    private func check(_ condition: Bool, _ op: String, _ detail: @autoclosure () -> String) throws {
+        if !condition { throw BackendError.invalidArgument(op: op, detail: detail()) }
+    }
+
+    /// Runs `body` on contiguous row ranges covering `0..<count`, split over the worker threads when there is
+    /// enough work (at least `minChunk` rows per worker). Range starts are multiples of `align`.
+    private func parallelRows(_ count: Int, minChunk: Int, align: Int = 1, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let workers = Swift.min(threads, Swift.max(1, count / Swift.max(minChunk, 1)))
+        if workers <= 1 { body(0..<count); return }
+        var chunk = (count + workers - 1) / workers
+        chunk = (chunk + align - 1) / align * align
+        DispatchQueue.concurrentPerform(iterations: workers) { i in
+            let start = i * chunk
+            let end = Swift.min(count, start + chunk)
+            if start < end { body(start..<end) }
+        }
+    }
+}
+
+// MARK: - Row kernels (also used by tests through the public op API)
+
+@inline(__always)
+private func addRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+    var c = 0
+    while c + 8 <= count {
+        let va = UnsafeRawPointer(a + c).loadUnaligned(as: SIMD8<Float>.self)
+        let vb = UnsafeRawPointer(b + c).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(out + c).storeBytes(of: va + vb, as: SIMD8<Float>.self)
+        c += 8
+    }
+    while c < count { out[c] = a[c] + b[c]; c += 1 }
+}
+
+/// LayerNorm of one row (two-pass: mean, then biased variance of the centred values; eps added to the
+/// variance). `row` and `out` may be the same memory.
+@inline(__always)
+private func layerNormRow(_ row: UnsafeMutablePointer<Float>, cols: Int, gamma: UnsafePointer<Float>,
+                          beta: UnsafePointer<Float>, eps: Float, out: UnsafeMutablePointer<Float>) {
+    var acc = SIMD8<Float>.zero
+    var c = 0
+    while c + 8 <= cols { acc += UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self); c += 8 }
+    var sum = acc.sum()
+    while c < cols { sum += row[c]; c += 1 }
+    let mean = sum / Float(cols)
+    var acc2 = SIMD8<Float>.zero
+    c = 0
+    let vm = SIMD8<Float>(repeating: mean)
+    while c + 8 <= cols {
+        let d = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self) - vm
+        acc2 = acc2.addingProduct(d, d)
+        c += 8
+    }
+    var sq = acc2.sum()
+    while c < cols { let d = row[c] - mean; sq += d * d; c += 1 }
+    let rstd = 1 / (sq / Float(cols) + eps).squareRoot()
+    let vr = SIMD8<Float>(repeating: rstd)
+    c = 0
+    while c + 8 <= cols {
+        let v = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self)
+        let g = UnsafeRawPointer(gamma + c).loadUnaligned(as: SIMD8<Float>.self)
+        let b = UnsafeRawPointer(beta + c).loadUnaligned(as: SIMD8<Float>.self)
+        UnsafeMutableRawPointer(out + c).storeBytes(of: (v - vm) * vr * g + b, as: SIMD8<Float>.self)
+        c += 8
+    }
+    while c < cols { out[c] = (row[c] - mean) * rstd * gamma[c] + beta[c]; c += 1 }
+}
+
+/// Numerically stable softmax of one row in place (float32, max subtracted, SIMD8 `exp8`).
+@inline(__always)
+private func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int) {
+    var vmax = SIMD8<Float>(repeating: -.infinity)
+    var c = 0
+    while c + 8 <= count {
+        let v = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self)
+        vmax = vmax.replacing(with: v, where: v .> vmax)
+        c += 8
+    }
+    var m = vmax.max()
+    while c < count { m = Swift.max(m, row[c]); c += 1 }
+    let vm = SIMD8<Float>(repeating: m)
+    var vsum = SIMD8<Float>.zero
+    c = 0
+    while c + 8 <= count {
+        let e = exp8(UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self) - vm)
+        UnsafeMutableRawPointer(row + c).storeBytes(of: e, as: SIMD8<Float>.self)
+        vsum += e
+        c += 8
+    }
+    var sum = vsum.sum()
+    while c < count { let e = expf(row[c] - m); row[c] = e; sum += e; c += 1 }
+    let inv = 1 / sum
+    for i in 0..<count { row[i] *= inv }
+}
+
+/// exp of 8 lanes (Cephes `expf` scheme: x = n ln2 + r, degree-5 polynomial for e^r, scale by 2^n); inputs
+/// clamped to [-87.3, 88.37]. Max relative difference from glibc `expf` on [-80, 80]: ~2e-7 (Tests/BackendTests).
+@inline(__always)
+func exp8(_ a: SIMD8<Float>) -> SIMD8<Float> {
+    let x0 = clamp8(a, -87.3, 88.3762626647949)
+    // n = round(x / ln 2) via the 1.5 * 2^23 trick: its low mantissa bits then hold n as an integer.
+    let magic = SIMD8<Float>(repeating: 12582912)
+    let shifted = x0 * Float(1.44269504088896341) + magic
+    let n = shifted - magic
+    var x = x0.addingProduct(n, SIMD8(repeating: -0.693359375))
+    x = x.addingProduct(n, SIMD8(repeating: 2.12194440e-4))
+    var y = SIMD8<Float>(repeating: 1.3981999507e-3).addingProduct(x, SIMD8(repeating: 1.9875691500e-4))
+    y = SIMD8<Float>(repeating: 8.3334519073e-3).addingProduct(y, x)
+    y = SIMD8<Float>(repeating: 4.1665795894e-2).addingProduct(y, x)
+    y = SIMD8<Float>(repeating: 1.6666665459e-1).addingProduct(y, x)
+    y = SIMD8<Float>(repeating: 5.0000001201e-1).addingProduct(y, x)
+    y = (x + 1).addingProduct(y, x * x)
+    let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+    let scale = unsafeBitCast((integer &+ 127) &<< 23, to: SIMD8<Float>.self)
+    return y * scale
+}
+
+/// Bias add and activation of one output row (SIMD8 body, scalar libm tail).
+@inline(__always)
+private func epilogue(_ row: UnsafeMutablePointer<Float>, count: Int, bias: UnsafePointer<Float>?, activation: Activation?) {
+    if let bias { addRows(row, bias, into: row, count: count) }
+    guard let activation else { return }
+    var c = 0
+    while c + 8 <= count {
+        let x = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self)
+        let y: SIMD8<Float>
+        switch activation {
+        case .relu: y = x.replacing(with: 0, where: x .< 0)
+        case .geluErf: y = x * 0.5 * (1 + erf8(x * Float(0.70710678118654752440)))
+        case .geluTanh: y = 0.5 * x * (1 + tanh8(Float(0.79788456080286535588) * (x + 0.044715 * x * x * x)))
+        case .tanh: y = tanh8(x)
+        }
+        UnsafeMutableRawPointer(row + c).storeBytes(of: y, as: SIMD8<Float>.self)
+        c += 8
+    }
+    while c < count {
+        let x = row[c]
+        switch activation {
+        case .relu: row[c] = x > 0 ? x : 0
+        // HF `gelu`: x * 0.5 * (1 + erf(x / sqrt(2))).
+        case .geluErf: row[c] = x * 0.5 * (1 + erff(x * Float(0.70710678118654752440)))
+        // HF `gelu_new` / PyTorch tanh GELU: 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))).
+        case .geluTanh: row[c] = 0.5 * x * (1 + tanhf(Float(0.79788456080286535588) * (x + 0.044715 * x * x * x)))
+        case .tanh: row[c] = tanhf(x)
+        }
+        c += 1
+    }
+}
+
+/// erf of 8 lanes: odd/even rational minimax approximation on [-4, 4] (the coefficients Eigen and XLA use
+/// for float32 erf), clamped outside (erf(±4) rounds to ±1 in float32). Max abs difference from glibc `erff`
+/// over [-12, 12]: 3.6e-7 (measured on a 1.25e-4 grid in Tests/BackendTests; 1e-6 grid offline). glibc `erff` is scalar and ~40 ns a call here,
+/// which made GELU as costly as the matrix products.
+@inline(__always)
+func erf8(_ a: SIMD8<Float>) -> SIMD8<Float> {
+    let x = clamp8(a, -4, 4)
+    let x2 = x * x
+    var p = SIMD8<Float>(repeating: 2.77068142495902e-08).addingProduct(x2, SIMD8(repeating: -2.72614225801306e-10))
+    p = SIMD8<Float>(repeating: -2.10102402082508e-06).addingProduct(x2, p)
+    p = SIMD8<Float>(repeating: -5.69250639462346e-05).addingProduct(x2, p)
+    p = SIMD8<Float>(repeating: -7.34990630326855e-04).addingProduct(x2, p)
+    p = SIMD8<Float>(repeating: -2.95459980854025e-03).addingProduct(x2, p)
+    p = SIMD8<Float>(repeating: -1.60960333262415e-02).addingProduct(x2, p)
+    p = p * x
+    var q = SIMD8<Float>(repeating: -2.13374055278905e-04).addingProduct(x2, SIMD8(repeating: -1.45660718464996e-05))
+    q = SIMD8<Float>(repeating: -1.68282697438203e-03).addingProduct(x2, q)
+    q = SIMD8<Float>(repeating: -7.37332916720468e-03).addingProduct(x2, q)
+    q = SIMD8<Float>(repeating: -1.42647390514189e-02).addingProduct(x2, q)
+    return p / q
+}
+
+/// tanh of 8 lanes: rational minimax approximation clamped to ±7.9988 (Eigen's float32 tanh coefficients).
+/// Max abs difference from glibc `tanhf` over [-12, 12]: 3.0e-7.
+@inline(__always)
+func tanh8(_ a: SIMD8<Float>) -> SIMD8<Float> {
+    let x = clamp8(a, -7.99881172180175781, 7.99881172180175781)
+    let x2 = x * x
+    var p = SIMD8<Float>(repeating: 2.00018790482477e-13).addingProduct(x2, SIMD8(repeating: -2.76076847742355e-16))
+    p = SIMD8<Float>(repeating: -8.60467152213735e-11).addingProduct(x2, p)
+    p = SIMD8<Float>(repeating: 5.12229709037114e-08).addingProduct(x2, p)
+    p = SIMD8<Float>(repeating: 1.48572235717979e-05).addingProduct(x2, p)
+    p = SIMD8<Float>(repeating: 6.37261928875436e-04).addingProduct(x2, p)
+    p = SIMD8<Float>(repeating: 4.89352455891786e-03).addingProduct(x2, p)
+    p = p * x
+    var q = SIMD8<Float>(repeating: 1.18534705686654e-04).addingProduct(x2, SIMD8(repeating: 1.19825839466702e-06))
+    q = SIMD8<Float>(repeating: 2.26843463243900e-03).addingProduct(x2, q)
+    q = SIMD8<Float>(repeating: 4.89352518554385e-03).addingProduct(x2, q)
+    return p / q
+}
+
+/// Lane-wise clamp (NaN passes through unchanged).
+@inline(__always)
+private func clamp8(_ v: SIMD8<Float>, _ lo: Float, _ hi: Float) -> SIMD8<Float> {
+    let low = v.replacing(with: lo, where: v .< lo)
+    return low.replacing(with: hi, where: low .> hi)
+}
+
+/// Public SIMD activation functions, exposed for accuracy tests against libm.
+public enum CPUMath {
+    /// erf of 8 lanes (see `erf8`).
+    public static func erf(_ x: SIMD8<Float>) -> SIMD8<Float> { erf8(x) }
+    /// exp of 8 lanes (see `exp8`).
+    public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> { exp8(x) }
+    /// tanh of 8 lanes (see `tanh8`).
+    public static func tanh(_ x: SIMD8<Float>) -> SIMD8<Float> { tanh8(x) }
+}
+
+/// Pools one sequence `[length, cols]` (rows at `hidden`) into `out[cols]`; semantics of module `Pooling`.
+/// A sequence of length 0 pools to zeros.
+private func poolSequence(_ hidden: UnsafePointer<Float>, length n: Int, cols: Int, mode: PoolingMode,
+                          out: UnsafeMutablePointer<Float>) {
+    guard n > 0 else { out.update(repeating: 0, count: cols); return }
+    switch mode {
+    case .cls:
+        out.update(from: hidden, count: cols)
+    case .last:
+        out.update(from: hidden + (n - 1) * cols, count: cols)
+    case .max:
+        out.update(from: hidden, count: cols)
+        for t in 1..<n {
+            let r = hidden + t * cols
+            for c in 0..<cols where r[c] > out[c] { out[c] = r[c] }
+        }
+    case .mean, .meanSqrtLen, .weightedMean:
+        out.update(repeating: 0, count: cols)
+        let weighted = mode == .weightedMean
+        for t in 0..<n {
+            let r = hidden + t * cols
+            let w = weighted ? Float(t + 1) : 1
+            for c in 0..<cols { out[c] += r[c] * w }
+        }
+        let divisor: Float
+        switch mode {
+        case .mean: divisor = Float(n)
+        case .meanSqrtLen: divisor = Float(n).squareRoot()
+        default: divisor = Float(n * (n + 1) / 2)
+        }
+        for c in 0..<cols { out[c] /= divisor }
+    }
+}

@@ -1,2 +1,279 @@
-/// Module Encoder: see docs/ARCHITECTURE.md.
-public enum EncoderModule {}
+import Backend
+import ModelIO
+
+/// Errors while building or running an encoder. Each names the tensor, setting or input at fault.
+public enum EncoderError: Error, CustomStringConvertible, Equatable {
+    case missingTensor(name: String, triedNames: [String])
+    case wrongShape(name: String, expected: [Int], actual: [Int])
+    case unsupportedActivation(String)
+    case invalidConfig(String)
+    case invalidInput(String)
+
+    public var description: String {
+        switch self {
+        case let .missingTensor(name, tried):
+            return "missing tensor '\(name)' (looked for \(tried.map { "'\($0)'" }.joined(separator: ", ")))"
+        case let .wrongShape(name, expected, actual):
+            return "tensor '\(name)' has shape \(actual), expected \(expected)"
+        case let .unsupportedActivation(name):
+            return "unsupported hidden_act '\(name)'; supported: gelu, gelu_new, gelu_pytorch_tanh, gelu_fast, relu"
+        case let .invalidConfig(detail):
+            return "invalid encoder config: \(detail)"
+        case let .invalidInput(detail):
+            return "invalid encoder input: \(detail)"
+        }
+    }
+}
+
+extension Encoder {
+/// The activation a config's `hidden_act` names.
+public static func hiddenActivation(_ name: String) throws -> Activation {
+    switch name.lowercased() {
+    case "gelu": return .geluErf
+    case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": return .geluTanh
+    case "relu": return .relu
+    default: throw EncoderError.unsupportedActivation(name)
+    }
+}
+}
+
+/// A BERT-family encoder (BERT, DistilBERT, MiniLM) written once against `ComputeBackend`.
+///
+/// Weights are uploaded once at init (Q/K/V fused into one `[3 * hidden, hidden]` projection). `forward`
+/// returns hidden states in Hugging Face `hidden_states` indexing (0 = embeddings output, L = last layer),
+/// computing only up to the deepest requested layer. Buffers are reused across calls (grown when a larger
+/// batch arrives), so one `Encoder` must not be used from several threads at once.
+public final class Encoder {
+    public let config: EncoderConfig
+    public let backend: any ComputeBackend
+    public let activation: Activation
+    /// True when the weights include BERT's pooler (`pooler.dense.*`).
+    public var hasPooler: Bool { pooler != nil }
+
+    private struct Layer {
+        var qkvWeight, qkvBias, outWeight, outBias, norm1Gamma, norm1Beta: any DeviceBuffer
+        var ffn1Weight, ffn1Bias, ffn2Weight, ffn2Bias, norm2Gamma, norm2Beta: any DeviceBuffer
+    }
+
+    private let word, position: any DeviceBuffer
+    private let tokenType: (any DeviceBuffer)?
+    private let embedGamma, embedBeta: any DeviceBuffer
+    private let layers: [Layer]
+    private let pooler: (weight: any DeviceBuffer, bias: any DeviceBuffer)?
+
+    // Work buffers, grown on demand.
+    private var capacityRows = 0
+    private var hiddenStates: [any DeviceBuffer] = []   // [L + 1] x [rows, hidden]
+    private var qkv: (any DeviceBuffer)?                 // [rows, 3 * hidden]
+    private var context: (any DeviceBuffer)?             // [rows, hidden]
+    private var projected: (any DeviceBuffer)?           // [rows, hidden]
+    private var afterAttention: (any DeviceBuffer)?      // [rows, hidden]
+    private var intermediate: (any DeviceBuffer)?        // [rows, intermediate]
+
+    /// Loads and uploads every weight. Tensor names are looked up with and without the `bert.` /
+    /// `distilbert.` prefix. Throws `EncoderError` naming a missing or mis-shaped tensor.
+    public init(config: EncoderConfig, weights: any WeightStore, backend: any ComputeBackend) throws {
+        self.config = config
+        self.backend = backend
+        let h = config.hiddenSize, inter = config.intermediateSize
+        guard h > 0, config.numHeads > 0, h % config.numHeads == 0 else {
+            throw EncoderError.invalidConfig("hidden size \(h) is not a positive multiple of \(config.numHeads) heads")
+        }
+        guard inter > 0, config.numLayers >= 0, config.vocabSize > 0, config.maxPositionEmbeddings > 0 else {
+            throw EncoderError.invalidConfig("sizes must be positive (intermediate \(inter), layers \(config.numLayers), vocab \(config.vocabSize), positions \(config.maxPositionEmbeddings))")
+        }
+        activation = try Encoder.hiddenActivation(config.hiddenAct)
+        let loader = TensorLoader(store: weights, backend: backend, modelType: config.modelType)
+
+        switch config.modelType {
+        case .bert:
+            word = try loader.upload("embeddings.word_embeddings.weight", [config.vocabSize, h])
+            position = try loader.upload("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h])
+            tokenType = config.typeVocabSize > 0
+                ? try loader.upload("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h]) : nil
+            embedGamma = try loader.upload("embeddings.LayerNorm.weight", [h], alternatives: ["embeddings.LayerNorm.gamma"])
+            embedBeta = try loader.upload("embeddings.LayerNorm.bias", [h], alternatives: ["embeddings.LayerNorm.beta"])
+            layers = try (0..<config.numLayers).map { i in
+                let p = "encoder.layer.\(i)."
+                return Layer(
+                    qkvWeight: try loader.uploadConcatenated(["query", "key", "value"].map { p + "attention.self.\($0).weight" }, [h, h]),
+                    qkvBias: try loader.uploadConcatenated(["query", "key", "value"].map { p + "attention.self.\($0).bias" }, [h]),
+                    outWeight: try loader.upload(p + "attention.output.dense.weight", [h, h]),
+                    outBias: try loader.upload(p + "attention.output.dense.bias", [h]),
+                    norm1Gamma: try loader.upload(p + "attention.output.LayerNorm.weight", [h], alternatives: [p + "attention.output.LayerNorm.gamma"]),
+                    norm1Beta: try loader.upload(p + "attention.output.LayerNorm.bias", [h], alternatives: [p + "attention.output.LayerNorm.beta"]),
+                    ffn1Weight: try loader.upload(p + "intermediate.dense.weight", [inter, h]),
+                    ffn1Bias: try loader.upload(p + "intermediate.dense.bias", [inter]),
+                    ffn2Weight: try loader.upload(p + "output.dense.weight", [h, inter]),
+                    ffn2Bias: try loader.upload(p + "output.dense.bias", [h]),
+                    norm2Gamma: try loader.upload(p + "output.LayerNorm.weight", [h], alternatives: [p + "output.LayerNorm.gamma"]),
+                    norm2Beta: try loader.upload(p + "output.LayerNorm.bias", [h], alternatives: [p + "output.LayerNorm.beta"]))
+            }
+            if loader.exists("pooler.dense.weight") {
+                pooler = (try loader.upload("pooler.dense.weight", [h, h]), try loader.upload("pooler.dense.bias", [h]))
+            } else {
+                pooler = nil
+            }
+        case .distilbert:
+            word = try loader.upload("embeddings.word_embeddings.weight", [config.vocabSize, h])
+            position = try loader.upload("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h])
+            tokenType = nil
+            embedGamma = try loader.upload("embeddings.LayerNorm.weight", [h])
+            embedBeta = try loader.upload("embeddings.LayerNorm.bias", [h])
+            layers = try (0..<config.numLayers).map { i in
+                let p = "transformer.layer.\(i)."
+                return Layer(
+                    qkvWeight: try loader.uploadConcatenated(["q_lin", "k_lin", "v_lin"].map { p + "attention.\($0).weight" }, [h, h]),
+                    qkvBias: try loader.uploadConcatenated(["q_lin", "k_lin", "v_lin"].map { p + "attention.\($0).bias" }, [h]),
+                    outWeight: try loader.upload(p + "attention.out_lin.weight", [h, h]),
+                    outBias: try loader.upload(p + "attention.out_lin.bias", [h]),
+                    norm1Gamma: try loader.upload(p + "sa_layer_norm.weight", [h]),
+                    norm1Beta: try loader.upload(p + "sa_layer_norm.bias", [h]),
+                    ffn1Weight: try loader.upload(p + "ffn.lin1.weight", [inter, h]),
+                    ffn1Bias: try loader.upload(p + "ffn.lin1.bias", [inter]),
+                    ffn2Weight: try loader.upload(p + "ffn.lin2.weight", [h, inter]),
+                    ffn2Bias: try loader.upload(p + "ffn.lin2.bias", [h]),
+                    norm2Gamma: try loader.upload(p + "output_layer_norm.weight", [h]),
+                    norm2Beta: try loader.upload(p + "output_layer_norm.bias", [h]))
+            }
+            pooler = nil
+        }
+    }
+
+    /// Runs the encoder on a right-padded batch.
+    /// - Parameters:
+    ///   - ids: `[batch * seq]` token ids; typeIds: `[batch * seq]` or nil (all 0); lengths: `[batch]` real
+    ///     tokens per sequence (1...seq; positions >= length are padding).
+    ///   - layers: hidden-state indices wanted (0...numLayers).
+    /// - Returns: for each requested layer, a backend buffer holding `[batch * seq, hidden]` (padding rows
+    ///   unspecified). The buffers are owned by the encoder and overwritten by the next call.
+    public func forward(ids: [Int32], typeIds: [Int32]?, lengths: [Int32], batch: Int, seq: Int,
+                        layers wanted: [Int]) throws -> [Int: any DeviceBuffer] {
+        let h = config.hiddenSize
+        guard batch > 0, seq > 0 else { throw EncoderError.invalidInput("empty batch (\(batch) x \(seq))") }
+        guard ids.count == batch * seq else {
+            throw EncoderError.invalidInput("\(ids.count) token ids for a \(batch) x \(seq) batch")
+        }
+        if let typeIds, typeIds.count != batch * seq {
+            throw EncoderError.invalidInput("\(typeIds.count) token type ids for a \(batch) x \(seq) batch")
+        }
+        guard lengths.count == batch, lengths.allSatisfy({ $0 >= 1 && Int($0) <= seq }) else {
+            throw EncoderError.invalidInput("lengths \(lengths) must be \(batch) values in 1...\(seq)")
+        }
+        guard seq <= config.maxPositionEmbeddings else {
+            throw EncoderError.invalidInput("sequence length \(seq) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
+        }
+        if let bad = wanted.first(where: { $0 < 0 || $0 > config.numLayers }) {
+            throw EncoderError.invalidInput("layer \(bad) outside 0...\(config.numLayers)")
+        }
+        let rows = batch * seq
+        try reserve(rows: rows)
+        let deepest = wanted.max() ?? config.numLayers
+        let types: [Int32]? = tokenType == nil ? nil : (typeIds ?? [Int32](repeating: 0, count: rows))
+        try backend.embed(ids: ids, typeIds: types, batch: batch, seq: seq, hidden: h,
+                          word: word, position: position, tokenType: tokenType,
+                          gamma: embedGamma, beta: embedBeta, eps: config.layerNormEps, out: hiddenStates[0])
+        let heads = config.numHeads, headDim = h / heads
+        let scale = 1 / Float(headDim).squareRoot()
+        guard let qkv, let context, let projected, let afterAttention, let intermediate else {
+            throw EncoderError.invalidInput("work buffers missing")
+        }
+        for index in 0..<deepest {
+            let layer = layers[index]
+            let x = hiddenStates[index]
+            try backend.linear(input: x, rows: rows, inFeatures: h, weight: layer.qkvWeight, bias: layer.qkvBias,
+                               outFeatures: 3 * h, activation: nil, out: qkv)
+            try backend.attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim,
+                                  scale: scale, out: context)
+            try backend.linear(input: context, rows: rows, inFeatures: h, weight: layer.outWeight, bias: layer.outBias,
+                               outFeatures: h, activation: nil, out: projected)
+            try backend.addLayerNorm(x: projected, residual: x, rows: rows, cols: h, gamma: layer.norm1Gamma,
+                                     beta: layer.norm1Beta, eps: config.layerNormEps, out: afterAttention)
+            try backend.linear(input: afterAttention, rows: rows, inFeatures: h, weight: layer.ffn1Weight,
+                               bias: layer.ffn1Bias, outFeatures: config.intermediateSize, activation: activation,
+                               out: intermediate)
+            try backend.linear(input: intermediate, rows: rows, inFeatures: config.intermediateSize,
+                               weight: layer.ffn2Weight, bias: layer.ffn2Bias, outFeatures: h, activation: nil,
+                               out: projected)
+            try backend.addLayerNorm(x: projected, residual: afterAttention, rows: rows, cols: h,
+                                     gamma: layer.norm2Gamma, beta: layer.norm2Beta, eps: config.layerNormEps,
+                                     out: hiddenStates[index + 1])
+        }
+        var result: [Int: any DeviceBuffer] = [:]
+        for layer in wanted { result[layer] = hiddenStates[layer] }
+        return result
+    }
+
+    /// BERT's pooler on the `[CLS]` rows of `lastHidden` (`[batch * seq, hidden]`, the last layer's output of
+    /// `forward`): writes `tanh(W · h_cls + b)` into `out` (`[batch, outStride]`) at column `outOffset`.
+    public func applyPooler(lastHidden: any DeviceBuffer, batch: Int, seq: Int, out: any DeviceBuffer,
+                            outOffset: Int, outStride: Int) throws {
+        guard let pooler else {
+            throw EncoderError.missingTensor(name: "pooler.dense.weight",
+                                             triedNames: ["pooler.dense.weight", "bert.pooler.dense.weight"])
+        }
+        let h = config.hiddenSize
+        let cls = try backend.allocate(count: batch * h)
+        let pooled = try backend.allocate(count: batch * h)
+        for b in 0..<batch {
+            try backend.copy(lastHidden, sourceOffset: b * seq * h, to: cls, destinationOffset: b * h, count: h)
+        }
+        try backend.linear(input: cls, rows: batch, inFeatures: h, weight: pooler.weight, bias: pooler.bias,
+                           outFeatures: h, activation: .tanh, out: pooled)
+        for b in 0..<batch {
+            try backend.copy(pooled, sourceOffset: b * h, to: out, destinationOffset: outOffset + b * outStride, count: h)
+        }
+    }
+
+    private func reserve(rows: Int) throws {
+        guard rows > capacityRows else { return }
+        let h = config.hiddenSize
+        let capacity = max(rows, capacityRows * 3 / 2)
+        hiddenStates = try (0...config.numLayers).map { _ in try backend.allocate(count: capacity * h) }
+        qkv = try backend.allocate(count: capacity * 3 * h)
+        context = try backend.allocate(count: capacity * h)
+        projected = try backend.allocate(count: capacity * h)
+        afterAttention = try backend.allocate(count: capacity * h)
+        intermediate = try backend.allocate(count: capacity * config.intermediateSize)
+        capacityRows = capacity
+    }
+}
+
+/// Finds tensors by their canonical name (`WeightNames`: with or without the `bert.`/`distilbert.` prefix,
+/// LayerNorm `gamma`/`beta` aliases), checks shapes, uploads.
+private struct TensorLoader {
+    let store: any WeightStore
+    let backend: any ComputeBackend
+    let modelType: ModelType
+
+    private func candidates(_ name: String) -> [String] { WeightNames.candidateNames(for: name) }
+
+    func exists(_ name: String) -> Bool {
+        candidates(name).contains { store.shape(of: $0) != nil }
+    }
+
+    /// The tensor's values after checking its shape.
+    func values(_ name: String, _ shape: [Int], alternatives: [String] = []) throws -> [Float] {
+        let tried = ([name] + alternatives).flatMap(candidates)
+        guard let found = tried.first(where: { store.shape(of: $0) != nil }), let actual = store.shape(of: found) else {
+            throw EncoderError.missingTensor(name: name, triedNames: tried)
+        }
+        guard actual == shape else { throw EncoderError.wrongShape(name: found, expected: shape, actual: actual) }
+        let tensor = try store.tensor(found)
+        guard tensor.values.count == shape.reduce(1, *) else {
+            throw EncoderError.wrongShape(name: found, expected: shape, actual: [tensor.values.count])
+        }
+        return tensor.values
+    }
+
+    func upload(_ name: String, _ shape: [Int], alternatives: [String] = []) throws -> any DeviceBuffer {
+        try backend.makeBuffer(try values(name, shape, alternatives: alternatives))
+    }
+
+    /// Uploads several same-shaped tensors stacked along the first dimension (Q, K, V -> QKV).
+    func uploadConcatenated(_ names: [String], _ shape: [Int]) throws -> any DeviceBuffer {
+        var all: [Float] = []
+        for name in names { all += try values(name, shape) }
+        return try backend.makeBuffer(all)
+    }
+}

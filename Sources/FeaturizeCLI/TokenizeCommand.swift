@@ -1,4 +1,5 @@
 import ArgumentParser
+import Featurize
 import Foundation
 import Tokenizer
 
@@ -8,8 +9,9 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize",
         abstract: "Tokenize text lines with a model's tokenizer; writes one {\"input_ids\": [...]} JSON object per line.",
         discussion: """
-            Input is read as lines of UTF-8 text: every line is one text, empty lines included (output row i is \
-            input line i). One trailing "\\n" (and a "\\r" before it) is removed from each line; a file ending in \
+            A .txt input (or stdin) is read as lines of UTF-8 text: every line is one text, empty lines included \
+            (output row i is input line i); .jsonl/.csv/.tsv inputs give one text per record (--text-field, \
+            --text-column). One trailing "\\n" (and a "\\r" before it) is removed from each line; a file ending in \
             "\\n" has no extra empty text after it. Invalid UTF-8 is an error naming the line. Ids are not padded. \
             A summary (texts, tokens, truncated, seconds) is printed to stderr.
             """)
@@ -17,8 +19,14 @@ struct TokenizeCommand: ParsableCommand {
     @Option(name: .long, help: "Model directory (tokenizer.json, or vocab.txt + tokenizer_config.json).")
     var model: String
 
-    @Option(name: .long, help: "Input text file, one text per line; '-' reads stdin.")
+    @Option(name: .long, help: "Input: .txt (one text per line), .jsonl, .csv, .tsv, or '-' for stdin lines.")
     var input: String = "-"
+
+    @Option(name: .customLong("text-field"), help: "JSONL field holding the text (default: text).")
+    var textField: String?
+
+    @Option(name: .customLong("text-column"), help: "CSV/TSV column holding the text (default: text).")
+    var textColumn: String?
 
     @Option(name: .customLong("max-length"), help: "Maximum tokens per text, special tokens included (default: from the model configs).")
     var maxLength: Int?
@@ -41,9 +49,7 @@ struct TokenizeCommand: ParsableCommand {
     func run() throws {
         let start = Date()
         let tokenizer = try TextTokenizer.load(directory: model, maxLength: maxLength, truncation: !noTruncation)
-        let texts = input == "-"
-            ? try TextLines.split(FileHandle.standardInput.readDataToEndOfFile(), source: "<stdin>")
-            : try TextLines.read(path: input)
+        let texts = try TextInputReader(path: input, field: textField ?? textColumn).readAll()
 
         let tokenizeStart = Date()
         let encodings = tokenizer.encodeBatch(texts, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)

@@ -1,4 +1,4 @@
-import Featurize
+import FeatureIO
 
 /// Targets for `featurize extract`'s input readers (`TextInputReader`) on arbitrary file contents.
 enum InputReaderTargets {

@@ -1,7 +1,8 @@
+import FeatureIO
 import Foundation
 import Scheduler
 
-/// Targets for the scheduler's parsers: `.npy` headers (merge / resume read them back) and the
+/// Targets for the `.npy` reader (merge, resume and `train` read feature files back) and the scheduler's
 /// `--shard i/N` and `FEATURIZE_INJECT_FAULT` values.
 enum SchedulerTargets {
     static let all: [FuzzTarget] = [
@@ -11,10 +12,9 @@ enum SchedulerTargets {
 
     static func npyHeader(_ bytes: UnsafeBufferPointer<UInt8>) {
         let data = Data(buffer: bytes)
-        guard let parsed = try? NpyFormat.parseHeader(data, path: "fuzz.npy") else { return }
-        fuzzCheck(parsed.rows >= 0 && parsed.cols >= 0, "negative shape (\(parsed.rows), \(parsed.cols))")
-        fuzzCheck(parsed.offset + parsed.rows * parsed.cols * parsed.dtype.byteSize == bytes.count,
-                  "data size does not match shape")
+        guard let matrix = try? NpyReader.parse(data, path: "fuzz.npy") else { return }
+        fuzzCheck(matrix.rows >= 0 && matrix.columns >= 0, "negative shape (\(matrix.rows), \(matrix.columns))")
+        fuzzCheck(matrix.values.count == matrix.rows * matrix.columns, "\(matrix.values.count) values for the shape")
     }
 
     /// The input is one line of text, tried as a shard spec and as a fault-injection value.

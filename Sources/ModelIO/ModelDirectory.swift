@@ -19,6 +19,14 @@ public struct SentenceTransformersConfig: Sendable, Equatable {
     public var includePrompt: Bool
     /// Path of the Pooling module's config file.
     public var poolingConfigPath: String
+    /// Named prompts from `config_sentence_transformers.json` (`prompts`), e.g. `["query": "query: "]`.
+    public var prompts: [String: String] = [:]
+    /// `default_prompt_name` from `config_sentence_transformers.json`: its prompt is prepended to every text
+    /// unless the caller chooses another prompt.
+    public var defaultPromptName: String? = nil
+
+    /// The prompt text sentence-transformers prepends by default (nil when none is configured).
+    public var defaultPrompt: String? { defaultPromptName.flatMap { prompts[$0] } }
 
     public init(poolingModes: [String], normalize: Bool, maxSeqLength: Int?, doLowerCase: Bool = false,
                 includePrompt: Bool = true, poolingConfigPath: String = "") {
@@ -67,6 +75,16 @@ public struct ModelDirectory: Sendable {
     public let specialTokensMapPath: String?
     /// The sentence-transformers pipeline; nil when there is no modules.json.
     public let sentenceTransformers: SentenceTransformersConfig?
+    /// `model_max_length` from tokenizer_config.json when it is a sensible integer (transformers writes
+    /// 1e30 for "no limit"; that reads as nil).
+    public let tokenizerModelMaxLength: Int?
+
+    /// The truncation length in tokens (special tokens included), as sentence-transformers chooses it:
+    /// `max_seq_length` when set, else min(`max_position_embeddings`, tokenizer `model_max_length`).
+    public var maxSequenceLength: Int {
+        if let st = sentenceTransformers?.maxSeqLength { return st }
+        return min(config.maxPositionEmbeddings, tokenizerModelMaxLength ?? config.maxPositionEmbeddings)
+    }
 
     /// Locates and validates the model files in the directory at `path`. Throws `ModelIOError`.
     public init(path: String) throws {
@@ -103,9 +121,18 @@ public struct ModelDirectory: Sendable {
         guard tokenizerJSONPath != nil || vocabPath != nil else {
             throw ModelIOError.tokenizerNotFound(directory: transformerPath)
         }
+        var modelMaxLength: Int? = nil
+        if let tokenizerConfigPath {
+            let reader = try JSONObjectReader.load(path: tokenizerConfigPath)
+            if case let .value(n)? = reader.value["model_max_length"]?.integerReading, n > 0, n <= 1 << 31 {
+                modelMaxLength = n
+            }
+        }
+        tokenizerModelMaxLength = modelMaxLength
 
         if let pendingST {
-            sentenceTransformers = try ModelDirectory.finishSentenceTransformers(pendingST, hiddenSize: config.hiddenSize)
+            sentenceTransformers = try ModelDirectory.finishSentenceTransformers(
+                pendingST, hiddenSize: config.hiddenSize, maxPositionEmbeddings: config.maxPositionEmbeddings)
         }
         self.sentenceTransformers = sentenceTransformers
     }
@@ -135,6 +162,8 @@ public struct ModelDirectory: Sendable {
     // MARK: - sentence-transformers
 
     struct PendingSentenceTransformers {
+        /// The directory holding modules.json.
+        var directory: String
         var modulesPath: String
         var transformerPath: String
         var poolingPath: String
@@ -209,12 +238,12 @@ public struct ModelDirectory: Sendable {
         guard let poolingPath else {
             throw ModelIOError.sentenceTransformersInvalid(path: modulesPath, reason: "no Pooling module")
         }
-        return PendingSentenceTransformers(modulesPath: modulesPath, transformerPath: transformerPath,
+        return PendingSentenceTransformers(directory: directory, modulesPath: modulesPath, transformerPath: transformerPath,
                                            poolingPath: poolingPath, normalize: normalize)
     }
 
-    static func finishSentenceTransformers(_ pending: PendingSentenceTransformers,
-                                           hiddenSize: Int) throws -> SentenceTransformersConfig {
+    static func finishSentenceTransformers(_ pending: PendingSentenceTransformers, hiddenSize: Int,
+                                           maxPositionEmbeddings: Int) throws -> SentenceTransformersConfig {
         guard FileSystem.isFile(pending.poolingPath) else { throw ModelIOError.fileNotFound(path: pending.poolingPath) }
         let pooling = try JSONObjectReader.load(path: pending.poolingPath)
         let poolingPath = pending.poolingPath
@@ -271,10 +300,58 @@ public struct ModelDirectory: Sendable {
             if let maxSeqLength, maxSeqLength <= 0 {
                 throw ModelIOError.configInvalidField(path: bertConfigPath, field: "max_seq_length", reason: "must be positive, found \(maxSeqLength)")
             }
+            if let maxSeqLength, maxSeqLength > maxPositionEmbeddings {
+                throw ModelIOError.configInvalidField(
+                    path: bertConfigPath, field: "max_seq_length",
+                    reason: "\(maxSeqLength) exceeds the model's max_position_embeddings (\(maxPositionEmbeddings))")
+            }
             doLowerCase = try reader.bool("do_lower_case", default: false)
+            // sentence-transformers >= 6 records what the Transformer module outputs; only plain token
+            // embeddings from the encoder's last hidden state are what this implementation computes.
+            if reader.has("transformer_task") {
+                let task = try reader.string("transformer_task")
+                guard task == "feature-extraction" else {
+                    throw ModelIOError.configInvalidField(path: bertConfigPath, field: "transformer_task",
+                                                          reason: "\"\(task)\" is not supported (only \"feature-extraction\")")
+                }
+            }
+            if case let .string(output)? = reader.value["modality_config"]?["text"]?["method_output_name"],
+               output != "last_hidden_state" {
+                throw ModelIOError.configInvalidField(path: bertConfigPath, field: "modality_config.text.method_output_name",
+                                                      reason: "\"\(output)\" is not supported (only \"last_hidden_state\")")
+            }
         }
-        return SentenceTransformersConfig(poolingModes: modes, normalize: pending.normalize, maxSeqLength: maxSeqLength,
-                                          doLowerCase: doLowerCase, includePrompt: includePrompt,
-                                          poolingConfigPath: poolingPath)
+        var result = SentenceTransformersConfig(poolingModes: modes, normalize: pending.normalize, maxSeqLength: maxSeqLength,
+                                                doLowerCase: doLowerCase, includePrompt: includePrompt,
+                                                poolingConfigPath: poolingPath)
+        let stConfigPath = FileSystem.join(pending.directory, "config_sentence_transformers.json")
+        if FileSystem.isFile(stConfigPath) {
+            let reader = try JSONObjectReader.load(path: stConfigPath)
+            if let promptsValue = reader.value["prompts"], promptsValue != .null {
+                guard case let .object(entries) = promptsValue else {
+                    throw ModelIOError.configInvalidField(path: stConfigPath, field: "prompts",
+                                                          reason: "expected an object of strings, found a \(promptsValue.kindName)")
+                }
+                for (name, text) in entries {
+                    switch text {
+                    case let .string(prompt): result.prompts[name] = prompt
+                    case .null: continue // an unset placeholder
+                    default:
+                        throw ModelIOError.configInvalidField(path: stConfigPath, field: "prompts.\(name)",
+                                                              reason: "expected a string, found a \(text.kindName)")
+                    }
+                }
+            }
+            if reader.has("default_prompt_name") {
+                let name = try reader.string("default_prompt_name")
+                guard result.prompts[name] != nil else {
+                    throw ModelIOError.configInvalidField(
+                        path: stConfigPath, field: "default_prompt_name",
+                        reason: "\"\(name)\" is not one of the prompts (\(result.prompts.keys.sorted().joined(separator: ", ")))")
+                }
+                result.defaultPromptName = name
+            }
+        }
+        return result
     }
 }

@@ -24,6 +24,9 @@ public struct EncoderConfig: Sendable, Equatable {
     public var hiddenAct: String
     public var padTokenId: Int
 
+    /// Size of one attention head: `hiddenSize / numHeads` (validated to divide exactly when loaded).
+    public var attentionHeadSize: Int { hiddenSize / numHeads }
+
     public init(modelType: ModelType, vocabSize: Int, hiddenSize: Int, numLayers: Int, numHeads: Int,
                 intermediateSize: Int, maxPositionEmbeddings: Int, typeVocabSize: Int, layerNormEps: Float,
                 hiddenAct: String, padTokenId: Int = 0) {

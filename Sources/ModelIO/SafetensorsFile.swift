@@ -35,6 +35,7 @@ public struct SafetensorsTensorInfo: Sendable, Equatable {
 /// A memory-mapped, fully validated `.safetensors` file.
 ///
 /// Layout: 8-byte little-endian header size `n`, `n` bytes of UTF-8 JSON header, then the data section.
+/// (Cross-checked against the reference by scripts/checks/safetensors_reference_rejections.py.)
 /// The header is validated like the format's reference implementation (the Rust `safetensors` crate):
 /// header size within the file and at most 100 MB, UTF-8 JSON object, `__metadata__` a string→string map,
 /// every tensor with a known dtype, non-negative shape and offsets whose byte span equals
@@ -221,7 +222,10 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
         if let bad = JSONScanner.firstInvalidUTF8Offset(header) {
             throw ModelIOError.headerNotUTF8(path: path, byteOffset: bad)
         }
-        guard headerSize > 0, header[0] == UInt8(ascii: "{") else { throw ModelIOError.headerNotObject(path: path) }
+        // The reference (safetensors 0.8) accepts JSON whitespace before the opening brace.
+        guard let first = header.first(where: { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }), first == UInt8(ascii: "{") else {
+            throw ModelIOError.headerNotObject(path: path)
+        }
 
         let json: JSONValue
         do {

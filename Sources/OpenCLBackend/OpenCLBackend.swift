@@ -1,2 +1,548 @@
-/// Module OpenCLBackend: see docs/ARCHITECTURE.md.
-public enum OpenCLBackendModule {}
+import Backend
+import COpenCL
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A float32 buffer in an OpenCL device's global memory (a `cl_mem`), released when the last reference goes.
+public final class OpenCLBuffer: DeviceBuffer {
+    public let count: Int
+    let memory: cl_mem
+    let context: cl_context
+
+    init(count: Int, memory: cl_mem, context: cl_context) {
+        self.count = count
+        self.memory = memory
+        self.context = context
+    }
+
+    deinit { clReleaseMemObject(memory) }
+}
+
+/// `ComputeBackend` on one OpenCL device: one context, one in-order queue, one program built once (binary
+/// cached on disk) with per-device `KernelParameters`.
+///
+/// Thread safety: every method takes an internal lock, so a backend may be shared; ops still run in call order.
+/// Every OpenCL error becomes `BackendError.deviceFailure` naming the call and the error
+/// (`CL_OUT_OF_RESOURCES` ...); allocation failures become `.outOfMemory`.
+public final class OpenCLBackend: ComputeBackend {
+    public let device: OpenCLDeviceInfo
+    public let parameters: KernelParameters
+    /// Where `parameters` came from ("built-in table", a tuning file path, "explicit").
+    public let parameterSource: String
+    /// Whether the program came from the on-disk binary cache.
+    public let programFromCache: Bool
+    public var name: String { device.label }
+
+    let context: cl_context
+    let queue: cl_command_queue
+    let program: cl_program
+    private var kernels: [String: cl_kernel] = [:]
+    /// Heap-allocated so its address is stable (a mutex must not move).
+    private let lock: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
+    /// Per-call int arrays (token ids, type ids, lengths), grown as needed; written with blocking writes.
+    private var intScratch: [String: (memory: cl_mem, count: Int)] = [:]
+    /// Attention score scratch `[sequences * heads * seq * seq]`, grown as needed.
+    private var scoreScratch: OpenCLBuffer?
+    /// Upper bound on the score scratch, in floats (attention runs in chunks of sequences under it).
+    public var maxScoreScratchElements = 32 << 20
+
+    /// Opens OpenCL device `deviceIndex` (see `OpenCLDiscovery.devices`). `parameters` nil: the table
+    /// defaults or the device's tuning file. `profiling`: enables event timing (`timeGemm`).
+    public init(deviceIndex: Int, parameters explicitParameters: KernelParameters? = nil, profiling: Bool = false) throws {
+        let devices = OpenCLDiscovery.devices
+        guard deviceIndex >= 0, deviceIndex < devices.count else {
+            throw BackendError.unavailable(reason: devices.isEmpty
+                ? "no OpenCL platform or device found (is an ICD installed? see /etc/OpenCL/vendors or OCL_ICD_VENDORS)"
+                : "no OpenCL device opencl:\(deviceIndex); there are \(devices.count) (run `featurize devices`)")
+        }
+        let device = devices[deviceIndex]
+        self.device = device
+        if let explicitParameters {
+            if let problem = explicitParameters.validationProblem(for: device) {
+                throw BackendError.invalidArgument(op: "OpenCLBackend", detail: "kernel parameters: \(problem)")
+            }
+            parameters = explicitParameters
+            parameterSource = "explicit"
+        } else {
+            (parameters, parameterSource) = KernelParameters.resolved(for: device)
+        }
+        let label = device.label
+
+        var status: cl_int = 0
+        var deviceID: cl_device_id? = device.deviceID
+        guard let context = clCreateContext(nil, 1, &deviceID, nil, nil, &status), status == CL_SUCCESS else {
+            throw BackendError.deviceFailure(device: label, call: "clCreateContext", code: Int(status),
+                                             name: openCLErrorName(Int(status)))
+        }
+        let properties = profiling ? cl_command_queue_properties(CL_QUEUE_PROFILING_ENABLE) : 0
+        guard let queue = clCreateCommandQueue(context, device.deviceID, properties, &status), status == CL_SUCCESS else {
+            clReleaseContext(context)
+            throw BackendError.deviceFailure(device: label, call: "clCreateCommandQueue", code: Int(status),
+                                             name: openCLErrorName(Int(status)))
+        }
+        do {
+            (program, programFromCache) = try ProgramBuilder.build(context: context, device: device,
+                                                                    options: parameters.buildOptions)
+        } catch {
+            clReleaseCommandQueue(queue)
+            clReleaseContext(context)
+            throw error
+        }
+        self.context = context
+        self.queue = queue
+        pthread_mutex_init(lock, nil)
+    }
+
+    deinit {
+        clFinish(queue)
+        scoreScratch = nil
+        for (_, scratch) in intScratch { clReleaseMemObject(scratch.memory) }
+        for (_, kernel) in kernels { clReleaseKernel(kernel) }
+        clReleaseProgram(program)
+        clReleaseCommandQueue(queue)
+        clReleaseContext(context)
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+    }
+
+    @inline(__always)
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return try body()
+    }
+
+    // MARK: Buffers
+
+    public func allocate(count: Int) throws -> any DeviceBuffer {
+        try locked { try allocateBuffer(count: count) }
+    }
+
+    func allocateBuffer(count: Int) throws -> OpenCLBuffer {
+        guard count >= 0 else { throw BackendError.invalidArgument(op: "allocate", detail: "count \(count) < 0") }
+        let bytes = Swift.max(count, 1) * MemoryLayout<Float>.size
+        if device.maxAllocation > 0, bytes > device.maxAllocation {
+            throw BackendError.outOfMemory(device: name, call: "clCreateBuffer (over CL_DEVICE_MAX_MEM_ALLOC_SIZE "
+                + "\(device.maxAllocation))", bytes: bytes)
+        }
+        var status: cl_int = 0
+        let memory = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), bytes, nil, &status)
+        guard let memory, status == CL_SUCCESS else {
+            if outOfMemoryCodes.contains(Int(status)) {
+                throw BackendError.outOfMemory(device: name, call: "clCreateBuffer (\(openCLErrorName(Int(status))))",
+                                               bytes: bytes)
+            }
+            throw BackendError.deviceFailure(device: name, call: "clCreateBuffer", code: Int(status),
+                                             name: openCLErrorName(Int(status)))
+        }
+        return OpenCLBuffer(count: count, memory: memory, context: context)
+    }
+
+    /// The OpenCL buffer behind `buffer`, checking it belongs to this backend and holds `needed` elements.
+    func clBuffer(_ buffer: any DeviceBuffer, op: String, role: String, needed: Int) throws -> cl_mem {
+        guard let b = buffer as? OpenCLBuffer, b.context == context else {
+            throw BackendError.invalidArgument(op: op, detail: "\(role) is not a buffer of \(name)")
+        }
+        guard needed <= b.count else {
+            throw BackendError.invalidArgument(op: op, detail: "\(role) has \(b.count) elements, needs \(needed)")
+        }
+        return b.memory
+    }
+
+    public func upload(_ source: UnsafeBufferPointer<Float>, to buffer: any DeviceBuffer, offset: Int) throws {
+        try locked {
+            guard offset >= 0 else { throw BackendError.invalidArgument(op: "upload", detail: "offset \(offset) < 0") }
+            let memory = try clBuffer(buffer, op: "upload", role: "destination", needed: offset + source.count)
+            guard source.count > 0, let base = source.baseAddress else { return }
+            // Blocking: the caller's memory may go away once we return.
+            try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_TRUE), offset * 4, source.count * 4, base, 0, nil, nil),
+                      call: "clEnqueueWriteBuffer")
+        }
+    }
+
+    public func download(_ buffer: any DeviceBuffer, offset: Int, into destination: UnsafeMutableBufferPointer<Float>) throws {
+        try locked {
+            guard offset >= 0 else { throw BackendError.invalidArgument(op: "download", detail: "offset \(offset) < 0") }
+            let memory = try clBuffer(buffer, op: "download", role: "source", needed: offset + destination.count)
+            guard destination.count > 0, let base = destination.baseAddress else {
+                try check(clFinish(queue), call: "clFinish")
+                return
+            }
+            try check(clEnqueueReadBuffer(queue, memory, cl_bool(CL_TRUE), offset * 4, destination.count * 4, base, 0, nil, nil),
+                      call: "clEnqueueReadBuffer")
+        }
+    }
+
+    public func synchronize() throws {
+        try locked { try check(clFinish(queue), call: "clFinish") }
+    }
+
+    public func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,
+                     destinationOffset: Int, count: Int) throws {
+        try locked {
+            guard sourceOffset >= 0, destinationOffset >= 0, count >= 0 else {
+                throw BackendError.invalidArgument(op: "copy", detail: "negative offset or count")
+            }
+            let src = try clBuffer(source, op: "copy", role: "source", needed: sourceOffset + count)
+            let dst = try clBuffer(destination, op: "copy", role: "destination", needed: destinationOffset + count)
+            guard count > 0 else { return }
+            if src == dst, sourceOffset < destinationOffset + count, destinationOffset < sourceOffset + count {
+                throw BackendError.invalidArgument(op: "copy", detail: "source and destination ranges overlap")
+            }
+            try check(clEnqueueCopyBuffer(queue, src, dst, sourceOffset * 4, destinationOffset * 4, count * 4, 0, nil, nil),
+                      call: "clEnqueueCopyBuffer")
+        }
+    }
+
+    // MARK: Errors
+
+    @inline(__always)
+    func check(_ status: cl_int, call: String) throws {
+        guard status != CL_SUCCESS else { return }
+        if status == CL_MEM_OBJECT_ALLOCATION_FAILURE {
+            throw BackendError.outOfMemory(device: name, call: "\(call) (CL_MEM_OBJECT_ALLOCATION_FAILURE)", bytes: 0)
+        }
+        throw BackendError.deviceFailure(device: name, call: call, code: Int(status), name: openCLErrorName(Int(status)))
+    }
+
+    // MARK: Kernels
+
+    enum Argument {
+        case buffer(cl_mem)
+        case int(Int)
+        case float(Float)
+    }
+
+    private func kernel(_ kernelName: String) throws -> cl_kernel {
+        if let kernel = kernels[kernelName] { return kernel }
+        var status: cl_int = 0
+        guard let kernel = clCreateKernel(program, kernelName, &status), status == CL_SUCCESS else {
+            throw BackendError.deviceFailure(device: name, call: "clCreateKernel(\(kernelName))", code: Int(status),
+                                             name: openCLErrorName(Int(status)))
+        }
+        kernels[kernelName] = kernel
+        return kernel
+    }
+
+    /// Sets the arguments and enqueues `kernelName` over `global` (rounded up to multiples of `local`).
+    /// Returns the event when `wantEvent` (the caller releases it).
+    @discardableResult
+    func launch(_ kernelName: String, _ arguments: [Argument], global: [Int], local: [Int]?,
+                wantEvent: Bool = false) throws -> cl_event? {
+        let kernel = try kernel(kernelName)
+        for (index, argument) in arguments.enumerated() {
+            let status: cl_int
+            switch argument {
+            case var .buffer(memory):
+                status = clSetKernelArg(kernel, cl_uint(index), MemoryLayout<cl_mem>.size, &memory)
+            case let .int(value):
+                guard let narrow = Int32(exactly: value) else {
+                    throw BackendError.invalidArgument(op: kernelName, detail: "argument \(index) = \(value) exceeds 32 bits")
+                }
+                var v = narrow
+                status = clSetKernelArg(kernel, cl_uint(index), 4, &v)
+            case var .float(value):
+                status = clSetKernelArg(kernel, cl_uint(index), 4, &value)
+            }
+            try check(status, call: "clSetKernelArg(\(kernelName), \(index))")
+        }
+        var globalSize = global
+        if let local {
+            for d in 0..<globalSize.count { globalSize[d] = (globalSize[d] + local[d] - 1) / local[d] * local[d] }
+        }
+        if globalSize.contains(0) { return nil }
+        var event: cl_event? = nil
+        let status: cl_int = globalSize.withUnsafeBufferPointer { g in
+            withUnsafeMutablePointer(to: &event) { eventPointer in
+                let eventOut = wantEvent ? eventPointer : nil
+                if let local {
+                    return local.withUnsafeBufferPointer { l in
+                        clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g.baseAddress, l.baseAddress, 0, nil,
+                                               eventOut)
+                    }
+                }
+                return clEnqueueNDRangeKernel(queue, kernel, cl_uint(g.count), nil, g.baseAddress, nil, 0, nil, eventOut)
+            }
+        }
+        try check(status, call: "clEnqueueNDRangeKernel(\(kernelName))")
+        return event
+    }
+
+    /// Copies `values` into the named int scratch buffer (blocking) and returns it.
+    private func intBuffer(_ key: String, _ values: [Int32]) throws -> cl_mem {
+        if intScratch[key].map({ $0.count < values.count }) ?? true {
+            if let old = intScratch[key] { clReleaseMemObject(old.memory); intScratch[key] = nil }
+            let count = Swift.max(values.count, 256)
+            var status: cl_int = 0
+            guard let memory = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_ONLY), count * 4, nil, &status),
+                  status == CL_SUCCESS else {
+                if outOfMemoryCodes.contains(Int(status)) {
+                    throw BackendError.outOfMemory(device: name, call: "clCreateBuffer (\(openCLErrorName(Int(status))))",
+                                                   bytes: count * 4)
+                }
+                throw BackendError.deviceFailure(device: name, call: "clCreateBuffer", code: Int(status),
+                                                 name: openCLErrorName(Int(status)))
+            }
+            intScratch[key] = (memory, count)
+        }
+        let memory = intScratch[key]!.memory
+        if !values.isEmpty {
+            try values.withUnsafeBufferPointer { v in
+                try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_TRUE), 0, v.count * 4, v.baseAddress, 0, nil, nil),
+                          call: "clEnqueueWriteBuffer")
+            }
+        }
+        return memory
+    }
+
+    // MARK: Ops
+
+    public func linear(input: any DeviceBuffer, rows: Int, inFeatures: Int, weight: any DeviceBuffer,
+                       bias: (any DeviceBuffer)?, outFeatures: Int, activation: Activation?,
+                       out: any DeviceBuffer) throws {
+        try locked {
+            _ = try enqueueLinear(input: input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
+                                  outFeatures: outFeatures, activation: activation, out: out,
+                                  variant: parameters.gemmVariant, wantEvent: false)
+        }
+    }
+
+    static func activationCode(_ activation: Activation?) -> Int {
+        switch activation {
+        case nil: return 0
+        case .geluErf: return 1
+        case .geluTanh: return 2
+        case .relu: return 3
+        case .tanh: return 4
+        }
+    }
+
+    @discardableResult
+    func enqueueLinear(input: any DeviceBuffer, rows: Int, inFeatures: Int, weight: any DeviceBuffer,
+                       bias: (any DeviceBuffer)?, outFeatures: Int, activation: Activation?, out: any DeviceBuffer,
+                       variant: GemmVariant, wantEvent: Bool) throws -> cl_event? {
+        guard rows >= 0, inFeatures >= 1, outFeatures >= 1 else {
+            throw BackendError.invalidArgument(op: "linear", detail: "rows \(rows), inFeatures \(inFeatures), outFeatures \(outFeatures)")
+        }
+        let a = try clBuffer(input, op: "linear", role: "input", needed: rows * inFeatures)
+        let b = try clBuffer(weight, op: "linear", role: "weight", needed: outFeatures * inFeatures)
+        let c = try clBuffer(out, op: "linear", role: "out", needed: rows * outFeatures)
+        let biasMemory = try bias.map { try clBuffer($0, op: "linear", role: "bias", needed: outFeatures) }
+        guard rows > 0 else { return nil }
+        let arguments: [Argument] = [
+            .int(rows), .int(outFeatures), .int(inFeatures), .buffer(a), .buffer(b), .buffer(biasMemory ?? b),
+            .int(biasMemory == nil ? 0 : 1), .int(Self.activationCode(activation)), .buffer(c),
+        ]
+        let p = parameters
+        switch variant {
+        case .tiled:
+            let localN = p.tileN / p.workPerThreadN, localM = p.tileM / p.workPerThreadM
+            return try launch("gemm_nt_tiled", arguments,
+                              global: [(outFeatures + p.tileN - 1) / p.tileN * localN, (rows + p.tileM - 1) / p.tileM * localM],
+                              local: [localN, localM], wantEvent: wantEvent)
+        case .cpu:
+            return try launch("gemm_nt_cpu", arguments,
+                              global: [(outFeatures + p.cpuBlockN - 1) / p.cpuBlockN, (rows + p.cpuBlockM - 1) / p.cpuBlockM],
+                              local: [p.cpuLocalSize, 1], wantEvent: wantEvent)
+        }
+    }
+
+    public func embed(ids: [Int32], typeIds: [Int32]?, batch: Int, seq: Int, hidden: Int,
+                      word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
+                      gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float, out: any DeviceBuffer) throws {
+        try locked {
+            let rows = batch * seq
+            guard batch >= 0, seq >= 1, hidden >= 1 else {
+                throw BackendError.invalidArgument(op: "embed", detail: "batch \(batch), seq \(seq), hidden \(hidden)")
+            }
+            guard ids.count == rows else {
+                throw BackendError.invalidArgument(op: "embed", detail: "ids has \(ids.count) entries, expected batch*seq = \(rows)")
+            }
+            if let typeIds, typeIds.count != rows {
+                throw BackendError.invalidArgument(op: "embed", detail: "typeIds has \(typeIds.count) entries, expected \(rows)")
+            }
+            let wordMemory = try clBuffer(word, op: "embed", role: "word embeddings", needed: hidden)
+            let vocab = word.count / hidden
+            if let bad = ids.firstIndex(where: { $0 < 0 || Int($0) >= vocab }) {
+                throw BackendError.invalidArgument(op: "embed", detail: "token id \(ids[bad]) at row \(bad) outside vocabulary 0..<\(vocab)")
+            }
+            let positionMemory = try clBuffer(position, op: "embed", role: "position embeddings", needed: seq * hidden)
+            var typeMemory: cl_mem? = nil
+            if let tokenType {
+                let types = tokenType.count / hidden
+                typeMemory = try clBuffer(tokenType, op: "embed", role: "token-type embeddings", needed: hidden)
+                if let typeIds, let bad = typeIds.firstIndex(where: { $0 < 0 || Int($0) >= types }) {
+                    throw BackendError.invalidArgument(op: "embed", detail: "token type id \(typeIds[bad]) at row \(bad) outside 0..<\(types)")
+                }
+            }
+            let gammaMemory = try clBuffer(gamma, op: "embed", role: "gamma", needed: hidden)
+            let betaMemory = try clBuffer(beta, op: "embed", role: "beta", needed: hidden)
+            let outMemory = try clBuffer(out, op: "embed", role: "out", needed: rows * hidden)
+            guard rows > 0 else { return }
+            let idsMemory = try intBuffer("ids", ids)
+            // Without typeIds every row uses token type 0.
+            let hasType = typeMemory != nil
+            let typeIdsMemory = hasType ? try intBuffer("typeIds", typeIds ?? [Int32](repeating: 0, count: rows)) : idsMemory
+            try launch("embed_layer_norm", [
+                .buffer(idsMemory), .buffer(typeIdsMemory), .int(hasType ? 1 : 0), .int(seq), .int(hidden),
+                .buffer(wordMemory), .buffer(positionMemory), .buffer(typeMemory ?? wordMemory),
+                .buffer(gammaMemory), .buffer(betaMemory), .float(eps), .buffer(outMemory),
+            ], global: [rows * parameters.rowGroupSize], local: [parameters.rowGroupSize])
+        }
+    }
+
+    public func addLayerNorm(x: any DeviceBuffer, residual: any DeviceBuffer, rows: Int, cols: Int,
+                             gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float, out: any DeviceBuffer) throws {
+        try locked {
+            guard rows >= 0, cols >= 1 else {
+                throw BackendError.invalidArgument(op: "addLayerNorm", detail: "rows \(rows), cols \(cols)")
+            }
+            let n = rows * cols
+            let xMemory = try clBuffer(x, op: "addLayerNorm", role: "x", needed: n)
+            let residualMemory = try clBuffer(residual, op: "addLayerNorm", role: "residual", needed: n)
+            let gammaMemory = try clBuffer(gamma, op: "addLayerNorm", role: "gamma", needed: cols)
+            let betaMemory = try clBuffer(beta, op: "addLayerNorm", role: "beta", needed: cols)
+            let outMemory = try clBuffer(out, op: "addLayerNorm", role: "out", needed: n)
+            guard rows > 0 else { return }
+            try launch("add_layer_norm", [
+                .buffer(xMemory), .buffer(residualMemory), .int(cols), .buffer(gammaMemory), .buffer(betaMemory),
+                .float(eps), .buffer(outMemory),
+            ], global: [rows * parameters.rowGroupSize], local: [parameters.rowGroupSize])
+        }
+    }
+
+    private func checkLengths(_ lengths: [Int32], batch: Int, seq: Int, op: String) throws {
+        guard lengths.count == batch else {
+            throw BackendError.invalidArgument(op: op, detail: "lengths has \(lengths.count) entries, batch is \(batch)")
+        }
+        if let bad = lengths.firstIndex(where: { $0 < 0 || Int($0) > seq }) {
+            throw BackendError.invalidArgument(op: op, detail: "lengths[\(bad)] = \(lengths[bad]) outside 0...\(seq)")
+        }
+    }
+
+    public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
+                          scale: Float, out: any DeviceBuffer) throws {
+        try locked {
+            guard batch >= 0, seq >= 1, heads >= 1, headDim >= 1 else {
+                throw BackendError.invalidArgument(op: "attention", detail: "batch \(batch), seq \(seq), heads \(heads), headDim \(headDim)")
+            }
+            try checkLengths(lengths, batch: batch, seq: seq, op: "attention")
+            let hidden = heads * headDim
+            let qkvMemory = try clBuffer(qkv, op: "attention", role: "qkv", needed: batch * seq * 3 * hidden)
+            let outMemory = try clBuffer(out, op: "attention", role: "out", needed: batch * seq * hidden)
+            guard batch > 0 else { return }
+            let lengthsMemory = try intBuffer("lengths", lengths)
+
+            let perSequence = heads * seq * seq
+            let chunk = Swift.max(1, Swift.min(batch, maxScoreScratchElements / perSequence))
+            let needed = chunk * perSequence
+            if scoreScratch.map({ $0.count < needed }) ?? true {
+                scoreScratch = nil
+                scoreScratch = try allocateBuffer(count: needed)
+            }
+            let scores = scoreScratch!.memory
+            let p = parameters
+            let rowStride = 3 * hidden
+            // CPU devices: float8 variants (dot products for Q·Kᵀ, outer products for P·V); GPUs: scalar blocks.
+            let vectorKernels = p.gemmVariant == .cpu
+            var first = 0
+            while first < batch {
+                let count = Swift.min(chunk, batch - first)
+                let matrices = count * heads
+                // scores[z][i][j] = scale * Q_i · K_j
+                try launch(vectorKernels ? "batched_gemm_nt_vec" : "batched_gemm", [
+                    .int(seq), .int(seq), .int(headDim), .float(scale), .int(heads),
+                    .buffer(qkvMemory), .int(first * seq * rowStride), .int(seq * rowStride), .int(headDim), .int(rowStride),
+                    .buffer(qkvMemory), .int(first * seq * rowStride + hidden), .int(seq * rowStride), .int(headDim),
+                    .int(1), .int(rowStride),
+                    .buffer(scores), .int(0), .int(heads * seq * seq), .int(seq * seq), .int(seq),
+                    .buffer(lengthsMemory), .int(-1),
+                ], global: [(seq + p.batchedBlockN - 1) / p.batchedBlockN, (seq + p.batchedBlockM - 1) / p.batchedBlockM, matrices],
+                   local: [p.batchedLocalN, p.batchedLocalM, 1])
+                try launch("masked_softmax", [
+                    .buffer(scores), .int(seq), .int(seq), .int(heads), .buffer(lengthsMemory), .int(first),
+                ], global: [matrices * seq * p.rowGroupSize], local: [p.rowGroupSize])
+                // out[b, i, h*D + d] = sum_j P[i][j] * V_j[d]
+                try launch(vectorKernels ? "batched_gemm_nn_vec" : "batched_gemm", [
+                    .int(seq), .int(headDim), .int(seq), .float(1), .int(heads),
+                    .buffer(scores), .int(0), .int(heads * seq * seq), .int(seq * seq), .int(seq),
+                    .buffer(qkvMemory), .int(first * seq * rowStride + 2 * hidden), .int(seq * rowStride), .int(headDim),
+                    .int(rowStride), .int(1),
+                    .buffer(outMemory), .int(first * seq * hidden), .int(seq * hidden), .int(headDim), .int(hidden),
+                    .buffer(lengthsMemory), .int(first),
+                ], global: [vectorKernels ? (headDim + 7) / 8 : (headDim + p.batchedBlockN - 1) / p.batchedBlockN,
+                            (seq + p.batchedBlockM - 1) / p.batchedBlockM, matrices],
+                   local: [p.batchedLocalN, p.batchedLocalM, 1])
+                first += count
+            }
+        }
+    }
+
+    public func pool(hidden: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, cols: Int, mode: PoolingMode,
+                     out: any DeviceBuffer, outOffset: Int, outStride: Int) throws {
+        try locked {
+            guard batch >= 0, seq >= 1, cols >= 1, outOffset >= 0, outStride >= 0 else {
+                throw BackendError.invalidArgument(op: "pool", detail: "batch \(batch), seq \(seq), cols \(cols), outOffset \(outOffset), outStride \(outStride)")
+            }
+            try checkLengths(lengths, batch: batch, seq: seq, op: "pool")
+            let hiddenMemory = try clBuffer(hidden, op: "pool", role: "hidden", needed: batch * seq * cols)
+            let outMemory = try clBuffer(out, op: "pool", role: "out",
+                                         needed: batch == 0 ? 0 : (batch - 1) * outStride + outOffset + cols)
+            guard batch > 0 else { return }
+            let lengthsMemory = try intBuffer("lengths", lengths)
+            let modeCode: Int
+            switch mode {
+            case .cls: modeCode = 0
+            case .mean: modeCode = 1
+            case .max: modeCode = 2
+            case .meanSqrtLen: modeCode = 3
+            case .weightedMean: modeCode = 4
+            case .last: modeCode = 5
+            }
+            let local = Swift.min(64, device.maxWorkGroupSize > 0 ? device.maxWorkGroupSize : 64)
+            try launch("pool_tokens", [
+                .buffer(hiddenMemory), .buffer(lengthsMemory), .int(seq), .int(cols), .int(modeCode),
+                .buffer(outMemory), .int(outOffset), .int(outStride),
+            ], global: [cols, batch], local: [local, 1])
+        }
+    }
+
+    /// Fills `count` elements of `buffer` with `value` on the device (e.g. NaN to poison a buffer in tests).
+    public func fill(_ buffer: any DeviceBuffer, value: Float, count: Int) throws {
+        try locked {
+            let memory = try clBuffer(buffer, op: "fill", role: "buffer", needed: count)
+            try launch("fill_value", [.buffer(memory), .float(value), .int(count)], global: [count], local: nil)
+        }
+    }
+
+    // MARK: Timing
+
+    /// Runs the GEMM of `linear` (`variant`, default the backend's) `repetitions` times on existing buffers and
+    /// returns each run's device time in seconds from event profiling. Needs `profiling: true` at init.
+    public func timeLinear(input: any DeviceBuffer, rows: Int, inFeatures: Int, weight: any DeviceBuffer,
+                           bias: (any DeviceBuffer)?, outFeatures: Int, activation: Activation?,
+                           out: any DeviceBuffer, variant: GemmVariant? = nil, repetitions: Int) throws -> [Double] {
+        try locked {
+            var times: [Double] = []
+            for _ in 0..<repetitions {
+                guard let event = try enqueueLinear(input: input, rows: rows, inFeatures: inFeatures, weight: weight,
+                                                    bias: bias, outFeatures: outFeatures, activation: activation,
+                                                    out: out, variant: variant ?? parameters.gemmVariant,
+                                                    wantEvent: true) else { return [] }
+                defer { clReleaseEvent(event) }
+                var e: cl_event? = event
+                try check(clWaitForEvents(1, &e), call: "clWaitForEvents")
+                var start: cl_ulong = 0, end: cl_ulong = 0
+                try check(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_START), 8, &start, nil),
+                          call: "clGetEventProfilingInfo")
+                try check(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_END), 8, &end, nil),
+                          call: "clGetEventProfilingInfo")
+                times.append(Double(end &- start) * 1e-9)
+            }
+            return times
+        }
+    }
+}

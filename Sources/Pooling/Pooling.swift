@@ -1,2 +1,233 @@
-/// Module Pooling: see docs/ARCHITECTURE.md.
-public enum PoolingModule {}
+import Backend
+
+// Module Pooling: the one place pooling semantics live.
+//
+// Token-reduction modes (`PoolingMode`, declared in Backend so backends can implement them), for one sequence
+// of hidden states `[seq, hidden]` with `n` real tokens at positions 0..<n (right padding ignored):
+//   cls            row 0 (the [CLS] token), raw
+//   mean           sum of the n real rows / n                       (sentence-transformers `mean`)
+//   max            element-wise max over the n real rows only        (sentence-transformers `max`)
+//   mean_sqrt_len  sum of the n real rows / sqrt(n)                  (sentence-transformers `mean_sqrt_len_tokens`)
+//   weighted_mean  sum of row[t] * (t + 1) / sum(1...n)              (sentence-transformers `weightedmean`)
+//   last           row n - 1, the last real token (usually [SEP])   (sentence-transformers `lasttoken`)
+// A sequence with n = 0 pools to zeros.
+// Plus `pooler`: BERT's pooler head, tanh(W · h_cls + b) on the [CLS] row of the last layer; it needs the
+// model's `pooler.dense` weights and is computed by the Encoder.
+//
+// A `PoolingSpec` combines methods × layers:
+//   layers use Hugging Face `hidden_states` indexing: 0 = embeddings output, L = last layer, negative
+//   indices count from the end (-1 = L, -(L+1) = 0);
+//   layer reduce `concat` (default): the output is LAYER-MAJOR — for each layer in the given order, every
+//   method in the given order, each `hidden` wide: [l0.m0 | l0.m1 | ... | l1.m0 | l1.m1 | ...];
+//   layer reduce `mean`: each method's vectors are averaged element-wise over the layers: [m0 | m1 | ...];
+//   normalize: finally each output row is divided by max(L2 norm, 1e-12) (sentence-transformers `Normalize`).
+
+/// Errors in a pooling specification; the descriptions are usage messages listing the valid values.
+public enum PoolingError: Error, CustomStringConvertible, Equatable {
+    case unknownMethod(String)
+    case emptyMethods
+    case unparsableLayers(String)
+    case layerOutOfRange(layer: Int, numLayers: Int)
+    case unknownLayerReduce(String)
+    case poolerNeedsLastLayer(layers: [Int], numLayers: Int)
+
+    public var description: String {
+        switch self {
+        case let .unknownMethod(name):
+            return "unknown pooling '\(name)'; valid: \(PoolingMethod.validNames.joined(separator: ", "))"
+        case .emptyMethods:
+            return "no pooling given; valid: \(PoolingMethod.validNames.joined(separator: ", "))"
+        case let .unparsableLayers(text):
+            return "cannot parse layers '\(text)'; use one index (-1), a list (-4,-3,-2,-1 or 0,6,12) or a range (-4..-1)"
+        case let .layerOutOfRange(layer, numLayers):
+            return "layer \(layer) out of range for a model with \(numLayers) layers; valid: 0...\(numLayers) "
+                + "(0 = embeddings output) or -\(numLayers + 1)...-1"
+        case let .unknownLayerReduce(name):
+            return "unknown layer reduce '\(name)'; valid: \(LayerReduce.allCases.map(\.rawValue).joined(separator: ", "))"
+        case let .poolerNeedsLastLayer(layers, numLayers):
+            return "pooling 'pooler' uses the last layer only (\(numLayers)), but layers \(layers) were requested; use --layers -1"
+        }
+    }
+}
+
+/// One pooling method: a token reduction or BERT's pooler head.
+public enum PoolingMethod: Hashable, Sendable, CustomStringConvertible {
+    case tokens(PoolingMode)
+    /// BERT pooler: tanh(dense(h_cls)) of the last layer (needs `pooler.dense.*` weights).
+    case pooler
+
+    /// Names accepted by `init(name:)` (sentence-transformers spellings are accepted too).
+    public static let validNames = PoolingMode.allCases.map(\.rawValue) + ["pooler"]
+
+    /// Parses a method name: cls, mean, max, mean_sqrt_len, weighted_mean, last, pooler (also
+    /// sentence-transformers' `mean_sqrt_len_tokens`, `weightedmean`, `lasttoken`; '-' may replace '_').
+    public init(name: String) throws {
+        let key = name.trimmingWhitespace().lowercased().replacingUnderscoreVariants()
+        switch key {
+        case "pooler": self = .pooler
+        case "mean_sqrt_len_tokens": self = .tokens(.meanSqrtLen)
+        case "weightedmean": self = .tokens(.weightedMean)
+        case "lasttoken": self = .tokens(.last)
+        default:
+            guard let mode = PoolingMode(rawValue: key) else { throw PoolingError.unknownMethod(name) }
+            self = .tokens(mode)
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .tokens(mode): return mode.rawValue
+        case .pooler: return "pooler"
+        }
+    }
+}
+
+/// How pooled vectors of several layers are combined.
+public enum LayerReduce: String, Sendable, CaseIterable {
+    /// Side by side, layer-major.
+    case concat
+    /// Element-wise mean over layers.
+    case mean
+}
+
+/// What to pool: methods × layers, layer reduction, optional L2 normalisation. See the module comment for the
+/// exact output layout.
+public struct PoolingSpec: Sendable, Equatable {
+    public var methods: [PoolingMethod]
+    /// Hugging Face hidden-state indices as given (may be negative); resolve with `resolvedLayers(numLayers:)`.
+    public var layers: [Int]
+    public var layerReduce: LayerReduce
+    public var normalize: Bool
+
+    public init(methods: [PoolingMethod], layers: [Int] = [-1], layerReduce: LayerReduce = .concat,
+                normalize: Bool = false) {
+        self.methods = methods; self.layers = layers; self.layerReduce = layerReduce; self.normalize = normalize
+    }
+
+    /// Parses the CLI spellings: `pooling` "mean" or "cls,max"; `layers` "-1", "-4,-3,-2,-1", "0,6,12" or
+    /// "-4..-1"; `layerReduce` "concat" or "mean".
+    public static func parse(pooling: String, layers: String = "-1", layerReduce: String = "concat",
+                             normalize: Bool = false) throws -> PoolingSpec {
+        let names = pooling.split(separator: ",").map(String.init).filter { !$0.trimmingWhitespace().isEmpty }
+        guard !names.isEmpty else { throw PoolingError.emptyMethods }
+        let methods = try names.map { try PoolingMethod(name: $0) }
+        guard let reduce = LayerReduce(rawValue: layerReduce.trimmingWhitespace().lowercased()) else {
+            throw PoolingError.unknownLayerReduce(layerReduce)
+        }
+        return PoolingSpec(methods: methods, layers: try parseLayers(layers), layerReduce: reduce, normalize: normalize)
+    }
+
+    /// Parses a layer list: one index, a comma-separated list, or an inclusive range `a..b` (either order is
+    /// kept as written: `-1..-4` counts down). Lists may mix both: "0,-3..-1".
+    public static func parseLayers(_ text: String) throws -> [Int] {
+        var result: [Int] = []
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+        for raw in parts {
+            let part = String(raw).trimmingWhitespace()
+            if let r = part.firstRange(of: "..") {
+                guard let a = Int(String(part[..<r.lowerBound]).trimmingWhitespace()),
+                      let b = Int(String(part[r.upperBound...]).trimmingWhitespace()) else {
+                    throw PoolingError.unparsableLayers(text)
+                }
+                result += a <= b ? Array(a...b) : Array((b...a).reversed())
+            } else {
+                guard let v = Int(part) else { throw PoolingError.unparsableLayers(text) }
+                result.append(v)
+            }
+        }
+        guard !result.isEmpty else { throw PoolingError.unparsableLayers(text) }
+        return result
+    }
+
+    /// The layers as indices into `hidden_states` (0...numLayers), in the given order.
+    public func resolvedLayers(numLayers: Int) throws -> [Int] {
+        let resolved = try layers.map { layer -> Int in
+            let index = layer < 0 ? numLayers + 1 + layer : layer
+            guard index >= 0 && index <= numLayers else {
+                throw PoolingError.layerOutOfRange(layer: layer, numLayers: numLayers)
+            }
+            return index
+        }
+        if methods.contains(.pooler) && resolved.contains(where: { $0 != numLayers }) {
+            throw PoolingError.poolerNeedsLastLayer(layers: layers, numLayers: numLayers)
+        }
+        return resolved
+    }
+
+    /// Output width for a model with `hidden` features.
+    public func outputDimension(hidden: Int) -> Int {
+        methods.count * hidden * (layerReduce == .concat ? layers.count : 1)
+    }
+}
+
+/// Host reference implementation of pooling (the semantics every backend's `pool` must match).
+public enum HostPooling {
+    /// Pools `hidden` `[batch, seq, cols]` (right-padded; `lengths[b]` real tokens) to `[batch, cols]`.
+    public static func pool(_ hidden: [Float], lengths: [Int32], batch: Int, seq: Int, cols: Int,
+                            mode: PoolingMode) -> [Float] {
+        precondition(hidden.count >= batch * seq * cols && lengths.count == batch, "HostPooling.pool: shape mismatch")
+        var out = [Float](repeating: 0, count: batch * cols)
+        for b in 0..<batch {
+            let n = min(max(Int(lengths[b]), 0), seq)
+            guard n > 0 else { continue }
+            let base = b * seq * cols
+            for c in 0..<cols {
+                var acc: Float
+                switch mode {
+                case .cls: acc = hidden[base + c]
+                case .last: acc = hidden[base + (n - 1) * cols + c]
+                case .max:
+                    acc = hidden[base + c]
+                    for t in 1..<n { acc = max(acc, hidden[base + t * cols + c]) }
+                case .mean, .meanSqrtLen, .weightedMean:
+                    acc = 0
+                    for t in 0..<n { acc += hidden[base + t * cols + c] * (mode == .weightedMean ? Float(t + 1) : 1) }
+                    switch mode {
+                    case .mean: acc /= Float(n)
+                    case .meanSqrtLen: acc /= Float(n).squareRoot()
+                    default: acc /= Float(n * (n + 1) / 2)
+                    }
+                }
+                out[b * cols + c] = acc
+            }
+        }
+        return out
+    }
+
+    /// Averages `layers` blocks laid out layer-major in each row (`[rows, layers * width]`) into `[rows, width]`.
+    public static func meanOverLayers(_ values: [Float], rows: Int, layers: Int, width: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: rows * width)
+        guard layers > 0 else { return out }
+        for r in 0..<rows {
+            for l in 0..<layers {
+                let src = r * layers * width + l * width
+                for c in 0..<width { out[r * width + c] += values[src + c] }
+            }
+            for c in 0..<width { out[r * width + c] /= Float(layers) }
+        }
+        return out
+    }
+
+    /// Divides each row of `[rows, cols]` by max(its L2 norm, 1e-12), like `torch.nn.functional.normalize`.
+    public static func l2Normalize(_ values: inout [Float], rows: Int, cols: Int) {
+        for r in 0..<rows {
+            var sq: Float = 0
+            for c in 0..<cols { sq += values[r * cols + c] * values[r * cols + c] }
+            let norm = max(sq.squareRoot(), 1e-12)
+            for c in 0..<cols { values[r * cols + c] /= norm }
+        }
+    }
+}
+
+extension String {
+    fileprivate func trimmingWhitespace() -> String {
+        var s = Substring(self)
+        while let f = s.first, f.isWhitespace { s.removeFirst() }
+        while let l = s.last, l.isWhitespace { s.removeLast() }
+        return String(s)
+    }
+
+    fileprivate func replacingUnderscoreVariants() -> String {
+        String(map { $0 == "-" ? "_" : $0 })
+    }
+}

@@ -1,25 +1,13 @@
+import FeatureIO
 import Foundation
-
-/// Output file formats for a feature matrix `[rows, dim]`.
-public enum FeatureFileFormat: String, Codable, Sendable {
-    case npy, safetensors, jsonl
-
-    /// The format implied by a path's extension.
-    public static func infer(from path: String) throws -> FeatureFileFormat {
-        let ext = (path as NSString).pathExtension.lowercased()
-        guard let f = FeatureFileFormat(rawValue: ext) else {
-            throw SchedulerError.io(path: path, detail: "unknown output extension '.\(ext)'; use .npy, .safetensors or .jsonl")
-        }
-        return f
-    }
-}
 
 /// Progress record of an interrupted or running job, stored next to the output as `<output>.parts/manifest.json`.
 public struct OutputManifest: Codable, Equatable, Sendable {
     public var version = 1
     /// Identifies the job's settings (model, pooling, input, ...): resuming with other settings is refused.
     public var fingerprint: String
-    public var dtype: FeatureDType
+    /// The dtype of the final file (chunks always hold float32).
+    public var dtype: String
     public var dim: Int?
     public var rowsPerChunk: Int
     /// Completed chunk files, in order; each holds `rowsPerChunk` rows.
@@ -33,7 +21,7 @@ public struct OutputManifest: Codable, Equatable, Sendable {
 /// uninterrupted one would, so the final file is byte-identical.
 public final class ChunkedFeatureWriter {
     public let outputPath: String
-    public let format: FeatureFileFormat
+    public let dtype: FeatureDType
     public private(set) var manifest: OutputManifest
     private let partsDir: String
     private var buffer: [UInt8] = []
@@ -49,7 +37,10 @@ public final class ChunkedFeatureWriter {
                 resume: Bool, overwrite: Bool) throws {
         guard rowsPerChunk > 0 else { throw SchedulerError.invalidPolicy("rows per chunk must be positive") }
         self.outputPath = outputPath
-        self.format = try FeatureFileFormat.infer(from: outputPath)
+        guard FeatureOutputFormat(path: outputPath) != nil else {
+            throw SchedulerError.io(path: outputPath, detail: "unknown output extension; use .npy, .safetensors or .jsonl")
+        }
+        self.dtype = dtype
         self.partsDir = outputPath + ".parts"
         let dir = (outputPath as NSString).deletingLastPathComponent
         var isDir: ObjCBool = false
@@ -67,7 +58,7 @@ public final class ChunkedFeatureWriter {
             guard m.fingerprint == fingerprint else {
                 throw SchedulerError.resume("\(manifestPath) was written by a job with other settings (model, pooling, input or batching); rerun without --resume, or with the original settings")
             }
-            guard m.dtype == dtype, m.rowsPerChunk == rowsPerChunk else {
+            guard m.dtype == dtype.rawValue, m.rowsPerChunk == rowsPerChunk else {
                 throw SchedulerError.resume("\(manifestPath): dtype or chunk size differ from this job's")
             }
             for chunk in m.chunks where !fm.fileExists(atPath: partsDir + "/" + chunk) {
@@ -79,7 +70,7 @@ public final class ChunkedFeatureWriter {
             do { try fm.createDirectory(atPath: partsDir, withIntermediateDirectories: false) } catch {
                 throw SchedulerError.io(path: partsDir, detail: "cannot create: \(error.localizedDescription)")
             }
-            manifest = OutputManifest(fingerprint: fingerprint, dtype: dtype, dim: nil, rowsPerChunk: rowsPerChunk, chunks: [])
+            manifest = OutputManifest(fingerprint: fingerprint, dtype: dtype.rawValue, dim: nil, rowsPerChunk: rowsPerChunk, chunks: [])
             try writeManifest()
         }
         // Chunk files beyond the manifest are from a chunk being written when the job died: ignore them.
@@ -92,7 +83,7 @@ public final class ChunkedFeatureWriter {
         } else {
             manifest.dim = row.count
         }
-        manifest.dtype.encode(row, into: &buffer)
+        for v in row { withUnsafeBytes(of: v.bitPattern.littleEndian) { buffer.append(contentsOf: $0) } }
         bufferedRows += 1
         if bufferedRows == manifest.rowsPerChunk { try flushChunk() }
     }
@@ -110,72 +101,26 @@ public final class ChunkedFeatureWriter {
         try atomicWrite(partsDir + "/manifest.json", try enc.encode(manifest))
     }
 
-    /// Writes all rows into the final file (temp file + rename) and removes the parts directory.
-    /// `dim` is used when no row was written (empty input).
+    /// Writes all rows into the final file (the FeatureIO writer writes `PATH.partial` and renames it) and
+    /// removes the parts directory. `emptyDim` is the width used when no row was written (empty input).
     public func finish(emptyDim: Int) throws {
         let dim = manifest.dim ?? emptyDim
-        let rows = manifest.rowsDone + bufferedRows
-        let tmp = outputPath + ".tmp"
-        _ = fm.createFile(atPath: tmp, contents: nil)
-        guard let h = FileHandle(forWritingAtPath: tmp) else {
-            throw SchedulerError.io(path: tmp, detail: "cannot write (check the directory's permissions)")
-        }
-        do {
-            defer { try? h.close() }
-            func rowChunks(_ body: (Data) throws -> Void) throws {
-                for chunk in manifest.chunks {
-                    guard let d = fm.contents(atPath: partsDir + "/" + chunk) else {
-                        throw SchedulerError.io(path: partsDir + "/" + chunk, detail: "cannot read chunk")
-                    }
-                    try body(d)
-                }
-                if bufferedRows > 0 { try body(Data(buffer)) }
-            }
-            switch format {
-            case .npy:
-                try h.write(contentsOf: NpyFormat.header(rows: rows, cols: dim, dtype: manifest.dtype))
-                try rowChunks { try h.write(contentsOf: $0) }
-            case .safetensors:
-                let bytes = rows * dim * manifest.dtype.byteSize
-                var json = "{\"features\":{\"dtype\":\"\(manifest.dtype.safetensorsName)\",\"shape\":[\(rows),\(dim)],\"data_offsets\":[0,\(bytes)]}}"
-                while json.utf8.count % 8 != 0 { json += " " }
-                var len = UInt64(json.utf8.count).littleEndian
-                try h.write(contentsOf: Data(bytes: &len, count: 8))
-                try h.write(contentsOf: Data(json.utf8))
-                try rowChunks { try h.write(contentsOf: $0) }
-            case .jsonl:
-                let rowBytes = dim * manifest.dtype.byteSize
-                try rowChunks { data in
-                    var text = ""
-                    data.withUnsafeBytes { raw in
-                        var o = 0
-                        while o + rowBytes <= raw.count {
-                            var values: [String] = []
-                            values.reserveCapacity(dim)
-                            for j in 0..<dim {
-                                let v: Float = manifest.dtype == .f32
-                                    ? Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: o + 4 * j, as: UInt32.self)))
-                                    : Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: o + 2 * j, as: UInt16.self))))
-                                values.append("\(v)")
-                            }
-                            text += "[" + values.joined(separator: ",") + "]\n"
-                            o += rowBytes
-                        }
-                    }
-                    try h.write(contentsOf: Data(text.utf8))
-                }
-            }
-            try h.synchronize()
-        } catch let e as SchedulerError {
-            try? fm.removeItem(atPath: tmp); throw e
-        } catch {
-            try? fm.removeItem(atPath: tmp)
-            throw SchedulerError.io(path: tmp, detail: "write failed: \(error.localizedDescription) (disk full?)")
-        }
         if fm.fileExists(atPath: outputPath) { try? fm.removeItem(atPath: outputPath) }
-        do { try fm.moveItem(atPath: tmp, toPath: outputPath) } catch {
-            throw SchedulerError.io(path: outputPath, detail: "cannot rename \(tmp): \(error.localizedDescription)")
+        let writer = try makeFeatureWriter(path: outputPath, columns: dim, dtype: dtype)
+        func appendBytes(_ data: Data) throws {
+            var values = [Float](repeating: 0, count: data.count / 4)
+            values.withUnsafeMutableBytes { dst in _ = data.copyBytes(to: dst) }
+            for i in values.indices { values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern)) }
+            try writer.append(rows: values)
         }
+        for chunk in manifest.chunks {
+            guard let d = fm.contents(atPath: partsDir + "/" + chunk) else {
+                throw SchedulerError.io(path: partsDir + "/" + chunk, detail: "cannot read chunk")
+            }
+            try appendBytes(d)
+        }
+        if bufferedRows > 0 { try appendBytes(Data(buffer)) }
+        try writer.finish()
         try? fm.removeItem(atPath: partsDir)
     }
 

@@ -1,3 +1,4 @@
+import FeatureIO
 import Foundation
 
 /// A deterministic split of the input by row index: shard `index` of `count` takes rows r with
@@ -39,6 +40,12 @@ public struct ShardRecord: Codable, Equatable, Sendable {
     public var inputRows: Int
     public var rows: Int
     public var fingerprint: String
+    /// Element type of the shard's file (`float32` or `float16`); the merged file uses the same.
+    public var dtype: String?
+
+    public init(shard: ShardSpec, inputRows: Int, rows: Int, fingerprint: String, dtype: String?) {
+        self.shard = shard; self.inputRows = inputRows; self.rows = rows; self.fingerprint = fingerprint; self.dtype = dtype
+    }
 
     public static func path(for output: String) -> String { output + ".shard.json" }
 
@@ -88,39 +95,28 @@ public enum ShardMerger {
         if FileManager.default.fileExists(atPath: output) && !overwrite {
             throw SchedulerError.io(path: output, detail: "output exists; pass --overwrite to replace it")
         }
-        var datas: [Data] = []
-        var headers: [(rows: Int, cols: Int, dtype: FeatureDType, offset: Int)] = []
+        var matrices: [FeatureMatrix] = []
         for i in 0..<n {
             let path = inputs[byIndex[i]!]
-            guard let d = FileManager.default.contents(atPath: path) else {
-                throw SchedulerError.io(path: path, detail: "cannot read")
-            }
-            let h = try NpyFormat.parseHeader(d, path: path)
+            let m = try NpyReader.readMatrix(path: path)
             let expected = records[byIndex[i]!].shard.rows(ofInput: records[0].inputRows)
-            guard h.rows == expected else {
-                throw SchedulerError.merge("\(path) has \(h.rows) rows; shard \(i)/\(n) of \(records[0].inputRows) input rows must have \(expected) (incomplete shard?)")
+            guard m.rows == expected else {
+                throw SchedulerError.merge("\(path) has \(m.rows) rows; shard \(i)/\(n) of \(records[0].inputRows) input rows must have \(expected) (incomplete shard?)")
             }
-            datas.append(d); headers.append(h)
+            matrices.append(m)
         }
-        let cols = headers.first(where: { $0.rows > 0 })?.cols ?? headers[0].cols
-        let dtype = headers[0].dtype
-        guard headers.allSatisfy({ ($0.cols == cols || $0.rows == 0) && $0.dtype == dtype }) else {
-            throw SchedulerError.merge("the shards have different widths or dtypes")
+        let cols = matrices.first(where: { $0.rows > 0 })?.columns ?? matrices[0].columns
+        guard matrices.allSatisfy({ $0.columns == cols || $0.rows == 0 }) else {
+            throw SchedulerError.merge("the shards have different widths")
         }
+        let dtype = records[0].dtype.flatMap(FeatureDType.init(rawValue:)) ?? .float32
         let total = records[0].inputRows
-        let rowBytes = cols * dtype.byteSize
-        var out = Data(NpyFormat.header(rows: total, cols: cols, dtype: dtype))
-        out.reserveCapacity(out.count + total * rowBytes)
+        if FileManager.default.fileExists(atPath: output) { try? FileManager.default.removeItem(atPath: output) }
+        let writer = try makeFeatureWriter(path: output, columns: cols, dtype: dtype)
         for r in 0..<total {
-            let s = r % n, local = r / n
-            let start = headers[s].offset + local * rowBytes
-            out.append(datas[s].subdata(in: start..<(start + rowBytes)))
+            try writer.append(row: matrices[r % n].row(r / n))
         }
-        let tmp = output + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: out) else {
-            throw SchedulerError.io(path: tmp, detail: "cannot write")
-        }
-        if rename(tmp, output) != 0 { throw SchedulerError.io(path: output, detail: "cannot rename \(tmp)") }
+        try writer.finish()
         return (total, cols)
     }
 }

@@ -54,28 +54,4 @@ public struct NormalizedText {
         for value in scalars { if let scalar = Unicode.Scalar(value) { result.append(scalar) } }
         return String(result)
     }
-
-    /// Canonical reordering (stable sort of each run of non-starters by combining class), as NFD requires.
-    mutating func canonicallyReorder() {
-        var i = 0
-        let n = scalars.count
-        while i < n {
-            guard UnicodeProps.flags(of: scalars[i]) & UnicodeProps.nonStarter != 0 else { i += 1; continue }
-            var j = i
-            while j < n, UnicodeProps.flags(of: scalars[j]) & UnicodeProps.nonStarter != 0 { j += 1 }
-            if j - i > 1 {
-                // Insertion sort keeps equal classes in order (stable).
-                for k in (i + 1)..<j {
-                    let scalar = scalars[k], origin = origins[k]
-                    let cls = UnicodeProps.combiningClass[scalar] ?? 0
-                    var m = k - 1
-                    while m >= i, (UnicodeProps.combiningClass[scalars[m]] ?? 0) > cls {
-                        scalars[m + 1] = scalars[m]; origins[m + 1] = origins[m]; m -= 1
-                    }
-                    scalars[m + 1] = scalar; origins[m + 1] = origin
-                }
-            }
-            i = j
-        }
-    }
 }

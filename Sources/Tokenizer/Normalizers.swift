@@ -1,5 +1,3 @@
-import Foundation
-
 /// A normalizer rewrites text before pre-tokenization (HF `normalizer` section of tokenizer.json).
 public protocol Normalizer: Sendable {
     /// Rewrites `text` in place, keeping every scalar's origin (see `NormalizedText`).
@@ -25,6 +23,7 @@ public struct BertNormalizer: Normalizer {
     public func normalize(_ text: inout NormalizedText) {
         text.beginRewrite()
         var needsReorder = false
+        var previousNonStarter = false
         let count = text.count
         for i in 0..<count {
             var scalar = text.scalars[i]
@@ -40,6 +39,7 @@ public struct BertNormalizer: Normalizer {
                 }
                 if lowercase, scalar >= 0x41, scalar <= 0x5A { scalar += 0x20 }
                 text.emit(scalar, origin: origin)
+                previousNonStarter = false
                 continue
             }
             let flags = UnicodeProps.flags(of: scalar)
@@ -47,16 +47,40 @@ public struct BertNormalizer: Normalizer {
                 if flags & UnicodeProps.cleanRemoved != 0 { continue }
                 if flags & UnicodeProps.cleanToSpace != 0 { scalar = 0x20 }
             }
+            if stripAccents {
+                // Canonical reordering (before Mn removal, with HF's positional alignment) matters only where two
+                // non-starters meet after decomposition: then take the exact, slower path.
+                if flags & UnicodeProps.hasNFD != 0, let parts = UnicodeProps.nfd[scalar] {
+                    for part in parts {
+                        let nonStarter = UnicodeProps.flags(of: part) & UnicodeProps.nonStarter != 0
+                        if nonStarter && previousNonStarter { needsReorder = true }
+                        previousNonStarter = nonStarter
+                    }
+                } else {
+                    let nonStarter = flags & UnicodeProps.nonStarter != 0
+                    if nonStarter && previousNonStarter { needsReorder = true }
+                    previousNonStarter = nonStarter
+                }
+            }
             if handleChineseChars, flags & UnicodeProps.chinese != 0 {
                 text.emit(0x20, origin: origin)
                 emitAccentsAndCase(scalar, origin: origin, into: &text, needsReorder: &needsReorder)
                 text.emit(0x20, origin: origin)
+                previousNonStarter = false
             } else {
                 emitAccentsAndCase(scalar, origin: origin, into: &text, needsReorder: &needsReorder)
             }
         }
+        if needsReorder {
+            // Exact path: clean + chinese, NFD (with reordering), remove Mn, lowercase.
+            BertNormalizer(cleanText: cleanText, handleChineseChars: handleChineseChars, stripAccents: false, lowercase: false)
+                .normalize(&text)
+            UnicodeNormalizer(.nfd).normalize(&text)
+            ScalarFilter(flag: UnicodeProps.nonspacingMark).normalize(&text)
+            if lowercase { LowercaseNormalizer().normalize(&text) }
+            return
+        }
         text.commit()
-        if needsReorder { text.canonicallyReorder() }
     }
 
     @inline(__always)
@@ -77,7 +101,6 @@ public struct BertNormalizer: Normalizer {
     private func emitStrippedLowered(_ scalar: UInt32, origin: Int32, into text: inout NormalizedText, needsReorder: inout Bool) {
         let flags = UnicodeProps.flags(of: scalar)
         if flags & UnicodeProps.nonspacingMark != 0 { return }
-        if flags & UnicodeProps.nonStarter != 0 { needsReorder = true }
         emitLowered(scalar, origin: origin, into: &text)
     }
 
@@ -183,11 +206,12 @@ public struct ReplaceNormalizer: Normalizer {
     }
 }
 
-/// HF unicode normalization forms `NFD`, `NFC`, `NFKD`, `NFKC`.
-/// NFD uses tables measured from HF; the other forms use Foundation on each segment (a starter and the
-/// non-starters after it); ASCII is returned unchanged. Alignment as HF: an output scalar that also occurs in
-/// the segment takes that scalar's origin; any other takes the origin of the first segment scalar not yet used,
-/// or the previous output's origin when all are used (e.g. "ﬁ" -> "f","i" both map to "ﬁ"; "e"+U+0301 -> "é" maps to "e").
+/// HF unicode normalization forms `NFD`, `NFC`, `NFKD`, `NFKC`: full (compatibility) decomposition from tables
+/// measured from HF, canonical reordering, then canonical composition for NFC/NFKC (Hangul algorithmic).
+/// Alignment follows HF's change model: every output scalar carries a change (0 replaces one input scalar,
+/// +1 is inserted after the previous one, -n replaces 1 + n); decomposition gives (first, 0), (rest, +1);
+/// reordering moves scalars with their changes; a composite of S and M gets change(S) + change(M) - 1.
+/// ASCII-only text is returned unchanged.
 public struct UnicodeNormalizer: Normalizer {
     public enum Form: String, Sendable { case nfd = "NFD", nfc = "NFC", nfkd = "NFKD", nfkc = "NFKC" }
     public let form: Form
@@ -195,61 +219,101 @@ public struct UnicodeNormalizer: Normalizer {
     public init(_ form: Form) { self.form = form }
 
     public func normalize(_ text: inout NormalizedText) {
-        if form == .nfd {
-            text.beginRewrite()
-            for i in 0..<text.count {
-                let scalar = text.scalars[i]
-                if scalar >= 0x80, UnicodeProps.flags(of: scalar) & UnicodeProps.hasNFD != 0, let parts = UnicodeProps.nfd[scalar] {
-                    for part in parts { text.emit(part, origin: text.origins[i]) }
-                } else {
-                    text.emit(scalar, origin: text.origins[i])
-                }
-            }
-            text.commit()
-            text.canonicallyReorder()
-            return
-        }
         guard text.scalars.contains(where: { $0 >= 0x80 }) else { return }
-        text.beginRewrite()
-        let n = text.count
-        var i = 0
-        while i < n {
-            var j = i + 1
-            while j < n, text.scalars[j] >= 0x80, isNonStarterOrJamo(text.scalars[j]) { j += 1 }
-            if j == i + 1, text.scalars[i] < 0x80 {
-                text.emit(text.scalars[i], origin: text.origins[i])
-            } else {
-                var segment = String.UnicodeScalarView()
-                for k in i..<j { if let s = Unicode.Scalar(text.scalars[k]) { segment.append(s) } }
-                let source = String(segment)
-                let normalized: String
-                switch form {
-                case .nfc: normalized = source.precomposedStringWithCanonicalMapping
-                case .nfkc: normalized = source.precomposedStringWithCompatibilityMapping
-                case .nfkd: normalized = source.decomposedStringWithCompatibilityMapping
-                case .nfd: normalized = source.decomposedStringWithCanonicalMapping
-                }
-                var used = [Bool](repeating: false, count: j - i)
-                var previousOrigin = text.origins[i]
-                for scalar in normalized.unicodeScalars {
-                    var chosen = -1
-                    for k in i..<j where !used[k - i] && text.scalars[k] == scalar.value { chosen = k; break }
-                    if chosen < 0 { for k in i..<j where !used[k - i] { chosen = k; break } }
-                    if chosen >= 0 {
-                        used[chosen - i] = true
-                        previousOrigin = text.origins[chosen]
-                    }
-                    text.emit(scalar.value, origin: previousOrigin)
-                }
+        let compatibility = form == .nfkd || form == .nfkc
+        var scalars: [UInt32] = [], changes: [Int] = []
+        scalars.reserveCapacity(text.count + 8); changes.reserveCapacity(text.count + 8)
+        for scalar in text.scalars {
+            var parts: [UInt32]? = nil
+            if scalar >= 0x80 {
+                parts = compatibility ? UnicodeProps.nfkd[scalar]
+                    : (UnicodeProps.flags(of: scalar) & UnicodeProps.hasNFD != 0 ? UnicodeProps.nfd[scalar] : nil)
             }
-            i = j
+            if let parts {
+                for (k, part) in parts.enumerated() { scalars.append(part); changes.append(k == 0 ? 0 : 1) }
+            } else {
+                scalars.append(scalar); changes.append(0)
+            }
+        }
+        Self.reorder(&scalars, &changes)
+        if form == .nfc || form == .nfkc { Self.compose(&scalars, &changes) }
+        // Apply the changes to the input origins (HF NormalizedString::transform).
+        text.beginRewrite()
+        var position = 0
+        let inputCount = text.count
+        for (scalar, change) in zip(scalars, changes) {
+            if change > 0 {
+                text.emit(scalar, origin: text.origins[max(0, min(position, inputCount) - 1)])
+            } else {
+                text.emit(scalar, origin: text.origins[min(position, inputCount - 1)])
+                position += 1 - change
+            }
         }
         text.commit()
     }
 
-    private func isNonStarterOrJamo(_ scalar: UInt32) -> Bool {
-        if UnicodeProps.flags(of: scalar) & UnicodeProps.nonStarter != 0 { return true }
-        return (0x1160...0x11FF).contains(scalar)  // Hangul medial vowels and final consonants compose with a preceding syllable
+    /// Canonical reordering: stable sort of each run of non-starters by combining class; changes move along.
+    static func reorder(_ scalars: inout [UInt32], _ changes: inout [Int]) {
+        let n = scalars.count
+        var i = 0
+        while i < n {
+            guard UnicodeProps.flags(of: scalars[i]) & UnicodeProps.nonStarter != 0 else { i += 1; continue }
+            var j = i
+            while j < n, UnicodeProps.flags(of: scalars[j]) & UnicodeProps.nonStarter != 0 { j += 1 }
+            if j - i > 1 {
+                for k in (i + 1)..<j {
+                    let scalar = scalars[k], change = changes[k]
+                    let cls = UnicodeProps.combiningClass[scalar] ?? 0
+                    var m = k - 1
+                    while m >= i, (UnicodeProps.combiningClass[scalars[m]] ?? 0) > cls {
+                        scalars[m + 1] = scalars[m]; changes[m + 1] = changes[m]; m -= 1
+                    }
+                    scalars[m + 1] = scalar; changes[m + 1] = change
+                }
+            }
+            i = j
+        }
+    }
+
+    /// Canonical composition (UAX #15) of a decomposed, reordered sequence.
+    static func compose(_ scalars: inout [UInt32], _ changes: inout [Int]) {
+        let n = scalars.count
+        var out = 0
+        var starter = -1
+        var lastClass = -1  // -1: nothing between the starter and the current scalar
+        for i in 0..<n {
+            let scalar = scalars[i]
+            let cls = scalar < 0x300 ? 0 : Int(UnicodeProps.combiningClass[scalar] ?? 0)
+            if starter >= 0, lastClass == -1 || lastClass < cls, let composite = UnicodeProps.compose(scalars[starter], scalar) {
+                scalars[starter] = composite
+                changes[starter] += changes[i] - 1
+                continue
+            }
+            if cls == 0 {
+                starter = out
+                lastClass = -1
+            } else {
+                lastClass = cls
+            }
+            scalars[out] = scalar
+            changes[out] = changes[i]
+            out += 1
+        }
+        scalars.removeLast(n - out)
+        changes.removeLast(n - out)
+    }
+}
+
+/// Removes scalars with the given property flag (HF's `filter`): the Bert normalizer's Mn removal.
+struct ScalarFilter: Normalizer {
+    let flag: UInt16
+
+    func normalize(_ text: inout NormalizedText) {
+        text.beginRewrite()
+        for i in 0..<text.count where text.scalars[i] < 0x80 || UnicodeProps.flags(of: text.scalars[i]) & flag == 0 {
+            text.emit(text.scalars[i], origin: text.origins[i])
+        }
+        text.commit()
     }
 }
 

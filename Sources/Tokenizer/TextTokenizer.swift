@@ -71,10 +71,14 @@ public final class TextTokenizer: Sendable {
         }
         return [Encoding](unsafeUninitializedCapacity: count) { buffer, initialized in
             let base = buffer.baseAddress!
+            // Chunks dealt round-robin, so inputs sorted by length still spread evenly over the workers.
+            let chunks = min(count, workers * 16)
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 var workspace = Workspace()
-                let lo = worker * count / workers, hi = (worker + 1) * count / workers
-                for i in lo..<hi { (base + i).initialize(to: encode(texts[i], workspace: &workspace)) }
+                for chunk in stride(from: worker, to: chunks, by: workers) {
+                    let lo = chunk * count / chunks, hi = (chunk + 1) * count / chunks
+                    for i in lo..<hi { (base + i).initialize(to: encode(texts[i], workspace: &workspace)) }
+                }
             }
             initialized = count
         }
@@ -103,7 +107,10 @@ public final class TextTokenizer: Sendable {
     }
 
     func encode(_ text: String, workspace ws: inout Workspace) -> Encoding {
-        let charCap = maxLength.map { $0 * Self.charCapFactor }
+        let charCap = maxLength.map { length -> Int in
+            let (product, overflow) = length.multipliedReportingOverflow(by: Self.charCapFactor)
+            return overflow ? Int.max : product
+        }
         let capped = decodeScalars(text, cap: charCap, into: &ws.original)
         let budget = maxLength.map { max(0, $0 - specialTokenCount) }
         // With right truncation, tokens past the budget are never kept: stop once we have one more.

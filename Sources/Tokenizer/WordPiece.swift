@@ -1,40 +1,68 @@
 /// An open-addressing hash table from UTF-8 byte strings to token ids. Lookups hash a byte range with a
 /// polynomial rolling hash, so a word's prefix hashes give every substring's hash in O(1) without allocating.
-struct ByteStringTable: Sendable {
+/// Storage is raw memory owned by the table (immutable after init), so concurrent lookups from several threads
+/// touch no reference counts.
+final class ByteStringTable: @unchecked Sendable {
     static let multiplier: UInt64 = 0x100000001B3
 
-    private var keyBytes: [UInt8] = []
-    private var keyStart: [Int32] = []
-    private var keyLength: [Int32] = []
-    private var ids: [Int32] = []
-    private var slots: [Int32] = []
-    private var mask: Int = 0
+    private let keyBytes: UnsafeMutablePointer<UInt8>
+    /// Per entry: byte offset of the key, key length, id.
+    private let entries: UnsafeMutablePointer<(start: Int32, length: Int32, id: Int32)>
+    /// Per slot: `UInt64.max` when empty, else (32-bit hash tag << 32 | entry index); the tag spares loading
+    /// the entry on most probes that miss.
+    private let slots: UnsafeMutablePointer<UInt64>
+    private let mask: Int
+    /// Number of distinct keys.
+    let count: Int
     /// Length in bytes of the longest key.
-    private(set) var maxKeyLength = 0
+    let maxKeyLength: Int
 
-    init(_ entries: [(key: [UInt8], id: Int32)]) {
+    init(_ input: [(key: [UInt8], id: Int32)]) {
         var capacity = 16
-        while capacity < entries.count * 2 { capacity <<= 1 }
-        slots = [Int32](repeating: -1, count: capacity)
-        mask = capacity - 1
-        for (key, id) in entries {
-            let hash = Self.hash(key[...])
-            if find(hash: hash, bytes: key[...]) != nil { continue }  // first id wins
-            let index = Int32(ids.count)
-            keyStart.append(Int32(keyBytes.count))
-            keyLength.append(Int32(key.count))
-            keyBytes.append(contentsOf: key)
-            ids.append(id)
-            maxKeyLength = max(maxKeyLength, key.count)
+        while capacity < input.count * 2 { capacity <<= 1 }
+        let mask = capacity - 1
+        let slots = UnsafeMutablePointer<UInt64>.allocate(capacity: capacity)
+        slots.initialize(repeating: .max, count: capacity)
+        let totalBytes = input.reduce(0) { $0 + $1.key.count }
+        let keyBytes = UnsafeMutablePointer<UInt8>.allocate(capacity: max(1, totalBytes))
+        let entries = UnsafeMutablePointer<(start: Int32, length: Int32, id: Int32)>.allocate(capacity: max(1, input.count))
+        var used = 0, byteCount = 0, longest = 0
+        for (key, id) in input {
+            let hash = Self.hash(key)
             var slot = Self.slot(hash, mask)
-            while slots[slot] >= 0 { slot = (slot + 1) & mask }
-            slots[slot] = index
+            var duplicate = false
+            while slots[slot] != .max {
+                let entry = entries[Int(truncatingIfNeeded: slots[slot] & 0xFFFF_FFFF)]
+                if Int(entry.length) == key.count {
+                    var k = 0
+                    while k < key.count, keyBytes[Int(entry.start) + k] == key[k] { k += 1 }
+                    if k == key.count { duplicate = true; break }
+                }
+                slot = (slot + 1) & mask
+            }
+            if duplicate { continue }  // first id wins
+            for (k, byte) in key.enumerated() { keyBytes[byteCount + k] = byte }
+            entries[used] = (Int32(byteCount), Int32(key.count), id)
+            slots[slot] = (hash >> 32) << 32 | UInt64(used)
+            byteCount += key.count
+            used += 1
+            longest = max(longest, key.count)
         }
+        self.mask = mask
+        self.slots = slots
+        self.keyBytes = keyBytes
+        self.entries = entries
+        count = used
+        maxKeyLength = longest
     }
 
-    var count: Int { ids.count }
+    deinit {
+        keyBytes.deallocate()
+        entries.deallocate()
+        slots.deallocate()
+    }
 
-    static func hash(_ bytes: ArraySlice<UInt8>) -> UInt64 {
+    static func hash(_ bytes: [UInt8]) -> UInt64 {
         var h: UInt64 = 0
         for byte in bytes { h = h &* multiplier &+ UInt64(byte) &+ 1 }
         return h
@@ -44,55 +72,37 @@ struct ByteStringTable: Sendable {
         Int(truncatingIfNeeded: (hash &* 0x9E3779B97F4A7C15) >> 20) & mask
     }
 
-    private func find(hash: UInt64, bytes: ArraySlice<UInt8>) -> Int32? {
-        var slot = Self.slot(hash, mask)
-        while slots[slot] >= 0 {
-            let index = Int(slots[slot])
-            if Int(keyLength[index]) == bytes.count {
-                let start = Int(keyStart[index])
-                if keyBytes[start..<(start + bytes.count)].elementsEqual(bytes) { return ids[index] }
-            }
-            slot = (slot + 1) & mask
-        }
-        return nil
-    }
-
     /// The id of `bytes[start..<end]`, whose hash is `hash`, or -1.
     @inline(__always)
     func lookup(hash: UInt64, bytes: UnsafeBufferPointer<UInt8>, start: Int, end: Int) -> Int32 {
         let length = end - start
-        return slots.withUnsafeBufferPointer { slots in
-            keyBytes.withUnsafeBufferPointer { keyBytes in
-                var slot = Self.slot(hash, mask)
-                while true {
-                    let index = Int(slots[slot])
-                    if index < 0 { return -1 }
-                    if Int(keyLength[index]) == length {
-                        let keyStart = Int(self.keyStart[index])
-                        var equal = true
-                        var k = 0
-                        while k < length {
-                            if keyBytes[keyStart + k] != bytes[start + k] { equal = false; break }
-                            k += 1
-                        }
-                        if equal { return ids[index] }
-                    }
-                    slot = (slot + 1) & mask
-                }
+        let tag = hash >> 32
+        var slot = Self.slot(hash, mask)
+        while true {
+            let value = slots[slot]
+            if value == .max { return -1 }
+            if value >> 32 == tag, case let entry = entries[Int(truncatingIfNeeded: value & 0xFFFF_FFFF)], Int(entry.length) == length {
+                let key = keyBytes + Int(entry.start)
+                var k = 0
+                while k < length, key[k] == bytes[start + k] { k += 1 }
+                if k == length { return entry.id }
             }
+            slot = (slot + 1) & mask
         }
     }
 
+    /// The id of `string`, or nil.
     func lookup(_ string: String) -> Int32? {
         let bytes = Array(string.utf8)
-        return find(hash: Self.hash(bytes[...]), bytes: bytes[...])
+        let id = bytes.withUnsafeBufferPointer { lookup(hash: Self.hash(bytes), bytes: $0, start: 0, end: bytes.count) }
+        return id >= 0 ? id : nil
     }
 }
 
 /// HF `WordPiece` model: greedy longest-match-first segmentation of each word into vocabulary pieces;
 /// pieces after the first carry `continuingSubwordPrefix`. A word with more than `maxInputCharsPerWord`
 /// scalars, or with a part that no piece matches, becomes the single unknown token.
-public struct WordPieceModel: Sendable {
+public final class WordPieceModel: @unchecked Sendable {
     /// Token string -> id.
     public let vocab: [String: Int32]
     public let unknownToken: String
@@ -101,8 +111,9 @@ public struct WordPieceModel: Sendable {
     public let maxInputCharsPerWord: Int
     let wordTable: ByteStringTable
     let continuationTable: ByteStringTable
-    /// multiplier^k for k up to the longest key length (substring hashes from prefix hashes).
-    let powers: [UInt64]
+    /// multiplier^k for k up to the longest key length (substring hashes from prefix hashes); raw memory owned
+    /// by the model so hot-loop reads touch no reference count.
+    private let powers: UnsafeMutablePointer<UInt64>
 
     /// Builds the model; throws `unknownToken` if `unknownToken` is not in `vocab`.
     public init(vocab: [String: Int32], unknownToken: String = "[UNK]", continuingSubwordPrefix: String = "##",
@@ -122,11 +133,14 @@ public struct WordPieceModel: Sendable {
             guard bytes.count > prefix.count, bytes.starts(with: prefix) else { return nil }
             return (Array(bytes[prefix.count...]), entry.value)
         })
-        var powers: [UInt64] = [1]
-        for _ in 0..<max(wordTable.maxKeyLength, continuationTable.maxKeyLength) {
-            powers.append(powers[powers.count - 1] &* ByteStringTable.multiplier)
-        }
-        self.powers = powers
+        let longest = max(wordTable.maxKeyLength, continuationTable.maxKeyLength)
+        powers = .allocate(capacity: longest + 1)
+        powers[0] = 1
+        for k in stride(from: 1, through: longest, by: 1) { powers[k] = powers[k - 1] &* ByteStringTable.multiplier }
+    }
+
+    deinit {
+        powers.deallocate()
     }
 
     /// Tokenizes one word given as UTF-8 `bytes` (with `scalarCount` scalars), appending each piece's id and
@@ -149,8 +163,10 @@ public struct WordPieceModel: Sendable {
         }
         let firstPiece = ids.count
         var failed = false
+        let powers = self.powers
+        let wordTable = self.wordTable, continuationTable = self.continuationTable
         prefixHashes.withUnsafeBufferPointer { hashes in
-            powers.withUnsafeBufferPointer { powers in
+            do {
                 var start = 0
                 while start < n {
                     let isFirst = start == 0

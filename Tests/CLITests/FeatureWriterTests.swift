@@ -1,7 +1,7 @@
 import Foundation
 import ModelIO
 import Testing
-@testable import Featurize
+@testable import FeatureIO
 
 func hexBytes(_ hex: String) -> [UInt8] {
     var out: [UInt8] = []
@@ -96,7 +96,7 @@ func fileBytes(_ path: String) -> [UInt8] {
         let path = dir.path + "/w.npy"
         let writer = try NpyWriter(path: path, columns: 3)
         #expect(throws: FeatureIOError.rowWidthMismatch(path: path, expected: 3, found: 2)) { try writer.append(row: [1, 2]) }
-        #expect(throws: FeatureIOError.rowWidthMismatch(path: path, expected: 3, found: 1)) { try writer.append(rows: [1, 2, 3, 4]) }
+        #expect(throws: FeatureIOError.valueCountNotMultipleOfWidth(path: path, width: 3, count: 4)) { try writer.append(rows: [1, 2, 3, 4]) }
         try writer.finish()
         #expect(throws: FeatureIOError.writerFinished(path: path)) { try writer.append(row: [1, 2, 3]) }
         #expect(throws: FeatureIOError.writerFinished(path: path)) { try writer.finish() }
@@ -116,6 +116,39 @@ func fileBytes(_ path: String) -> [UInt8] {
         }
         #expect(!FileManager.default.fileExists(atPath: path + ".partial"))
         #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
+    @Test func jsonLinesOutput() throws {
+        let dir = IOTempDir()
+        let path = dir.path + "/f.jsonl"
+        let writer = try JSONLinesFeatureWriter(path: path, columns: 2)
+        for row in rows { try writer.append(row: row) }
+        try writer.append(row: [.nan, -.infinity])
+        try writer.finish()
+        let text = String(decoding: fileBytes(path), as: UTF8.self)
+        #expect(text == "[1.5,-2.0]\n[0.1,65504.0]\n[1e-08,-0.0]\n[null,null]\n")
+        // Every line parses as JSON and reads back to the same float32 values.
+        let lines = text.split(separator: "\n")
+        for (line, row) in zip(lines, rows) {
+            let parsed = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [Double])
+            #expect(parsed.map(Float.init) == row)
+        }
+        let half = try JSONLinesFeatureWriter(path: dir.path + "/h.jsonl", columns: 2, dtype: .float16)
+        try half.append(row: [0.1, 70000])
+        try half.finish()
+        #expect(String(decoding: fileBytes(dir.path + "/h.jsonl"), as: UTF8.self) == "[0.099975586,null]\n")
+    }
+
+    @Test func writerFactoryChoosesByExtension() throws {
+        let dir = IOTempDir()
+        #expect(try makeFeatureWriter(path: dir.path + "/a.npy", columns: 2) is NpyWriter)
+        #expect(try makeFeatureWriter(path: dir.path + "/a.SAFETENSORS", columns: 2) is SafetensorsWriter)
+        #expect(try makeFeatureWriter(path: dir.path + "/a.jsonl", columns: 2) is JSONLinesFeatureWriter)
+        #expect(try makeFeatureWriter(path: dir.path + "/a.out", columns: 2, format: .npy) is NpyWriter)
+        #expect(throws: FeatureIOError.unknownOutputFormat(path: dir.path + "/a.csv")) {
+            try makeFeatureWriter(path: dir.path + "/a.csv", columns: 2)
+        }
+        #expect(FeatureOutputFormat(path: "-") == nil)
     }
 
     @Test func halfRoundingMatchesIEEE() {

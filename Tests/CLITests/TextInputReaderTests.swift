@@ -1,6 +1,7 @@
 import Foundation
+import ModelIO
 import Testing
-@testable import Featurize
+@testable import FeatureIO
 
 /// A temporary directory removed on deinit.
 final class IOTempDir {
@@ -205,5 +206,31 @@ func withoutPath(_ error: FeatureIOError?) -> FeatureIOError? {
         let reader = try TextInputReader(path: "-")
         #expect(reader.format == .text)
         #expect(try reader.readAll() == ["one", "two"])
+    }
+
+    @Test func dashWritesStandardOutput() throws {
+        let dir = IOTempDir()
+        for index in 0..<3 {
+            let path = dir.path + "/stdout\(index)"
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            try MatrixFileSink.$standardOutputDescriptor.withValue(fd) {
+                let writer = try makeFeatureWriter(path: "-", columns: 2, format: [.npy, .safetensors, .jsonl][index])
+                try writer.append(rows: [1, 2, 3, 4])
+                try writer.finish()
+            }
+            let bytes = fileBytes(path)
+            switch index {
+            case 0:
+                #expect(bytes.count == 128 + 16)
+                #expect(String(decoding: bytes[10..<128], as: UTF8.self).contains("'shape': (2, 2)"))
+            case 1:
+                let file = try SafetensorsFile(path: path)
+                #expect(try file.tensor("features").values == [1, 2, 3, 4])
+            default:
+                #expect(String(decoding: bytes, as: UTF8.self) == "[1.0,2.0]\n[3.0,4.0]\n")
+            }
+        }
     }
 }

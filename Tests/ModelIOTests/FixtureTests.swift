@@ -177,6 +177,33 @@ import Testing
                  "a.LayerNorm.gamma", "bert.a.LayerNorm.gamma", "distilbert.a.LayerNorm.gamma"])
     }
 
+    @Test func sentenceTransformers6Layout() throws {
+        // Saved by sentence-transformers 6.2 (new module type names, `pooling_mode` list, max_seq_length kept
+        // as the tokenizer's model_max_length, prompts).
+        let model = try ModelDirectory(path: fixturesPath + "/tiny-st6")
+        let st = try #require(model.sentenceTransformers)
+        #expect(st.poolingModes == ["cls", "max", "mean"])
+        #expect(st.normalize)
+        #expect(st.maxSeqLength == nil)
+        #expect(model.tokenizerModelMaxLength == 12)
+        #expect(model.maxSequenceLength == 12)
+        #expect(st.prompts == ["query": "query: ", "document": ""])
+        #expect(st.defaultPrompt == "query: ")
+        #expect(model.config.modelType == .distilbert)
+
+        let dir = TempDir()
+        let copy = try copyFixture("tiny-st6", into: dir)
+        let configPath = copy + "/sentence_bert_config.json"
+        dir.write("tiny-st6/sentence_bert_config.json", text: #"{"transformer_task": "fill-mask"}"#)
+        #expect(throws: ModelIOError.configInvalidField(path: configPath, field: "transformer_task", reason: "\"fill-mask\" is not supported (only \"feature-extraction\")")) {
+            try ModelDirectory(path: copy)
+        }
+        dir.write("tiny-st6/sentence_bert_config.json", text: #"{"modality_config": {"text": {"method": "forward", "method_output_name": "pooler_output"}}}"#)
+        #expect(throws: ModelIOError.configInvalidField(path: configPath, field: "modality_config.text.method_output_name", reason: "\"pooler_output\" is not supported (only \"last_hidden_state\")")) {
+            try ModelDirectory(path: copy)
+        }
+    }
+
     @Test func distilBertFixture() throws {
         let config = try EncoderConfig.load(path: fixturesPath + "/tiny-distilbert/config.json")
         #expect(config == EncoderConfig(modelType: .distilbert, vocabSize: 64, hiddenSize: 8, numLayers: 2, numHeads: 2,

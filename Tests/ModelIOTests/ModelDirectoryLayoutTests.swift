@@ -106,16 +106,53 @@ import Testing
         let model = try makeModel(dir)
         dir.write("model/modules.json", text: String(modules.dropLast()) + #",{"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}]"#)
         dir.write("model/1_Pooling/config.json", text: #"{"pooling_mode_max_tokens":true,"pooling_mode_mean_tokens":false}"#)
-        dir.write("model/sentence_bert_config.json", text: #"{"max_seq_length":128,"do_lower_case":true}"#)
+        dir.write("model/sentence_bert_config.json", text: #"{"max_seq_length":12,"do_lower_case":true}"#)
         let st = try #require(try ModelDirectory(path: model).sentenceTransformers)
-        #expect(st == SentenceTransformersConfig(poolingModes: ["max"], normalize: true, maxSeqLength: 128, doLowerCase: true,
+        #expect(st == SentenceTransformersConfig(poolingModes: ["max"], normalize: true, maxSeqLength: 12, doLowerCase: true,
                                                  includePrompt: true, poolingConfigPath: model + "/1_Pooling/config.json"))
+        #expect(try ModelDirectory(path: model).maxSequenceLength == 12)
         dir.write("model/sentence_bert_config.json", text: #"{"max_seq_length":null}"#)
         #expect(try ModelDirectory(path: model).sentenceTransformers?.maxSeqLength == nil)
+        // Without max_seq_length: min(max_position_embeddings = 16, tokenizer model_max_length).
+        #expect(try ModelDirectory(path: model).maxSequenceLength == 16)
+        dir.write("model/tokenizer_config.json", text: #"{"model_max_length": 10}"#)
+        #expect(try ModelDirectory(path: model).maxSequenceLength == 10)
+        dir.write("model/tokenizer_config.json", text: #"{"model_max_length": 1000000000000000019884624838656}"#)
+        #expect(try ModelDirectory(path: model).tokenizerModelMaxLength == nil)
+        #expect(try ModelDirectory(path: model).maxSequenceLength == 16)
+        dir.write("model/sentence_bert_config.json", text: #"{"max_seq_length":17}"#)
+        #expect(throws: ModelIOError.configInvalidField(path: model + "/sentence_bert_config.json", field: "max_seq_length", reason: "17 exceeds the model's max_position_embeddings (16)")) {
+            try ModelDirectory(path: model)
+        }
         dir.write("model/sentence_bert_config.json", text: #"{"max_seq_length":0}"#)
         #expect(throws: ModelIOError.configInvalidField(path: model + "/sentence_bert_config.json", field: "max_seq_length", reason: "must be positive, found 0")) {
             try ModelDirectory(path: model)
         }
+    }
+
+    @Test func promptsFromSentenceTransformersConfig() throws {
+        let dir = TempDir()
+        let model = try makeModel(dir)
+        dir.write("model/modules.json", text: modules)
+        dir.write("model/1_Pooling/config.json", text: "{}")
+        #expect(try ModelDirectory(path: model).sentenceTransformers?.defaultPrompt == nil)
+        let path = model + "/config_sentence_transformers.json"
+        dir.write("model/config_sentence_transformers.json",
+                  text: #"{"prompts": {"query": "query: ", "passage": "passage: ", "unset": null}, "default_prompt_name": "query"}"#)
+        let st = try #require(try ModelDirectory(path: model).sentenceTransformers)
+        #expect(st.prompts == ["query": "query: ", "passage": "passage: "])
+        #expect(st.defaultPromptName == "query")
+        #expect(st.defaultPrompt == "query: ")
+        dir.write("model/config_sentence_transformers.json", text: #"{"prompts": {"query": "q: "}, "default_prompt_name": "doc"}"#)
+        #expect(throws: ModelIOError.configInvalidField(path: path, field: "default_prompt_name", reason: "\"doc\" is not one of the prompts (query)")) {
+            try ModelDirectory(path: model)
+        }
+        dir.write("model/config_sentence_transformers.json", text: #"{"prompts": {"query": 3}}"#)
+        #expect(throws: ModelIOError.configInvalidField(path: path, field: "prompts.query", reason: "expected a string, found a number")) {
+            try ModelDirectory(path: model)
+        }
+        dir.write("model/config_sentence_transformers.json", text: #"{"prompts": {}, "default_prompt_name": null}"#)
+        #expect(try ModelDirectory(path: model).sentenceTransformers?.defaultPromptName == nil)
     }
 
     @Test func denseModuleIsUnsupported() throws {

@@ -20,6 +20,10 @@ import Testing
         #expect(st.maxSeqLength == 256)
         #expect(st.doLowerCase == false)
         #expect(st.includePrompt == true)
+        #expect(st.prompts.isEmpty && st.defaultPrompt == nil)
+        #expect(model.tokenizerModelMaxLength == 512)
+        #expect(model.maxSequenceLength == 256)
+        #expect(model.config.attentionHeadSize == 32)
     }
 
     @Test func weightsShapesAndValues() throws {

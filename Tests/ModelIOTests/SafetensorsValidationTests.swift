@@ -50,10 +50,17 @@ import Testing
     }
 
     @Test func headerNotAJSONObject() {
-        for header in ["[1,2]", "\"x\"", " {}", ""] {
+        for header in ["[1,2]", "\"x\"", " [1]", "", "   ", "\u{FEFF}{}"] {
             let (error, path) = openError(safetensorsBytes(header: header, data: []))
             #expect(error == .headerNotObject(path: path), "header \(header)")
         }
+    }
+
+    @Test func leadingWhitespaceBeforeObjectIsAccepted() {
+        // As in the reference implementation (safetensors 0.8).
+        let header = "\n\t " + #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
+        let (error, _) = openError(safetensorsBytes(header: header, data: twoFloats))
+        #expect(error == nil)
     }
 
     @Test func headerMalformedJSON() {

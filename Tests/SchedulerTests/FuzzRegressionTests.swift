@@ -1,3 +1,4 @@
+import FeatureIO
 import Foundation
 import Testing
 @testable import Scheduler
@@ -14,42 +15,42 @@ import Testing
                     + Array(dict.utf8) + data)
     }
 
-    /// npy-header: `cols * 4` overflowed (trap) for a shape with a huge column count.
-    @Test func npyHeaderHugeColumnCountIsAnError() {
-        #expect(throws: SchedulerError.io(path: "x.npy", detail: "shape (1, 9223372036854775807) is too large (byte size overflows)")) {
-            try NpyFormat.parseHeader(Self.npy(shape: "1, 9223372036854775807"), path: "x.npy")
+    /// npy-header: the fuzzer's first finding was an overflow trap in the `.npy` header parser then in
+    /// Scheduler (`NpyFormat.parseHeader`: `cols * 4`, then `offset + size`). main has since replaced that parser
+    /// with FeatureIO's `NpyReader`; the same inputs must give errors there.
+    @Test func npyHugeShapesAreErrors() {
+        #expect(throws: NpyError.sizeMismatch(path: "x.npy", shape: [1, 9223372036854775807], expectedBytes: Int.max, actualBytes: 0)) {
+            try NpyReader.parse(Self.npy(shape: "1, 9223372036854775807"), path: "x.npy")
         }
-        #expect(throws: SchedulerError.io(path: "x.npy", detail: "shape (3, 4611686018427387904) is too large (byte size overflows)")) {
-            try NpyFormat.parseHeader(Self.npy(shape: "3, 4611686018427387904", descr: "<f2"), path: "x.npy")
+        #expect(throws: NpyError.sizeMismatch(path: "x.npy", shape: [3, 4611686018427387904], expectedBytes: Int.max, actualBytes: 0)) {
+            try NpyReader.parse(Self.npy(shape: "3, 4611686018427387904", descr: "<f2"), path: "x.npy")
         }
-    }
-
-    /// npy-header: `offset + rows * cols * 4` overflowed (trap) when the byte size itself just fits.
-    @Test func npyHeaderByteSizeNearIntMaxIsAnError() {
-        // 2305843009213693951 * 4 = 9223372036854775804 fits; adding the 128-byte header offset does not.
-        #expect(throws: SchedulerError.io(path: "x.npy", detail: "file has 0 data bytes, shape (1, 2305843009213693951) needs 9223372036854775804")) {
-            try NpyFormat.parseHeader(Self.npy(shape: "1, 2305843009213693951"), path: "x.npy")
+        // 2305843009213693951 * 4 = 9223372036854775804 fits; the old parser's `offset + size` did not.
+        #expect(throws: NpyError.sizeMismatch(path: "x.npy", shape: [1, 2305843009213693951], expectedBytes: 9223372036854775804, actualBytes: 0)) {
+            try NpyReader.parse(Self.npy(shape: "1, 2305843009213693951"), path: "x.npy")
         }
     }
 
-    /// The minimised libFuzzer crash input (Fuzz/regressions/npy-header/crash-a857d8…) is rejected, not a crash.
-    @Test func npyHeaderFuzzCrashInput() throws {
+    /// The libFuzzer crash input (Fuzz/regressions/npy-header/crash-a857d8…) is rejected, not a crash.
+    @Test func npyFuzzCrashInput() throws {
         let base64 = "k05VTVBZAgDmAAAAeycnOiAnPGY0JywgJ2ZvcnRyYW5fb3JkZXInOiBGYWxzZSwgJ3NoYXBlJzogKAAAAAAAAAoPIH0gICAgc2UscwA5NDIzMDI0MDk0LDkyMjMzNzIwMzY4NTQ3NzU4MDcscwBoYXBlJzogKAgAACAgICBlLCAnMzAyNDA5NCw5MjIzMzcyMDM2ODU0Nzc1ODA3LHMAaGFwZSc6ICgIAAAgICAgZSwgJ3NzaGFwZSc6ICgsLTAwMF9vcmRlcjAwMDAwOTAxMDEwOTQ3LDI3MjAzNjgxJ3NoYXBlJzogKDQ3NzU6ICgpLCB9ICAgICAgICAgCg=="
         let data = try #require(Data(base64Encoded: base64))
-        #expect(throws: SchedulerError.self) { try NpyFormat.parseHeader(data, path: "crash.npy") }
+        #expect(throws: NpyError.self) { try NpyReader.parse(data, path: "crash.npy") }
     }
 
-    /// A valid header still parses after the overflow fix.
-    @Test func npyHeaderValidStillParses() throws {
-        let h = try NpyFormat.parseHeader(Self.npy(shape: "2, 3", data: [UInt8](repeating: 0, count: 24)), path: "ok.npy")
-        #expect(h.rows == 2 && h.cols == 3 && h.dtype == .f32 && h.offset == 128)
-    }
-
-    /// A non-integer shape entry used to be dropped silently: `(2, x, 3)` read as a 2 x 3 matrix.
-    @Test func npyHeaderNonIntegerShapeEntryIsAnError() {
-        #expect(throws: SchedulerError.io(path: "x.npy", detail: "expected a 2-D matrix, header says shape (2, x, 3)")) {
-            try NpyFormat.parseHeader(Self.npy(shape: "2, x, 3", data: [UInt8](repeating: 0, count: 24)), path: "x.npy")
+    /// A non-integer shape entry is an error, not dropped (the old parser read `(2, x, 3)` as 2 x 3).
+    @Test func npyNonIntegerShapeEntryIsAnError() {
+        #expect(throws: NpyError.badHeader(path: "x.npy", reason: "bad shape entry 'x'")) {
+            try NpyReader.parse(Self.npy(shape: "2, x, 3", data: [UInt8](repeating: 0, count: 24)), path: "x.npy")
         }
+    }
+
+    /// A valid file still reads.
+    @Test func npyValidFileReads() throws {
+        var data = [UInt8]()
+        for v: Float in [1, 2, 3, 4, 5, 6] { withUnsafeBytes(of: v.bitPattern.littleEndian) { data += $0 } }
+        let m = try NpyReader.parse(Self.npy(shape: "2, 3", data: data), path: "ok.npy")
+        #expect(m.rows == 2 && m.columns == 3 && m.values == [1, 2, 3, 4, 5, 6])
     }
 
     /// scheduler-text: `--shard 0/9223372036854775807` made `rows(ofInput:)` overflow (trap) for any input

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import FeatureIO
 @testable import Scheduler
 
 /// Deterministic fake feature of row `i` with `len` tokens.
@@ -128,7 +129,7 @@ func runJob(rows: Int, devices: [ExecutionDevice<Int>], fallback: ExecutionDevic
     }
 
     /// Writes rows `from..<to` of a job through the chunked writer, as `extract` does.
-    func write(_ path: String, rows: Range<Int>, resume: Bool, finish: Bool, dtype: FeatureDType = .f32) throws -> Int {
+    func write(_ path: String, rows: Range<Int>, resume: Bool, finish: Bool, dtype: FeatureDType = .float32) throws -> Int {
         let w = try ChunkedFeatureWriter(outputPath: path, dtype: dtype, rowsPerChunk: 50, fingerprint: "job-1",
                                          resume: resume, overwrite: false)
         let startAt = w.rowsDone
@@ -141,11 +142,9 @@ func runJob(rows: Int, devices: [ExecutionDevice<Int>], fallback: ExecutionDevic
     @Test func npyOutputReadsBack() throws {
         let dir = tempDir(), path = dir + "/x.npy"
         _ = try write(path, rows: 0..<123, resume: false, finish: true)
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        let h = try NpyFormat.parseHeader(data, path: path)
-        #expect(h.rows == 123 && h.cols == 3 && h.dtype == .f32 && h.offset % 64 == 0)
-        let v = data.withUnsafeBytes { Float(bitPattern: $0.loadUnaligned(fromByteOffset: h.offset + 4 * (3 * 77 + 2), as: UInt32.self)) }
-        #expect(v == Float(length(of: 77)))
+        let m = try NpyReader.readMatrix(path: path)
+        #expect(m.rows == 123 && m.columns == 3)
+        #expect(m.row(77) == fakeRow(77, length(of: 77)))
         #expect(!FileManager.default.fileExists(atPath: path + ".parts"))
     }
 
@@ -166,7 +165,7 @@ func runJob(rows: Int, devices: [ExecutionDevice<Int>], fallback: ExecutionDevic
         let dir = tempDir(), path = dir + "/x.npy"
         _ = try write(path, rows: 0..<120, resume: false, finish: false)
         #expect(throws: SchedulerError.self) {
-            try ChunkedFeatureWriter(outputPath: path, dtype: .f32, rowsPerChunk: 50, fingerprint: "job-2", resume: true, overwrite: false)
+            try ChunkedFeatureWriter(outputPath: path, dtype: .float32, rowsPerChunk: 50, fingerprint: "job-2", resume: true, overwrite: false)
         }
     }
 
@@ -175,15 +174,17 @@ func runJob(rows: Int, devices: [ExecutionDevice<Int>], fallback: ExecutionDevic
         _ = try write(path, rows: 0..<10, resume: false, finish: true)
         #expect(throws: SchedulerError.self) { try write(path, rows: 0..<10, resume: false, finish: true) }
         #expect(throws: SchedulerError.self) {
-            try ChunkedFeatureWriter(outputPath: dir + "/nope/x.npy", dtype: .f32, rowsPerChunk: 5, fingerprint: "f", resume: false, overwrite: false)
+            try ChunkedFeatureWriter(outputPath: dir + "/nope/x.npy", dtype: .float32, rowsPerChunk: 5, fingerprint: "f", resume: false, overwrite: false)
         }
     }
 
     @Test func float16AndSafetensorsAndJSONL() throws {
         let dir = tempDir()
-        _ = try write(dir + "/h.npy", rows: 0..<60, resume: false, finish: true, dtype: .f16)
-        let h = try NpyFormat.parseHeader(try Data(contentsOf: URL(fileURLWithPath: dir + "/h.npy")), path: "h")
-        #expect(h.dtype == .f16 && h.rows == 60)
+        _ = try write(dir + "/h.npy", rows: 0..<60, resume: false, finish: true, dtype: .float16)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir + "/h.npy"))
+        #expect(String(decoding: bytes.prefix(64), as: UTF8.self).contains("'<f2'"))
+        let h = try NpyReader.readMatrix(path: dir + "/h.npy")
+        #expect(h.rows == 60 && h.row(5) == fakeRow(5, length(of: 5)))
         _ = try write(dir + "/s.safetensors", rows: 0..<60, resume: false, finish: true)
         let st = try Data(contentsOf: URL(fileURLWithPath: dir + "/s.safetensors"))
         let n = st.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
@@ -202,14 +203,14 @@ func runJob(rows: Int, devices: [ExecutionDevice<Int>], fallback: ExecutionDevic
         for i in 0..<3 {
             let spec = try ShardSpec(index: i, count: 3)
             let path = dir + "/part\(i).npy"
-            let w = try ChunkedFeatureWriter(outputPath: path, dtype: .f32, rowsPerChunk: 50, fingerprint: "job-1", resume: false, overwrite: false)
+            let w = try ChunkedFeatureWriter(outputPath: path, dtype: .float32, rowsPerChunk: 50, fingerprint: "job-1", resume: false, overwrite: false)
             let scheduler = try BatchScheduler<Int, Int>(devices: [fakeDevice("d")], fallback: nil,
                                                         policy: BatchingPolicy(maxBatchTokens: 256, window: 50))
             let mine = (0..<rows).filter(spec.includes(row:))
             var k = 0
             _ = try scheduler.run(items: mine, prepare: { $0.map { ($0, length(of: $0)) } }, sink: { _, row in try w.append(row); k += 1 })
             try w.finish(emptyDim: 3)
-            try ShardRecord(shard: spec, inputRows: rows, rows: k, fingerprint: "job-1").write(for: path)
+            try ShardRecord(shard: spec, inputRows: rows, rows: k, fingerprint: "job-1", dtype: "float32").write(for: path)
             parts.append(path)
         }
         try ShardMerger.merge(inputs: parts.reversed(), output: dir + "/merged.npy", overwrite: false)

@@ -83,6 +83,8 @@ func writeModifiedTokenizer(in directory: String, _ edit: (inout [String: Any]) 
         let encoding = tokenizer.encode(longer)
         #expect(encoding.wasCharCapped && encoding.wasTruncated)
         #expect(encoding.ids == [101, 1037, 1037, 1037, 1037, 1037, 1037, 102])
+        let huge = try TextTokenizer.load(tokenizerJSON: Fixtures.modelTokenizerJSON, maxLength: Int.max)
+        #expect(huge.encode(longer).count == 1003)  // no overflow in the character cap
         let uncapped = try TextTokenizer.load(tokenizerJSON: Fixtures.modelTokenizerJSON, truncation: false)
         #expect(uncapped.maxLength == nil)
         let full = uncapped.encode(longer)

@@ -38,6 +38,13 @@ enum Fixtures {
         return texts
     }()
 
+    /// 3000 random texts mixing all kinds of Unicode (see scripts/fixtures/fuzz_parity.py), seed 7.
+    static let randomTexts: [String] = {
+        guard let data = FileManager.default.contents(atPath: path("random_texts.json")),
+              let texts = try? JSONSerialization.jsonObject(with: data) as? [String] else { return [] }
+        return texts
+    }()
+
     /// A gzip'd tokenizer fixture decompressed into a temporary file; returns its path.
     static func tokenizerJSON(_ name: String) throws -> String {
         let data = try gunzip(path(name + ".gz"))

@@ -47,6 +47,14 @@ import Testing
         try check(tokenizer, Fixtures.edgeCases, "seqb-edge", minTexts: 50)
     }
 
+    @Test(arguments: [("uncased-random", "model"), ("cased-random", "tokenizer-cased.json"),
+                      ("seqa-random", "tokenizer-sequence-a.json"), ("seqb-random", "tokenizer-sequence-b.json")])
+    func randomTexts(expectedName: String, tokenizerFile: String) throws {
+        let path = tokenizerFile == "model" ? Fixtures.modelTokenizerJSON : try Fixtures.tokenizerJSON(tokenizerFile)
+        let tokenizer = try TextTokenizer.load(tokenizerJSON: path, truncation: false)
+        try check(tokenizer, Fixtures.randomTexts, expectedName, minTexts: 3000)
+    }
+
     @Test func vocabOnlyDirectoryMatchesBertTokenizerFast() throws {
         let tokenizer = try TextTokenizer.load(directory: Fixtures.path("vocab-only"), truncation: false)
         try check(tokenizer, Array(Fixtures.corpus.prefix(3000)), "vocabonly-corpus", minTexts: 3000)

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""featurize extract (CPU, release) vs sentence-transformers vs ONNX Runtime on the same texts.
+
+Workload: the first N (default 5,000) texts of data/demo/movie-reviews.csv, all-MiniLM-L6-v2, max length 256,
+batch 32, 2 threads everywhere, L2-normalised mean pooling (the model's sentence-transformers default).
+Each engine runs 3 times, interleaved (ours, ST, ORT, ours, ...); medians are reported with ratios.
+
+  ours: wall time of the whole `featurize extract` process (model load, tokenization, encoding, writing .npy).
+  sentence-transformers: `SentenceTransformer.encode` (tokenization + torch forward + pooling), model preloaded.
+  ONNX Runtime: the same BertModel exported with torch.onnx.export, HF fast tokenizer, length-sorted batches
+  of 32, mean pooling + normalisation in numpy; session preloaded.
+
+Also checks agreement: per-row cosine of ours vs sentence-transformers (and ORT vs sentence-transformers).
+
+Usage (from the package root): swift build -c release && python3 Benchmarks/extract_bench.py [--texts N]
+Needs: pip install onnxruntime onnx (plus torch, transformers, sentence-transformers, numpy).
+"""
+import argparse, csv, os, statistics, subprocess, sys, tempfile, time
+import numpy as np
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--texts", type=int, default=5000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--max-length", type=int, default=256)
+    ap.add_argument("--model", default=os.path.join(ROOT, "models", "all-MiniLM-L6-v2"))
+    ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "featurize"))
+    ap.add_argument("--skip-onnx", action="store_true")
+    args = ap.parse_args()
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import torch
+    torch.set_num_threads(args.threads)
+    from sentence_transformers import SentenceTransformer
+    from tokenizers import Tokenizer
+
+    with open(os.path.join(ROOT, "data", "demo", "movie-reviews.csv"), newline="", encoding="utf-8") as f:
+        texts = [" ".join(r["text"].split("\n")) for r in csv.DictReader(f)][: args.texts]
+    work = tempfile.mkdtemp(prefix="featurize-bench-")
+    input_path = os.path.join(work, "texts.txt")
+    with open(input_path, "w", encoding="utf-8") as f:
+        for t in texts:
+            f.write(t.replace("\r", " ") + "\n")
+
+    tok = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(max_length=args.max_length)
+    total_tokens = sum(len(e.ids) for e in tok.encode_batch(texts))
+    print(f"{len(texts)} texts, {total_tokens} tokens (max length {args.max_length}), batch {args.batch_size}, "
+          f"{args.threads} threads")
+
+    # --- ours
+    out_path = os.path.join(work, "ours.npy")
+    cmd = [args.binary, "extract", "--model", args.model, "--input", input_path, "--output", out_path,
+           "--max-length", str(args.max_length), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
+           "--device", "cpu", "--quiet"]
+
+    def run_ours():
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True)
+        return time.perf_counter() - t
+
+    # --- sentence-transformers
+    st = SentenceTransformer(args.model, device="cpu")
+    st.max_seq_length = args.max_length
+
+    def run_st():
+        t = time.perf_counter()
+        emb = st.encode(texts, batch_size=args.batch_size, convert_to_numpy=True)
+        run_st.last = emb
+        return time.perf_counter() - t
+
+    # --- ONNX Runtime
+    run_ort = None
+    if not args.skip_onnx:
+        import onnxruntime as ort
+        from transformers import AutoModel
+        onnx_path = os.path.join(work, "model.onnx")
+        model = AutoModel.from_pretrained(args.model, attn_implementation="eager").eval()
+
+        class Wrapper(torch.nn.Module):
+            def __init__(self, m):
+                super().__init__()
+                self.m = m
+
+            def forward(self, input_ids, attention_mask, token_type_ids):
+                return self.m(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+        dummy = torch.ones(2, 16, dtype=torch.long)
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        torch.onnx.export(Wrapper(model), (dummy, dummy, torch.zeros_like(dummy)), onnx_path, input_names=names,
+                          output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+                          dynamic_axes={n: {0: "batch", 1: "seq"} for n in names + ["last_hidden_state"]})
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = args.threads
+        so.inter_op_num_threads = 1
+        session = ort.InferenceSession(onnx_path, so, providers=["CPUExecutionProvider"])
+
+        def run_ort():
+            t = time.perf_counter()
+            encs = tok.encode_batch(texts)
+            order = sorted(range(len(texts)), key=lambda i: -len(encs[i].ids))
+            out = np.zeros((len(texts), 384), dtype=np.float32)
+            for s in range(0, len(order), args.batch_size):
+                idx = order[s:s + args.batch_size]
+                seq = max(len(encs[i].ids) for i in idx)
+                ids = np.zeros((len(idx), seq), dtype=np.int64)
+                mask = np.zeros((len(idx), seq), dtype=np.int64)
+                for k, i in enumerate(idx):
+                    n = len(encs[i].ids)
+                    ids[k, :n] = encs[i].ids
+                    mask[k, :n] = 1
+                h = session.run(None, {"input_ids": ids, "attention_mask": mask,
+                                       "token_type_ids": np.zeros_like(ids)})[0]
+                m = mask[:, :, None].astype(np.float32)
+                pooled = (h * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
+                pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+                out[idx] = pooled
+            run_ort.last = out
+            return time.perf_counter() - t
+
+    times = {"featurize": [], "sentence-transformers": [], "onnxruntime": []}
+    for r in range(args.runs):
+        times["featurize"].append(run_ours())
+        times["sentence-transformers"].append(run_st())
+        if run_ort:
+            times["onnxruntime"].append(run_ort())
+        print(f"run {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items() if v), flush=True)
+
+    ours = np.load(out_path)
+    ref = run_st.last
+    cos = (ours * ref).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(ref, axis=1))
+    print(f"agreement: featurize vs sentence-transformers min cosine {cos.min():.7f}, "
+          f"max abs diff {np.abs(ours - ref).max():.2e}")
+    if run_ort:
+        o = run_ort.last
+        cos2 = (o * ref).sum(1) / (np.linalg.norm(o, axis=1) * np.linalg.norm(ref, axis=1))
+        print(f"agreement: onnxruntime vs sentence-transformers min cosine {cos2.min():.7f}")
+
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+    print(f"\n{'engine':24s} {'median s':>9s} {'texts/s':>9s} {'tokens/s':>10s}")
+    for k, v in med.items():
+        print(f"{k:24s} {v:9.2f} {len(texts) / v:9.1f} {total_tokens / v:10.0f}")
+    for k, v in med.items():
+        if k != "featurize":
+            print(f"featurize speed-up vs {k}: {v / med['featurize']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+// GEMM for `linear`: C[M,N] = act(A[M,K] · B[N,K]ᵀ + bias[N]), all row-major, A and B both contiguous in K
+// (PyTorch nn.Linear layout). Two variants; the host picks one per device (CL_DEVICE_TYPE / tuning file).
+
+// ---------------------------------------------------------------------------------------------------------
+// GPU variant: one work-group computes a TS_M x TS_N tile of C through local memory; each work-item holds a
+// WPT_M x WPT_N register block (rows tm + i*RTS_M, columns tn + j*RTS_N: strided so local reads and global
+// writes stay coalesced). A and B tiles are loaded with VW-wide vector loads along K. Any M, N, K: edge tiles
+// load zeros outside the matrices and skip writes outside C.
+// Build options: TS_M TS_N TS_K WPT_M WPT_N VW (TS_K % VW == 0, TS_M % WPT_M == 0, TS_N % WPT_N == 0).
+// Launch: local (TS_N/WPT_N, TS_M/WPT_M), global (ceil(N/TS_N) * local0, ceil(M/TS_M) * local1).
+#define RTS_M (TS_M / WPT_M)
+#define RTS_N (TS_N / WPT_N)
+#define TILE_THREADS (RTS_M * RTS_N)
+#define TILE_PAD 1
+
+#if VW == 1
+  #define VTYPE float
+  #define VLOAD(p) (*(p))
+#elif VW == 2
+  #define VTYPE float2
+  #define VLOAD(p) vload2(0, p)
+  #define VSTORE(v, p) vstore2(v, 0, p)
+#elif VW == 4
+  #define VTYPE float4
+  #define VLOAD(p) vload4(0, p)
+  #define VSTORE(v, p) vstore4(v, 0, p)
+#elif VW == 8
+  #define VTYPE float8
+  #define VLOAD(p) vload8(0, p)
+  #define VSTORE(v, p) vstore8(v, 0, p)
+#else
+  #error "VW must be 1, 2, 4 or 8"
+#endif
+
+// Loads VW consecutive elements of row `row` (of `rows`) starting at column `col` (of `cols`) into
+// tile[col - col0 + v][r]; zeros outside the matrix.
+inline void load_tile_vector(__global const float* matrix, const int rows, const int cols,
+                             const int row, const int col, __local float* tileColumn, const int ld) {
+    // tileColumn points at tile[c][r]; element v goes to tileColumn[v * ld].
+    if (row < rows && col + VW <= cols) {
+        const VTYPE v = VLOAD(matrix + (long)row * cols + col);
+#if VW == 1
+        tileColumn[0] = v;
+#else
+        float values[VW];
+        VSTORE(v, values);
+        #pragma unroll
+        for (int i = 0; i < VW; i++) tileColumn[i * ld] = values[i];
+#endif
+    } else {
+        #pragma unroll
+        for (int i = 0; i < VW; i++) {
+            tileColumn[i * ld] = (row < rows && col + i < cols) ? matrix[(long)row * cols + col + i] : 0.0f;
+        }
+    }
+}
+
+__kernel __attribute__((reqd_work_group_size(RTS_N, RTS_M, 1)))
+void gemm_nt_tiled(const int M, const int N, const int K,
+                   __global const float* A, __global const float* B,
+                   __global const float* bias, const int hasBias, const int activation,
+                   __global float* C) {
+    __local float tileA[TS_K][TS_M + TILE_PAD];
+    __local float tileB[TS_K][TS_N + TILE_PAD];
+    const int tn = get_local_id(0);
+    const int tm = get_local_id(1);
+    const int tid = tm * RTS_N + tn;
+    const int m0 = get_group_id(1) * TS_M;
+    const int n0 = get_group_id(0) * TS_N;
+
+    float acc[WPT_M][WPT_N];
+    #pragma unroll
+    for (int i = 0; i < WPT_M; i++) {
+        #pragma unroll
+        for (int j = 0; j < WPT_N; j++) acc[i][j] = 0.0f;
+    }
+
+    for (int k0 = 0; k0 < K; k0 += TS_K) {
+        for (int idx = tid; idx < TS_M * (TS_K / VW); idx += TILE_THREADS) {
+            const int r = idx / (TS_K / VW);
+            const int c = (idx % (TS_K / VW)) * VW;
+            load_tile_vector(A, M, K, m0 + r, k0 + c, &tileA[c][r], TS_M + TILE_PAD);
+        }
+        for (int idx = tid; idx < TS_N * (TS_K / VW); idx += TILE_THREADS) {
+            const int r = idx / (TS_K / VW);
+            const int c = (idx % (TS_K / VW)) * VW;
+            load_tile_vector(B, N, K, n0 + r, k0 + c, &tileB[c][r], TS_N + TILE_PAD);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        #pragma unroll 4
+        for (int k = 0; k < TS_K; k++) {
+            float a[WPT_M], b[WPT_N];
+            #pragma unroll
+            for (int i = 0; i < WPT_M; i++) a[i] = tileA[k][tm + i * RTS_M];
+            #pragma unroll
+            for (int j = 0; j < WPT_N; j++) b[j] = tileB[k][tn + j * RTS_N];
+            #pragma unroll
+            for (int i = 0; i < WPT_M; i++) {
+                #pragma unroll
+                for (int j = 0; j < WPT_N; j++) acc[i][j] = fma(a[i], b[j], acc[i][j]);
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    #pragma unroll
+    for (int i = 0; i < WPT_M; i++) {
+        const int row = m0 + tm + i * RTS_M;
+        if (row >= M) continue;
+        #pragma unroll
+        for (int j = 0; j < WPT_N; j++) {
+            const int col = n0 + tn + j * RTS_N;
+            if (col < N) {
+                const float value = acc[i][j] + (hasBias ? bias[col] : 0.0f);
+                C[(long)row * N + col] = apply_activation(value, activation);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// CPU variant (PoCL and other CPU devices): no local memory, no barriers. Each work-item computes a
+// CPU_RM x CPU_RN block of C as dot products with float8 accumulators (8 K-elements per step), then a scalar
+// tail for K % 8. Rows/columns past the edge read a clamped (valid) row and skip the write.
+// Build options: CPU_RM CPU_RN. Launch: global (ceil(N/CPU_RN), ceil(M/CPU_RM)) rounded up to the local size.
+__kernel void gemm_nt_cpu(const int M, const int N, const int K,
+                          __global const float* A, __global const float* B,
+                          __global const float* bias, const int hasBias, const int activation,
+                          __global float* C) {
+    const int n0 = get_global_id(0) * CPU_RN;
+    const int m0 = get_global_id(1) * CPU_RM;
+    if (m0 >= M || n0 >= N) return;
+
+    __global const float* a[CPU_RM];
+    __global const float* b[CPU_RN];
+    #pragma unroll
+    for (int i = 0; i < CPU_RM; i++) a[i] = A + (long)min(m0 + i, M - 1) * K;
+    #pragma unroll
+    for (int j = 0; j < CPU_RN; j++) b[j] = B + (long)min(n0 + j, N - 1) * K;
+
+    float8 acc[CPU_RM][CPU_RN];
+    #pragma unroll
+    for (int i = 0; i < CPU_RM; i++) {
+        #pragma unroll
+        for (int j = 0; j < CPU_RN; j++) acc[i][j] = (float8)(0.0f);
+    }
+    int k = 0;
+    for (; k + 8 <= K; k += 8) {
+        float8 av[CPU_RM];
+        #pragma unroll
+        for (int i = 0; i < CPU_RM; i++) av[i] = vload8(0, a[i] + k);
+        #pragma unroll
+        for (int j = 0; j < CPU_RN; j++) {
+            const float8 bv = vload8(0, b[j] + k);
+            #pragma unroll
+            for (int i = 0; i < CPU_RM; i++) acc[i][j] = fma(av[i], bv, acc[i][j]);
+        }
+    }
+    float tail[CPU_RM][CPU_RN];
+    #pragma unroll
+    for (int i = 0; i < CPU_RM; i++) {
+        #pragma unroll
+        for (int j = 0; j < CPU_RN; j++) tail[i][j] = 0.0f;
+    }
+    for (; k < K; k++) {
+        #pragma unroll
+        for (int i = 0; i < CPU_RM; i++) {
+            #pragma unroll
+            for (int j = 0; j < CPU_RN; j++) tail[i][j] = fma(a[i][k], b[j][k], tail[i][j]);
+        }
+    }
+
+    #pragma unroll
+    for (int i = 0; i < CPU_RM; i++) {
+        const int row = m0 + i;
+        if (row >= M) break;
+        #pragma unroll
+        for (int j = 0; j < CPU_RN; j++) {
+            const int col = n0 + j;
+            if (col >= N) break;
+            const float8 s = acc[i][j];
+            const float4 h4 = s.lo + s.hi;
+            const float2 h2 = h4.lo + h4.hi;
+            const float value = h2.x + h2.y + tail[i][j] + (hasBias ? bias[col] : 0.0f);
+            C[(long)row * N + col] = apply_activation(value, activation);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+// Row-wise layer norms. One work-group of ROW_WG work-items per row; two passes (mean, then the biased
+// variance of the deviations); eps added to the variance. Each work-item only reads and writes its own
+// columns (c = lid, lid + ROW_WG, ...), so `out` may alias an input.
+
+// out[r] = LayerNorm(x[r] + residual[r]) * gamma + beta.
+__kernel void add_layer_norm(__global const float* x, __global const float* residual, const int cols,
+                             __global const float* gamma, __global const float* beta, const float eps,
+                             __global float* out) {
+    __local float scratch[ROW_WG];
+    const int row = get_group_id(0);
+    const int lid = get_local_id(0);
+    const long base = (long)row * cols;
+
+    float localSum = 0.0f;
+    for (int c = lid; c < cols; c += ROW_WG) localSum += x[base + c] + residual[base + c];
+    const float mean = row_group_sum(localSum, scratch) / cols;
+
+    float localSquares = 0.0f;
+    for (int c = lid; c < cols; c += ROW_WG) {
+        const float d = x[base + c] + residual[base + c] - mean;
+        localSquares = fma(d, d, localSquares);
+    }
+    const float variance = row_group_sum(localSquares, scratch) / cols;
+    const float inverseStd = 1.0f / sqrt(variance + eps);
+
+    for (int c = lid; c < cols; c += ROW_WG) {
+        const float v = x[base + c] + residual[base + c];
+        out[base + c] = (v - mean) * inverseStd * gamma[c] + beta[c];
+    }
+}
+
+// Embedding layer: for token row r = b * seq + t,
+// out[r] = LayerNorm(word[ids[r]] + position[t] + tokenType[typeIds[r]]) * gamma + beta
+// (tokenType term only when hasTokenType != 0). ids/typeIds are validated by the host.
+__kernel void embed_layer_norm(__global const int* ids, __global const int* typeIds, const int hasTokenType,
+                               const int seq, const int hidden,
+                               __global const float* word, __global const float* position,
+                               __global const float* tokenType,
+                               __global const float* gamma, __global const float* beta, const float eps,
+                               __global float* out) {
+    __local float scratch[ROW_WG];
+    const int row = get_group_id(0);
+    const int lid = get_local_id(0);
+    const int t = row % seq;
+    __global const float* w = word + (long)ids[row] * hidden;
+    __global const float* p = position + (long)t * hidden;
+    __global const float* tt = tokenType + (long)(hasTokenType ? typeIds[row] : 0) * hidden;
+    __global float* o = out + (long)row * hidden;
+
+    float localSum = 0.0f;
+    for (int c = lid; c < hidden; c += ROW_WG) {
+        const float v = w[c] + p[c] + (hasTokenType ? tt[c] : 0.0f);
+        o[c] = v;
+        localSum += v;
+    }
+    const float mean = row_group_sum(localSum, scratch) / hidden;
+
+    float localSquares = 0.0f;
+    for (int c = lid; c < hidden; c += ROW_WG) {
+        const float d = o[c] - mean;
+        localSquares = fma(d, d, localSquares);
+    }
+    const float variance = row_group_sum(localSquares, scratch) / hidden;
+    const float inverseStd = 1.0f / sqrt(variance + eps);
+
+    for (int c = lid; c < hidden; c += ROW_WG) o[c] = (o[c] - mean) * inverseStd * gamma[c] + beta[c];
+}

@@ -1,2 +1,0 @@
-/// Module Classifier: see docs/ARCHITECTURE.md.
-public enum ClassifierModule {}

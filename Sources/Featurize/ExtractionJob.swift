@@ -1,0 +1,190 @@
+import Foundation
+import Scheduler
+import Tokenizer
+
+/// Settings of one `featurize extract` job beyond the model and pooling.
+public struct ExtractionJobOptions {
+    /// Input file (.txt, .jsonl, .csv, .tsv) or "-" for standard input.
+    public var input: String
+    /// JSONL field / CSV column of the text (nil: "text").
+    public var textField: String?
+    /// Output file: .npy, .safetensors or .jsonl.
+    public var output: String
+    public var dtype: FeatureDType = .float32
+    public var batching = BatchingPolicy(maxBatchTokens: 16_384, maxBatchSize: nil, window: 8_192)
+    /// Continue an interrupted job from `<output>.parts/`.
+    public var resume = false
+    /// Replace an existing output file.
+    public var overwrite = false
+    /// Process only this shard of the input (rows r with r % N == i); writes `<output>.shard.json` too.
+    public var shard: ShardSpec?
+    /// Rows per on-disk chunk; a multiple of the window so a resumed job is byte-identical.
+    public var windowsPerChunk = 1
+    /// Test-only: make a device fail (see `FaultInjection`; the CLI reads `FEATURIZE_INJECT_FAULT`).
+    public var faultInjection: FaultInjection?
+
+    public init(input: String, textField: String? = nil, output: String) {
+        self.input = input; self.textField = textField; self.output = output
+    }
+}
+
+/// Counters and timings of a finished job (`--stats FILE` writes it as JSON).
+public struct ExtractionReport: Codable, Sendable {
+    public var texts = 0
+    /// Rows skipped because an earlier, interrupted run had written them (`--resume`).
+    public var resumedRows = 0
+    public var inputRows = 0
+    public var tokens = 0
+    public var truncated = 0
+    public var dimension = 0
+    public var readSeconds = 0.0
+    public var tokenizeSeconds = 0.0
+    public var totalSeconds = 0.0
+    public var paddingEfficiency = 1.0
+    public var scheduler = SchedulerStats()
+}
+
+/// Streams an input file through the tokenizer, the scheduler (length-sorted batches under a token budget on
+/// one or more devices, CPU fallback) and a chunked, resumable writer. Memory stays bounded: only a window of
+/// texts and the batches in flight are held.
+public final class ExtractionJob {
+    public let devices: [FeatureExtractor]
+    public let fallback: FeatureExtractor?
+    public let options: ExtractionJobOptions
+    /// Called on the calling thread after every written row batch: (rows written, tokens so far, seconds).
+    public var progress: ((Int, Int, Double) -> Void)?
+
+    /// - devices: one extractor per device (same model and pooling); batches go to whichever is free.
+    /// - fallback: the extractor that re-runs batches a device failed (usually the CPU one).
+    public init(devices: [FeatureExtractor], fallback: FeatureExtractor?, options: ExtractionJobOptions) throws {
+        guard let first = devices.first ?? fallback else { throw FeaturizeError.invalidOption("no device to run on") }
+        for d in devices + (fallback.map { [$0] } ?? []) where d.dimension != first.dimension {
+            throw FeaturizeError.invalidOption("devices disagree on the feature dimension")
+        }
+        self.devices = devices; self.fallback = fallback; self.options = options
+    }
+
+    /// A string that changes whenever the output would: model, pooling, length, batching, input and (unless
+    /// `includeShard` is false, for the record that `merge` compares across shards) the shard.
+    public func fingerprint(includeShard: Bool = true) -> String {
+        let e = devices.first ?? fallback!
+        let attrs = try? FileManager.default.attributesOfItem(atPath: options.input)
+        // Shards run on other machines with their own copy of the input: compare name and size only there.
+        let inputID = options.input == "-" ? "stdin" : includeShard
+            ? "\(options.input)|\(attrs?[.size] ?? 0)|\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
+            : "\((options.input as NSString).lastPathComponent)|\(attrs?[.size] ?? 0)"
+        let b = options.batching
+        return [includeShard ? e.model.path : (e.model.path as NSString).lastPathComponent, "\(e.spec)", "\(e.maxLength)", inputID, options.textField ?? "text",
+                "\(b.maxBatchTokens)|\(b.maxBatchSize ?? 0)|\(b.window)|\(b.sortByLength)",
+                includeShard ? (options.shard.map { "\($0.index)/\($0.count)" } ?? "all") : "shards",
+                options.dtype.rawValue].joined(separator: "\n")
+    }
+
+    /// Runs the job to completion and returns its report. Throws (leaving a resumable `<output>.parts/`) on
+    /// any error; the output file appears only when every row has been written.
+    @discardableResult
+    public func run() throws -> ExtractionReport {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let seconds = { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
+        let primary = devices.first ?? fallback!
+        let rowsPerChunk = options.batching.window * max(1, options.windowsPerChunk)
+        let writer = try ChunkedFeatureWriter(outputPath: options.output, dtype: options.dtype, rowsPerChunk: rowsPerChunk,
+                                              fingerprint: fingerprint(), resume: options.resume,
+                                              overwrite: options.overwrite)
+        let reader = try TextInputReader(path: options.input, field: options.textField)
+        let source = InputRows(reader: reader, shard: options.shard, skip: writer.rowsDone)
+        var report = ExtractionReport()
+        report.resumedRows = writer.rowsDone
+        report.dimension = primary.dimension
+
+        func execution(_ e: FeatureExtractor, name: String) -> ExecutionDevice<Encoding> {
+            ExecutionDevice(name: name) { batch in
+                let flat = try e.features(of: batch.payloads, specs: [e.spec])[0]
+                let d = e.dimension
+                return (0..<batch.count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
+            }
+        }
+        let fault = options.faultInjection
+        var execDevices = devices.map { execution($0, name: $0.backend.name) }
+        // A fallback that is also one of the devices shares that device's executor (and its lock).
+        var execFallback = fallback.map { fb in
+            devices.firstIndex(where: { $0 === fb }).map { execDevices[$0] } ?? execution(fb, name: fb.backend.name + " (fallback)")
+        }
+        if let fault {
+            let wrapped = execDevices.map(fault.wrap)
+            execFallback = execFallback.map { fb in execDevices.firstIndex(where: { $0 === fb }).map { wrapped[$0] } ?? fault.wrap(fb) }
+            execDevices = wrapped
+        }
+        let scheduler = try BatchScheduler<String, Encoding>(devices: execDevices, fallback: execFallback,
+                                                             policy: options.batching)
+        let tokenCount = UncheckedCounter()
+        var written = 0
+        let stats = try scheduler.run(items: source, startIndex: writer.rowsDone, prepare: { texts in
+            let encodings = primary.tokenize(texts)
+            tokenCount.add(tokens: encodings.reduce(0) { $0 + $1.count },
+                           truncated: encodings.reduce(0) { $0 + ($1.wasTruncated ? 1 : 0) })
+            return encodings.map { ($0, $0.count) }
+        }, sink: { _, row in
+            try writer.append(row)
+            written += 1
+            if written % 64 == 0 { progress?(written, tokenCount.tokens, seconds()) }
+        })
+        if let error = source.error { throw error }
+        try writer.finish(emptyDim: primary.dimension)
+        if let shard = options.shard {
+            try ShardRecord(shard: shard, inputRows: source.inputRows, rows: writer.rowsDone + written,
+                            fingerprint: fingerprint(includeShard: false),
+                            dtype: options.dtype.rawValue).write(for: options.output)
+        }
+        progress?(written, tokenCount.tokens, seconds())
+        report.texts = written
+        report.inputRows = source.inputRows
+        report.tokens = tokenCount.tokens
+        report.truncated = tokenCount.truncated
+        report.readSeconds = source.readSeconds
+        report.tokenizeSeconds = stats.prepareSeconds
+        report.scheduler = stats
+        report.paddingEfficiency = stats.paddingEfficiency
+        report.totalSeconds = seconds()
+        return report
+    }
+}
+
+/// Token counters updated from the tokenizing thread.
+final class UncheckedCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var tokens = 0
+    private(set) var truncated = 0
+    func add(tokens t: Int, truncated u: Int) { lock.lock(); tokens += t; truncated += u; lock.unlock() }
+}
+
+/// The input as a sequence of texts: applies the shard filter, skips rows already written (resume), counts
+/// every input row, and keeps a read error for the caller (a Sequence cannot throw).
+final class InputRows: Sequence, IteratorProtocol, @unchecked Sendable {
+    let reader: TextInputReader
+    let shard: ShardSpec?
+    var toSkip: Int
+    private(set) var inputRows = 0
+    private(set) var error: Error?
+    private(set) var readSeconds = 0.0
+
+    init(reader: TextInputReader, shard: ShardSpec?, skip: Int) {
+        self.reader = reader; self.shard = shard; self.toSkip = skip
+    }
+
+    func next() -> String? {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer { readSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+        while error == nil {
+            let text: String?
+            do { text = try reader.next() } catch { self.error = error; return nil }
+            guard let text else { return nil }
+            let row = inputRows
+            inputRows += 1
+            if let shard, !shard.includes(row: row) { continue }
+            if toSkip > 0 { toSkip -= 1; continue }
+            return text
+        }
+        return nil
+    }
+}

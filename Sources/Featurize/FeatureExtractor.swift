@@ -1,0 +1,266 @@
+import Backend
+import CPUBackend
+import Dispatch
+import Encoder
+import Foundation
+import OpenCLBackend
+import ModelIO
+import Pooling
+import Tokenizer
+
+/// Errors of the public feature-extraction API.
+public enum FeaturizeError: Error, CustomStringConvertible, Equatable {
+    case invalidOption(String)
+    case deviceUnavailable(device: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .invalidOption(detail): return detail
+        case let .deviceUnavailable(device, reason): return "device '\(device)' is not available: \(reason)"
+        }
+    }
+}
+
+/// Where the encoder runs.
+public enum ComputeDevice: Sendable, Equatable, CustomStringConvertible {
+    /// OpenBLAS + Swift on the CPU.
+    case cpu
+    /// The OpenCL device `index` of `OpenCLDiscovery.devices` (`featurize devices` lists them).
+    case opencl(index: Int)
+
+    public var description: String {
+        switch self {
+        case .cpu: return "cpu"
+        case let .opencl(index): return "opencl:\(index)"
+        }
+    }
+}
+
+/// Counters of one extraction run.
+public struct ExtractionStats: Sendable, Equatable {
+    /// Texts encoded so far.
+    public var texts = 0
+    /// Tokens encoded so far (special tokens included, padding excluded).
+    public var tokens = 0
+    /// Texts cut to the maximum length.
+    public var truncated = 0
+    /// Wall-clock seconds since the run started.
+    public var seconds = 0.0
+    /// Texts in the whole run.
+    public var totalTexts = 0
+
+    public init(totalTexts: Int = 0) { self.totalTexts = totalTexts }
+}
+
+/// Text → feature vectors with a pretrained BERT-family encoder.
+///
+/// The pipeline is tokenizer → encoder (hidden states of the requested layers) → pooling (`PoolingSpec`) →
+/// optional L2 normalisation. Inside a window of `batchSize * 16` texts the texts are sorted by token
+/// length so that batches carry little padding; results are returned in input order.
+///
+/// Defaults: on a sentence-transformers directory (modules.json) the pooling modes, `Normalize` and
+/// `max_seq_length` of its configuration, last layer — the result then equals
+/// `SentenceTransformer(dir).encode(texts)`; otherwise mean pooling of the last layer, no normalisation,
+/// maximum length = `max_position_embeddings`.
+public final class FeatureExtractor {
+    public let model: ModelDirectory
+    public let spec: PoolingSpec
+    /// Maximum tokens per text (special tokens included); longer texts are truncated.
+    public let maxLength: Int
+    public let batchSize: Int
+    /// Output features per text.
+    public let dimension: Int
+    public let backend: any ComputeBackend
+
+    private let encoder: Encoder
+    private let tokenizer: TextTokenizer
+    private let resolvedLayers: [Int]
+    private let lowercaseInput: Bool
+    private let tokenizerThreads: Int
+
+    /// - Parameters:
+    ///   - modelDirectory: a Hugging Face / sentence-transformers model directory.
+    ///   - pooling: what to pool; nil for the default described on the type.
+    ///   - maxLength: maximum tokens per text; nil for the model's default. Must not exceed
+    ///     `max_position_embeddings`.
+    ///   - batchSize: texts per encoder call.
+    ///   - device: where to run.
+    ///   - threads: CPU threads (nil: all active processors).
+    public init(modelDirectory: String, pooling: PoolingSpec? = nil, maxLength: Int? = nil, batchSize: Int = 32,
+                device: ComputeDevice = .cpu, threads: Int? = nil) throws {
+        guard batchSize >= 1 else { throw FeaturizeError.invalidOption("batch size must be at least 1, got \(batchSize)") }
+        if let threads, threads < 1 { throw FeaturizeError.invalidOption("threads must be at least 1, got \(threads)") }
+        let model = try ModelDirectory(path: modelDirectory)
+        self.model = model
+        let config = model.config
+        let st = model.sentenceTransformers
+
+        spec = try pooling ?? FeatureExtractor.defaultPooling(model)
+        resolvedLayers = try spec.resolvedLayers(numLayers: config.numLayers)
+
+        let positions = config.maxPositionEmbeddings
+        if let maxLength {
+            guard maxLength >= 2 else { throw FeaturizeError.invalidOption("max length must be at least 2, got \(maxLength)") }
+            guard maxLength <= positions else {
+                throw FeaturizeError.invalidOption("max length \(maxLength) exceeds the model's max_position_embeddings \(positions)")
+            }
+            self.maxLength = maxLength
+        } else {
+            self.maxLength = min(st?.maxSeqLength ?? positions, positions)
+        }
+        self.batchSize = batchSize
+        lowercaseInput = st?.doLowerCase ?? false
+        dimension = spec.outputDimension(hidden: config.hiddenSize)
+
+        switch device {
+        case .cpu: backend = CPUBackend(threads: threads)
+        case let .opencl(index): backend = try OpenCLBackend(deviceIndex: index)
+        }
+        tokenizerThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        tokenizer = try TextTokenizer.load(directory: model.transformerPath, maxLength: self.maxLength, truncation: true)
+        let weights = try model.loadWeights()
+        encoder = try Encoder(config: config, weights: weights, backend: backend)
+        if spec.methods.contains(.pooler) && !encoder.hasPooler {
+            throw FeaturizeError.invalidOption("pooling 'pooler' needs BERT pooler weights (pooler.dense.*), which \(model.path) does not have")
+        }
+    }
+
+    /// The default pooling of a model directory: its sentence-transformers pooling modes and Normalize
+    /// (last layer), else mean pooling of the last layer without normalisation.
+    public static func defaultPooling(modelDirectory: String) throws -> PoolingSpec {
+        try defaultPooling(try ModelDirectory(path: modelDirectory))
+    }
+
+    static func defaultPooling(_ model: ModelDirectory) throws -> PoolingSpec {
+        guard let st = model.sentenceTransformers else { return PoolingSpec(methods: [.tokens(.mean)]) }
+        let methods = try st.poolingModes.map { try PoolingMethod(name: $0) }
+        return PoolingSpec(methods: methods.isEmpty ? [.tokens(.mean)] : methods, layers: [-1],
+                           layerReduce: .concat, normalize: st.normalize)
+    }
+
+    /// Features of `texts`, one row per text in input order: `[texts.count, dimension]`.
+    /// - Parameter progress: called after every batch with the running counters.
+    public func extract(texts: [String], progress: ((ExtractionStats) -> Void)? = nil) throws -> FeatureMatrix {
+        var stats = ExtractionStats()
+        return try extract(texts: texts, stats: &stats, progress: progress)
+    }
+
+    /// Features of `texts` as arrays (`[texts.count][dimension]`).
+    public func extractRows(texts: [String]) throws -> [[Float]] { try extract(texts: texts).rowArrays() }
+
+    /// Like `extract(texts:progress:)`, also returning the final counters in `stats`.
+    public func extract(texts: [String], stats: inout ExtractionStats,
+                        progress: ((ExtractionStats) -> Void)? = nil) throws -> FeatureMatrix {
+        let start = DispatchTime.now().uptimeNanoseconds
+        stats = ExtractionStats(totalTexts: texts.count)
+        var result = [Float](repeating: 0, count: texts.count * dimension)
+        let window = batchSize * 16
+        var windowStart = 0
+        while windowStart < texts.count {
+            let windowEnd = min(texts.count, windowStart + window)
+            let slice = Array(texts[windowStart..<windowEnd])
+            let encodings = tokenize(slice)
+            // Longest first (as sentence-transformers), stable for equal lengths.
+            let order = encodings.indices.sorted {
+                encodings[$0].count != encodings[$1].count ? encodings[$0].count > encodings[$1].count : $0 < $1
+            }
+            var batchStart = 0
+            while batchStart < order.count {
+                let members = Array(order[batchStart..<min(order.count, batchStart + batchSize)])
+                let features = try encode(members.map { encodings[$0] })
+                for (k, index) in members.enumerated() {
+                    let destination = (windowStart + index) * dimension
+                    result.withUnsafeMutableBufferPointer { out in
+                        for c in 0..<dimension { out[destination + c] = features[k * dimension + c] }
+                    }
+                    stats.tokens += encodings[index].count
+                    if encodings[index].wasTruncated { stats.truncated += 1 }
+                }
+                stats.texts += members.count
+                stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                progress?(stats)
+                batchStart += batchSize
+            }
+            windowStart = windowEnd
+        }
+        stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return try FeatureMatrix(values: result, rows: texts.count, columns: dimension)
+    }
+
+    /// Tokenizes texts with the model's tokenizer and truncation (and the model's lowercasing, if any),
+    /// on `threads` cores; order preserved.
+    public func tokenize(_ texts: [String]) -> [Encoding] {
+        let input = lowercaseInput ? texts.map { $0.lowercased() } : texts
+        return tokenizer.encodeBatch(input, threads: tokenizerThreads)
+    }
+
+    /// Encodes and pools one batch; returns `[encodings.count, dimension]`.
+    func encode(_ encodings: [Encoding]) throws -> [Float] {
+        try features(of: encodings, specs: [spec])[0]
+    }
+
+    /// Runs the encoder **once** on a batch and pools it for every spec: one row-major matrix
+    /// `[encodings.count, spec.outputDimension]` per spec, in the order given. Every layer any spec asks for
+    /// is computed in the same pass (this is what makes an ablation over many poolings cheap).
+    public func features(of encodings: [Encoding], specs: [PoolingSpec]) throws -> [[Float]] {
+        let batch = encodings.count
+        guard batch > 0 else { return specs.map { _ in [] } }
+        let seq = max(1, encodings.map(\.count).max() ?? 1)
+        var ids = [Int32](repeating: Int32(model.config.padTokenId), count: batch * seq)
+        var types = [Int32](repeating: 0, count: batch * seq)
+        var lengths = [Int32](repeating: 0, count: batch)
+        for (b, e) in encodings.enumerated() {
+            lengths[b] = Int32(e.count)
+            for t in 0..<e.count { ids[b * seq + t] = e.ids[t]; types[b * seq + t] = e.typeIds[t] }
+        }
+        guard lengths.allSatisfy({ $0 > 0 }) else {
+            throw FeaturizeError.invalidOption("the tokenizer produced an empty token sequence (it adds no special tokens)")
+        }
+        let config = model.config
+        let hidden = config.hiddenSize
+        let layersPerSpec = try specs.map { try $0.resolvedLayers(numLayers: config.numLayers) }
+        for s in specs where s.methods.contains(.pooler) && !encoder.hasPooler {
+            throw FeaturizeError.invalidOption("pooling 'pooler' needs BERT pooler weights (pooler.dense.*), which \(model.path) does not have")
+        }
+        let states = try encoder.forward(ids: ids, typeIds: types, lengths: lengths, batch: batch, seq: seq,
+                                         layers: Array(Set(layersPerSpec.joined())).sorted())
+        var results: [[Float]] = []
+        for (spec, layers) in zip(specs, layersPerSpec) {
+            let methods = spec.methods
+            let concatWidth = layers.count * methods.count * hidden
+            let pooled = try pooledBuffer(count: batch * concatWidth)
+            for (li, layer) in layers.enumerated() {
+                guard let state = states[layer] else { throw FeaturizeError.invalidOption("layer \(layer) was not computed") }
+                for (mi, method) in methods.enumerated() {
+                    let offset = (li * methods.count + mi) * hidden
+                    switch method {
+                    case let .tokens(mode):
+                        try backend.pool(hidden: state, lengths: lengths, batch: batch, seq: seq, cols: hidden, mode: mode,
+                                         out: pooled, outOffset: offset, outStride: concatWidth)
+                    case .pooler:
+                        try encoder.applyPooler(lastHidden: state, batch: batch, seq: seq, out: pooled,
+                                                outOffset: offset, outStride: concatWidth)
+                    }
+                }
+            }
+            var values = [Float](repeating: 0, count: batch * concatWidth)
+            try values.withUnsafeMutableBufferPointer { try backend.download(pooled, offset: 0, into: $0) }
+            if spec.layerReduce == .mean && layers.count > 1 {
+                values = HostPooling.meanOverLayers(values, rows: batch, layers: layers.count,
+                                                    width: methods.count * hidden)
+            }
+            if spec.normalize { HostPooling.l2Normalize(&values, rows: batch, cols: spec.outputDimension(hidden: hidden)) }
+            results.append(values)
+        }
+        return results
+    }
+
+    private var pooledStorage: (any DeviceBuffer)?
+
+    private func pooledBuffer(count: Int) throws -> any DeviceBuffer {
+        if let b = pooledStorage, b.count >= count { return b }
+        let b = try backend.allocate(count: count)
+        pooledStorage = b
+        return b
+    }
+}

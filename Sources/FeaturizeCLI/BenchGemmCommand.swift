@@ -1,0 +1,72 @@
+import ArgumentParser
+import OpenCLBackend
+
+/// `featurize bench-gemm` (hidden): GEMM GFLOP/s of the encoder's shapes from device event timings (median of
+/// timed runs after warm-up), for one or both GEMM variants.
+struct BenchGemmCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-gemm",
+        abstract: "Measure OpenCL GEMM throughput at the encoder's shapes.",
+        shouldDisplay: false)
+
+    @Option(help: "OpenCL device: opencl or opencl:N.")
+    var device: String = "opencl"
+    @Option(help: "Token rows (M).")
+    var tokens: Int = 4096
+    @Option(help: "Hidden sizes, comma-separated (384 = MiniLM, 768 = BERT-base).")
+    var hidden: String = "384,768"
+    @Option(help: "GEMM variant: default, tiled, cpu or both.")
+    var variant: String = "both"
+    @Option(help: "Timed runs per shape (the median is reported).")
+    var repetitions: Int = 5
+    @Option(help: "Untimed warm-up runs per shape.")
+    var warmup: Int = 2
+    @Flag(help: "Also time the attention core (batched Q·Kᵀ, masked softmax, P·V) at encoder shapes.")
+    var attention = false
+
+    func run() throws {
+        let index = try openCLDeviceIndex(device)
+        let hiddenSizes = hidden.split(separator: ",").compactMap { Int($0) }
+        guard !hiddenSizes.isEmpty, hiddenSizes.allSatisfy({ $0 > 0 }), tokens > 0, repetitions > 0, warmup >= 0 else {
+            throw ValidationError("--hidden needs positive integers, --tokens and --repetitions > 0")
+        }
+        let backend = try OpenCLBackend(deviceIndex: index, profiling: true)
+        let variants: [GemmVariant?]
+        switch variant {
+        case "default": variants = [nil]
+        case "tiled": variants = [.tiled]
+        case "cpu": variants = [.cpu]
+        case "both": variants = [.tiled, .cpu]
+        default: throw ValidationError("--variant must be default, tiled, cpu or both")
+        }
+        print("bench-gemm on \(backend.name): parameters from \(backend.parameterSource)")
+        print("  \(backend.parameters)")
+        print("  linear with bias + GELU epilogue; GFLOP/s = 2*M*N*K / median device time of \(repetitions) runs")
+        for h in hiddenSizes {
+            for shape in GemmBenchmark.encoderShapes(tokens: tokens, hidden: h) {
+                var line = "  " + shape.description.padding(28)
+                for v in variants {
+                    let gflops = try GemmBenchmark.gflops(backend, shape: shape, variant: v, warmup: warmup,
+                                                          repetitions: repetitions)
+                    line += "  \((v ?? backend.parameters.gemmVariant).rawValue): \(formatFixed(gflops, digits: 1)) GFLOP/s"
+                }
+                print(line)
+            }
+        }
+        guard attention else { return }
+        print("  attention core (wall clock incl. synchronisation, median of \(repetitions) runs):")
+        for h in hiddenSizes {
+            let heads = 12  // MiniLM (384 = 12 x 32) and BERT-base (768 = 12 x 64)
+            for (batch, seq) in [(tokens / 128, 128), (Swift.max(1, tokens / 512), 512)] where batch >= 1 {
+                let shape = AttentionBenchmark.Shape(batch: batch, seq: seq, heads: heads, headDim: h / heads)
+                let seconds = try AttentionBenchmark.seconds(backend, shape: shape, warmup: warmup, repetitions: repetitions)
+                print("  " + shape.description.padding(44) + "\(formatFixed(seconds * 1e3, digits: 2)) ms  "
+                    + "\(formatFixed(shape.flops / seconds / 1e9, digits: 1)) GFLOP/s")
+            }
+        }
+    }
+}
+
+extension String {
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: Swift.max(0, width - count)) }
+}

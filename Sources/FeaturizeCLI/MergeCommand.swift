@@ -1,0 +1,35 @@
+import ArgumentParser
+import Featurize
+import Scheduler
+
+/// `featurize merge`: joins the outputs of `featurize extract --shard i/N` into one file in input order.
+struct MergeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "merge",
+        abstract: "Join shard outputs (featurize extract --shard i/N) into one .npy in input order.",
+        discussion: """
+            Every shard 0..N-1 must be given exactly once; each shard's OUTPUT.shard.json record proves it is \
+            complete and from the same input and settings. Row r of the result is row r / N of shard r % N.
+            """)
+
+    @Option(name: .long, help: "The merged output file (.npy, .safetensors or .jsonl).")
+    var output: String
+
+    @Flag(name: .long, help: "Replace the output file if it exists.")
+    var overwrite = false
+
+    @Argument(help: "The shard outputs (.npy), in any order.")
+    var shards: [String]
+
+    func validate() throws {
+        guard !shards.isEmpty else { throw ValidationError("give the shard outputs to merge") }
+        guard FeatureOutputFormat(path: output) != nil else {
+            throw ValidationError("--output must end in .npy, .safetensors or .jsonl, got '\(output)'")
+        }
+    }
+
+    func run() throws {
+        let (rows, cols) = try ShardMerger.merge(inputs: shards, output: output, overwrite: overwrite)
+        print("featurize merge: \(shards.count) shards -> \(output) [\(rows), \(cols)]")
+    }
+}

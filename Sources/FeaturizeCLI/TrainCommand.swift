@@ -1,0 +1,56 @@
+import ArgumentParser
+import Classifier
+import Foundation
+
+/// `featurize train`: fits a logistic-regression classifier on an .npy feature matrix and a labels file.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a logistic-regression classifier (L-BFGS, L2, standardised features) on features + labels.")
+
+    @Option(help: "Feature matrix [rows, dim] as .npy (float16/float32/float64, C order).")
+    var features: String
+
+    @Option(help: "Labels file: one label per line, one line per feature row.")
+    var labels: String
+
+    @Option(help: "Where to write the model JSON.")
+    var output: String
+
+    @Option(name: .customLong("C"), help: "Inverse L2 regularisation strength (as scikit-learn's C).")
+    var c: Double = 1.0
+
+    @Option(name: .customLong("max-iter"), help: "Maximum L-BFGS iterations.")
+    var maxIter: Int = 1000
+
+    @Option(name: .customLong("tol"), help: "Gradient tolerance (max |gradient| of the mean loss), as scikit-learn's tol.")
+    var tolerance: Double = 1e-4
+
+    @Option(name: .customLong("class-weight"), help: "Class weighting: none or balanced.")
+    var classWeight: String = "none"
+
+    func run() throws {
+        guard let weighting = ClassWeighting(rawValue: classWeight) else {
+            throw ValidationError("--class-weight must be 'none' or 'balanced', got '\(classWeight)'")
+        }
+        let x = try NpyReader.readMatrix(path: features)
+        let y = try LabelsFile.read(path: labels)
+        guard x.rows == y.count else {
+            throw ClassifierError.labelsFile(path: labels, reason: "has \(y.count) labels but '\(features)' has \(x.rows) rows")
+        }
+        let start = Date()
+        let model = try LogisticRegression.train(
+            features: x, labels: y,
+            options: LogisticRegressionOptions(C: c, maxIterations: maxIter, tolerance: tolerance, classWeighting: weighting))
+        let seconds = Date().timeIntervalSince(start)
+        try model.save(to: output)
+        let trainMetrics = try ClassificationMetrics.compute(trueLabels: y, predicted: model.predict(x), classes: model.classes)
+        print("trained on \(x.rows) rows x \(x.columns) features, \(model.classes.count) classes: "
+              + model.classes.joined(separator: ", "))
+        print("iterations: \(model.iterations) (\(model.functionEvaluations) evaluations), converged: \(model.converged) (\(model.stopReason.rawValue)), "
+              + "loss: \(String(format: "%.6f", model.finalLoss)), time: \(String(format: "%.2f", seconds)) s")
+        print("training accuracy: \(String(format: "%.2f", 100 * trainMetrics.accuracy))%, "
+              + "macro-F1: \(String(format: "%.4f", trainMetrics.macroF1))")
+        print("model written to \(output)")
+    }
+}

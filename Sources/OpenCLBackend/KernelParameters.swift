@@ -1,0 +1,292 @@
+import Backend
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Which GEMM kernel `linear` uses.
+public enum GemmVariant: String, Sendable, CaseIterable {
+    /// Local-memory tiles + register blocking + vector loads (`gemm_nt_tiled`): GPUs.
+    case tiled
+    /// float8 dot products, register block, no barriers (`gemm_nt_cpu`): CPU devices (PoCL).
+    case cpu
+}
+
+/// Per-device kernel parameters. They become `-D` build options (tile sizes are never constants in the
+/// kernel sources). Defaults come from a small table keyed by device type and vendor; a tuning file written by
+/// `featurize tune` overrides them.
+public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
+    public var gemmVariant: GemmVariant
+    /// Tiled GEMM: C tile per work-group (rows, columns), K step, register block per work-item, vector width.
+    public var tileM: Int
+    public var tileN: Int
+    public var tileK: Int
+    public var workPerThreadM: Int
+    public var workPerThreadN: Int
+    public var vectorWidth: Int
+    /// CPU GEMM: register block (rows x columns of C) per work-item, and the work-group size along columns.
+    public var cpuBlockM: Int
+    public var cpuBlockN: Int
+    public var cpuLocalSize: Int
+    /// Batched (attention) GEMM register block per work-item and its 2-D work-group (columns x rows).
+    public var batchedBlockM: Int
+    public var batchedBlockN: Int
+    public var batchedLocalN: Int
+    public var batchedLocalM: Int
+    /// Work-group size of the row kernels (layer norm, embedding, softmax); a power of two.
+    public var rowGroupSize: Int
+    /// 1: GELU uses a polynomial erf (|error| <= 1.5e-7; CPU devices, where the library erf is slow);
+    /// 0: the OpenCL built-in erf.
+    public var approximateErf: Int = 0
+
+    public init(gemmVariant: GemmVariant, tileM: Int, tileN: Int, tileK: Int, workPerThreadM: Int,
+                workPerThreadN: Int, vectorWidth: Int, cpuBlockM: Int, cpuBlockN: Int, cpuLocalSize: Int,
+                batchedBlockM: Int, batchedBlockN: Int, batchedLocalN: Int, batchedLocalM: Int,
+                rowGroupSize: Int, approximateErf: Int = 0) {
+        self.gemmVariant = gemmVariant
+        self.tileM = tileM; self.tileN = tileN; self.tileK = tileK
+        self.workPerThreadM = workPerThreadM; self.workPerThreadN = workPerThreadN; self.vectorWidth = vectorWidth
+        self.cpuBlockM = cpuBlockM; self.cpuBlockN = cpuBlockN; self.cpuLocalSize = cpuLocalSize
+        self.batchedBlockM = batchedBlockM; self.batchedBlockN = batchedBlockN
+        self.batchedLocalN = batchedLocalN; self.batchedLocalM = batchedLocalM
+        self.rowGroupSize = rowGroupSize
+        self.approximateErf = approximateErf
+    }
+
+    /// Safe for any OpenCL 1.2 GPU (256 work-items, 8.3 KB local memory).
+    public static let gpuDefault = KernelParameters(
+        gemmVariant: .tiled, tileM: 64, tileN: 64, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
+        vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
+        batchedBlockM: 2, batchedBlockN: 2, batchedLocalN: 16, batchedLocalM: 8, rowGroupSize: 128)
+
+    /// Small GPUs / devices with under 256 work-items per group (64 work-items, 4.2 KB local memory).
+    public static let smallGPU = KernelParameters(
+        gemmVariant: .tiled, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
+        vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
+        batchedBlockM: 2, batchedBlockN: 2, batchedLocalN: 8, batchedLocalM: 8, rowGroupSize: 64)
+
+    /// CPU devices (PoCL): barrier-free register-blocked kernels, work-group of one for the row kernels.
+    public static let cpuDefault = KernelParameters(
+        gemmVariant: .cpu, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
+        vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
+        batchedBlockM: 4, batchedBlockN: 4, batchedLocalN: 4, batchedLocalM: 1, rowGroupSize: 1,
+        approximateErf: 1)
+
+    /// Table defaults for a device (by type, then vendor / name); unknown devices get the safe defaults.
+    public static func defaults(for device: OpenCLDeviceInfo) -> KernelParameters {
+        switch device.type {
+        case .cpu: return .cpuDefault
+        default:
+            let vendor = device.vendor.lowercased() + " " + device.name.lowercased()
+            if device.maxWorkGroupSize < 256 || device.localMemory < 16 * 1024 { return .smallGPU }
+            var p = KernelParameters.gpuDefault
+            if vendor.contains("nvidia") {
+                // `featurize tune` on an H200 (driver 580): 64x64x32, 4x4 per work-item, float4 loads gave
+                // 19.6 TFLOP/s at the MiniLM shapes vs 16.7 for 128x128x16 8x8 (Benchmarks/results).
+                p.tileM = 64; p.tileN = 64; p.tileK = 32; p.workPerThreadM = 4; p.workPerThreadN = 4
+            } else if vendor.contains("advanced micro devices") || vendor.contains("amd") {
+                p.tileM = 64; p.tileN = 64; p.workPerThreadM = 4; p.workPerThreadN = 4
+            }
+            return p
+        }
+    }
+
+    /// Problems that make these parameters unusable on `device`, or nil.
+    public func validationProblem(for device: OpenCLDeviceInfo) -> String? {
+        func isPowerOfTwo(_ v: Int) -> Bool { v > 0 && v & (v - 1) == 0 }
+        if ![1, 2, 4, 8].contains(vectorWidth) { return "vectorWidth \(vectorWidth) not in 1, 2, 4, 8" }
+        if tileK <= 0 || tileK % vectorWidth != 0 { return "tileK \(tileK) not a multiple of vectorWidth" }
+        if workPerThreadM <= 0 || workPerThreadN <= 0 || tileM % workPerThreadM != 0 || tileN % workPerThreadN != 0 {
+            return "tile \(tileM)x\(tileN) not divisible by work per thread \(workPerThreadM)x\(workPerThreadN)"
+        }
+        let threads = (tileM / workPerThreadM) * (tileN / workPerThreadN)
+        if device.maxWorkGroupSize > 0, threads > device.maxWorkGroupSize {
+            return "tiled GEMM needs \(threads) work-items per group; device allows \(device.maxWorkGroupSize)"
+        }
+        let local = tileK * (tileM + tileN + 2) * 4
+        if device.localMemory > 0, local > device.localMemory {
+            return "tiled GEMM needs \(local) bytes of local memory; device has \(device.localMemory)"
+        }
+        for (name, v) in [("cpuBlockM", cpuBlockM), ("cpuBlockN", cpuBlockN), ("batchedBlockM", batchedBlockM),
+                          ("batchedBlockN", batchedBlockN)] where v < 1 || v > 16 {
+            return "\(name) \(v) outside 1...16"
+        }
+        if cpuLocalSize < 1 || batchedLocalN < 1 || batchedLocalM < 1 { return "local sizes must be >= 1" }
+        if device.maxWorkGroupSize > 0, batchedLocalN * batchedLocalM > device.maxWorkGroupSize
+            || cpuLocalSize > device.maxWorkGroupSize || rowGroupSize > device.maxWorkGroupSize {
+            return "a work-group size exceeds the device's \(device.maxWorkGroupSize)"
+        }
+        if approximateErf != 0 && approximateErf != 1 { return "approximateErf must be 0 or 1" }
+        if !isPowerOfTwo(rowGroupSize) { return "rowGroupSize \(rowGroupSize) is not a power of two" }
+        return nil
+    }
+
+    /// The `-D` options the kernels are built with.
+    public var buildOptions: String {
+        "-DTS_M=\(tileM) -DTS_N=\(tileN) -DTS_K=\(tileK) -DWPT_M=\(workPerThreadM) -DWPT_N=\(workPerThreadN) "
+            + "-DVW=\(vectorWidth) -DCPU_RM=\(cpuBlockM) -DCPU_RN=\(cpuBlockN) -DBG_RM=\(batchedBlockM) "
+            + "-DBG_RN=\(batchedBlockN) -DROW_WG=\(rowGroupSize) -DERF_APPROX=\(approximateErf)"
+    }
+
+    public var description: String { serialized.split(separator: "\n").joined(separator: " ") }
+
+    /// The GEMM part in one short phrase, e.g. "tiled 64x64x16 wpt 4x4 vw4" or "cpu block 4x2 local 8".
+    public var gemmSummary: String {
+        switch gemmVariant {
+        case .tiled: return "tiled \(tileM)x\(tileN)x\(tileK) wpt \(workPerThreadM)x\(workPerThreadN) vw\(vectorWidth)"
+        case .cpu: return "cpu block \(cpuBlockM)x\(cpuBlockN) local \(cpuLocalSize)"
+        }
+    }
+
+    // MARK: Tuning file (one `key = value` per line; `#` comments)
+
+    private static let keys: [(String, WritableKeyPath<KernelParameters, Int>)] = [
+        ("tileM", \.tileM), ("tileN", \.tileN), ("tileK", \.tileK), ("workPerThreadM", \.workPerThreadM),
+        ("workPerThreadN", \.workPerThreadN), ("vectorWidth", \.vectorWidth), ("cpuBlockM", \.cpuBlockM),
+        ("cpuBlockN", \.cpuBlockN), ("cpuLocalSize", \.cpuLocalSize), ("batchedBlockM", \.batchedBlockM),
+        ("batchedBlockN", \.batchedBlockN), ("batchedLocalN", \.batchedLocalN),
+        ("batchedLocalM", \.batchedLocalM), ("rowGroupSize", \.rowGroupSize), ("approximateErf", \.approximateErf),
+    ]
+
+    /// The tuning-file text of these parameters.
+    public var serialized: String {
+        var lines = ["gemmVariant = \(gemmVariant.rawValue)"]
+        for (key, path) in Self.keys { lines.append("\(key) = \(self[keyPath: path])") }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Parses tuning-file text over `base` (keys not present keep base's values). Throws on unknown keys or
+    /// bad values, naming the line.
+    public static func parse(_ text: String, over base: KernelParameters, source: String) throws -> KernelParameters {
+        var result = base
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            if line.allSatisfy({ $0 == " " || $0 == "\t" || $0 == "\r" }) { continue }
+            let parts = line.split(separator: "=", maxSplits: 1).map { $0.trimmingSpaces }
+            guard parts.count == 2 else {
+                throw BackendError.invalidArgument(op: "tuning file", detail: "\(source):\(number + 1): expected key = value")
+            }
+            if parts[0] == "gemmVariant" {
+                guard let v = GemmVariant(rawValue: parts[1]) else {
+                    throw BackendError.invalidArgument(op: "tuning file", detail: "\(source):\(number + 1): unknown gemmVariant '\(parts[1])'")
+                }
+                result.gemmVariant = v
+            } else if let (_, path) = keys.first(where: { $0.0 == parts[0] }) {
+                guard let v = Int(parts[1]) else {
+                    throw BackendError.invalidArgument(op: "tuning file", detail: "\(source):\(number + 1): '\(parts[1])' is not an integer")
+                }
+                result[keyPath: path] = v
+            } else {
+                throw BackendError.invalidArgument(op: "tuning file", detail: "\(source):\(number + 1): unknown key '\(parts[0])'")
+            }
+        }
+        return result
+    }
+
+    /// Where `featurize tune` stores the winners for `device`:
+    /// `<cache dir>/tuning/<device name>-<driver version>.params`.
+    public static func tuningFilePath(for device: OpenCLDeviceInfo) -> String {
+        let safe = (device.name + "-" + device.driverVersion).map { c -> Character in
+            c.isLetter || c.isNumber || c == "." || c == "-" ? c : "_"
+        }
+        return FileUtilities.cacheDirectory() + "/tuning/" + String(safe) + ".params"
+    }
+
+    /// Writes `parameters` as `device`'s tuning file (with a `#` comment line first).
+    public static func writeTuningFile(_ parameters: KernelParameters, for device: OpenCLDeviceInfo, comment: String) throws {
+        let path = tuningFilePath(for: device)
+        let text = "# \(comment)\n# device: \(device.name), driver \(device.driverVersion)\n" + parameters.serialized
+        guard FileUtilities.writeBytes(Array(text.utf8), to: path) else {
+            throw BackendError.unavailable(reason: "cannot write tuning file \(path)")
+        }
+    }
+
+    /// Table defaults for `device`, overridden by its tuning file when one exists and is valid. Returns the
+    /// parameters and a note on where they came from (or why a tuning file was ignored).
+    public static func resolved(for device: OpenCLDeviceInfo) -> (KernelParameters, String) {
+        let base = defaults(for: device)
+        let path = tuningFilePath(for: device)
+        guard let text = FileUtilities.readText(path) else { return (base, "built-in table") }
+        do {
+            let tuned = try parse(text, over: base, source: path)
+            if let problem = tuned.validationProblem(for: device) {
+                return (base, "built-in table (ignored \(path): \(problem))")
+            }
+            return (tuned, path)
+        } catch {
+            return (base, "built-in table (ignored \(error))")
+        }
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: String {
+        var s = self
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" || l == "\r" { s.removeLast() }
+        return String(s)
+    }
+}
+
+/// Minimal file helpers on the C library (keeps the module free of Foundation).
+enum FileUtilities {
+    /// `$FEATURIZE_CACHE_DIR`, else `$HOME/.cache/featurize`, else `/tmp/featurize-cache`.
+    static func cacheDirectory() -> String {
+        if let dir = getenv("FEATURIZE_CACHE_DIR"), dir.pointee != 0 { return String(cString: dir) }
+        if let home = getenv("HOME"), home.pointee != 0 { return String(cString: home) + "/.cache/featurize" }
+        return "/tmp/featurize-cache"
+    }
+
+    static func readBytes(_ path: String) -> [UInt8]? {
+        guard let file = fopen(path, "rb") else { return nil }
+        defer { fclose(file) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = fread(&chunk, 1, chunk.count, file)
+            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
+            if n < chunk.count { break }
+        }
+        return ferror(file) == 0 ? bytes : nil
+    }
+
+    static func readText(_ path: String) -> String? {
+        readBytes(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Creates `path` and its parents (like mkdir -p). Returns false on failure.
+    @discardableResult
+    static func makeDirectories(_ path: String) -> Bool {
+        var current = path.hasPrefix("/") ? "" : "."
+        for part in path.split(separator: "/") {
+            current += "/" + part
+            if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
+        }
+        return true
+    }
+
+    /// Writes atomically (temporary file + rename) after creating the parent directory. Returns false on failure.
+    @discardableResult
+    static func writeBytes(_ bytes: [UInt8], to path: String) -> Bool {
+        if let slash = path.lastIndex(of: "/") { makeDirectories(String(path[..<slash])) }
+        let temporary = path + ".tmp\(getpid())"
+        guard let file = fopen(temporary, "wb") else { return false }
+        let written = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
+        let closed = fclose(file) == 0
+        guard written == bytes.count, closed, rename(temporary, path) == 0 else { unlink(temporary); return false }
+        return true
+    }
+
+    /// 64-bit FNV-1a hash.
+    static func fnv1a(_ bytes: some Sequence<UInt8>, seed: UInt64 = 0xcbf2_9ce4_8422_2325) -> UInt64 {
+        var hash = seed
+        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        return hash
+    }
+
+    static func hex(_ value: UInt64) -> String {
+        let s = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+}

@@ -1,0 +1,149 @@
+import Featurize
+import Foundation
+import Scheduler
+import Testing
+
+/// The extraction job end to end on a small random BERT fixture: scheduler batching, resume after
+/// `kill -9`, fault injection, shards + merge, and the ablation's one-pass features.
+@Suite(.serialized) struct ExtractJobTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let modelPath = root.appendingPathComponent("Tests/EncoderTests/Fixtures/models/bert_gelu").path
+    static let texts: [String] = {
+        let base = (try? String(contentsOf: root.appendingPathComponent("Tests/EncoderTests/Fixtures/texts.txt"), encoding: .utf8))?
+            .split(separator: "\n", omittingEmptySubsequences: false).map(String.init) ?? []
+        // 1,000 rows: the fixture texts repeated with a row number, so every row differs.
+        return (0..<1_000).map { "\($0) " + base[$0 % max(base.count, 1)] }
+    }()
+
+    static func tempDir() -> String {
+        let d = NSTemporaryDirectory() + "featurize-job-\(UUID().uuidString)"
+        try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        return d
+    }
+
+    static func writeInput(_ dir: String, _ texts: [String] = texts) throws -> String {
+        let path = dir + "/input.txt"
+        try (texts.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func extractor() throws -> FeatureExtractor {
+        try FeatureExtractor(modelDirectory: Self.modelPath, pooling: PoolingSpec(methods: [.tokens(.mean), .tokens(.max)]))
+    }
+
+    @Test func jobEqualsPlainExtraction() throws {
+        let dir = Self.tempDir()
+        let e = try extractor()
+        var options = ExtractionJobOptions(input: try Self.writeInput(dir), output: dir + "/job.npy")
+        options.batching = BatchingPolicy(maxBatchTokens: 512, window: 300)
+        let report = try ExtractionJob(devices: [e], fallback: nil, options: options).run()
+        #expect(report.texts == 1_000)
+        #expect(report.paddingEfficiency > 0.8)
+        let job = try NpyReader.readMatrix(path: dir + "/job.npy")
+        let plain = try e.extract(texts: Self.texts)
+        #expect(job.rows == 1_000 && job.columns == e.dimension)
+        let worst = zip(job.values, plain.values).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(worst <= 1e-5, "max abs diff \(worst)")
+    }
+
+    @Test func deviceFaultLosesNoRow() throws {
+        let dir = Self.tempDir()
+        let input = try Self.writeInput(dir)
+        var clean = ExtractionJobOptions(input: input, output: dir + "/clean.npy")
+        clean.batching = BatchingPolicy(maxBatchTokens: 512, window: 250)
+        try ExtractionJob(devices: [try extractor()], fallback: nil, options: clean).run()
+        var faulty = clean
+        faulty.output = dir + "/faulty.npy"
+        let device = try extractor()
+        faulty.faultInjection = FaultInjection(device: device.backend.name, atBatch: 3, kind: .fail, repeats: 2)
+        let report = try ExtractionJob(devices: [device], fallback: try extractor(), options: faulty).run()
+        #expect(report.scheduler.fallbacks == 2)
+        #expect(report.scheduler.unhealthyDevices == [device.backend.name])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/clean.npy")) == Data(contentsOf: URL(fileURLWithPath: dir + "/faulty.npy")))
+        var oom = clean
+        oom.output = dir + "/oom.npy"
+        oom.faultInjection = FaultInjection(device: "*", atBatch: 2, kind: .oom)
+        let r2 = try ExtractionJob(devices: [try extractor()], fallback: nil, options: oom).run()
+        #expect(r2.scheduler.oomSplits == 1 && r2.texts == 1_000)
+        let a = try NpyReader.readMatrix(path: dir + "/clean.npy"), b = try NpyReader.readMatrix(path: dir + "/oom.npy")
+        #expect((zip(a.values, b.values).map { abs($0 - $1) }.max() ?? 1) <= 1e-5)
+    }
+
+    @Test func emptyInputAndOneText() throws {
+        let dir = Self.tempDir()
+        for (name, texts) in [("empty", [String]()), ("one", ["just one text"])] {
+            let path = dir + "/\(name).txt"
+            try (texts.isEmpty ? "" : texts.joined(separator: "\n") + "\n").write(toFile: path, atomically: true, encoding: .utf8)
+            let e = try extractor()
+            let report = try ExtractionJob(devices: [e], fallback: nil,
+                                           options: ExtractionJobOptions(input: path, output: dir + "/\(name).npy")).run()
+            let m = try NpyReader.readMatrix(path: dir + "/\(name).npy")
+            #expect(report.texts == texts.count && m.rows == texts.count && m.columns == e.dimension)
+        }
+    }
+
+    @Test func resumeAfterKillIsByteIdentical() throws {
+        let dir = Self.tempDir()
+        // 3,000 rows in chunks of 200, killed once two chunks are on disk.
+        let input = try Self.writeInput(dir, (0..<3).flatMap { k in Self.texts.map { "\(k) \($0)" } })
+        let common = ["extract", "--model", Self.modelPath, "--input", input, "--pooling", "mean", "--window", "200",
+                      "--max-batch-tokens", "1024", "--quiet"]
+        let full = try ClassifierCLITests.run(common + ["--output", dir + "/full.npy"])
+        #expect(full.status == 0, "\(full.stderr)")
+
+        let process = Process()
+        process.executableURL = ClassifierCLITests.executable
+        process.arguments = common + ["--output", dir + "/resumed.npy"]
+        try process.run()
+        let manifest = dir + "/resumed.npy.parts/manifest.json"
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline {
+            if let d = FileManager.default.contents(atPath: manifest),
+               let m = try? JSONDecoder().decode(OutputManifest.self, from: d), m.chunks.count >= 2 { break }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(!FileManager.default.fileExists(atPath: dir + "/resumed.npy"), "killed job left a complete-looking output")
+        let resumed = try ClassifierCLITests.run(common + ["--output", dir + "/resumed.npy", "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir + "/full.npy")) == Data(contentsOf: URL(fileURLWithPath: dir + "/resumed.npy")))
+    }
+
+    @Test func threeShardProcessesMergeToTheSingleRun() throws {
+        let dir = Self.tempDir()
+        let input = try Self.writeInput(dir)
+        let common = ["extract", "--model", Self.modelPath, "--input", input, "--quiet"]
+        #expect(try ClassifierCLITests.run(common + ["--output", dir + "/single.npy"]).status == 0)
+        let shards = try (0..<3).map { i -> Process in
+            let p = Process()
+            p.executableURL = ClassifierCLITests.executable
+            p.arguments = common + ["--output", dir + "/part\(i).npy", "--shard", "\(i)/3"]
+            try p.run()
+            return p
+        }
+        for p in shards { p.waitUntilExit(); #expect(p.terminationStatus == 0) }
+        let merged = try ClassifierCLITests.run(["merge", "--output", dir + "/merged.npy", dir + "/part2.npy", dir + "/part0.npy", dir + "/part1.npy"])
+        #expect(merged.status == 0, "\(merged.stderr)")
+        let a = try NpyReader.readMatrix(path: dir + "/single.npy"), b = try NpyReader.readMatrix(path: dir + "/merged.npy")
+        #expect(a.rows == 1_000 && b.rows == 1_000)
+        #expect((zip(a.values, b.values).map { abs($0 - $1) }.max() ?? 1) <= 1e-5)
+        let missing = try ClassifierCLITests.run(["merge", "--output", dir + "/m2.npy", dir + "/part0.npy", dir + "/part1.npy"])
+        #expect(missing.status != 0 && missing.stderr.contains("missing shard"))
+    }
+
+    @Test func ablationFeaturesEqualSeparateExtraction() throws {
+        let e = try extractor()
+        let combos = try AblationCombination.grid(pooling: "cls,mean,max", layers: "0,-1", combos: ["concat:-2..-1", "mean:0,1"],
+                                                  numLayers: e.model.config.numLayers)
+        #expect(combos.count == 12)
+        let texts = Array(Self.texts.prefix(120))
+        let all = try AblationFeatures.extract(texts: texts, extractor: e, combinations: combos)
+        for (combo, matrix) in zip(combos, all) {
+            let alone = try FeatureExtractor(modelDirectory: Self.modelPath, pooling: combo.spec).extract(texts: texts)
+            #expect(matrix.columns == alone.columns)
+            let worst = zip(matrix.values, alone.values).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(worst <= 1e-6, "\(combo.name): \(worst)")
+        }
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds a static `featurize` and stages everything a GPU machine without a Swift toolchain (and without
+# network) needs to run the OpenCL checks, into one folder (default .gpu/, git-ignored):
+#   featurize            static Swift stdlib build (needs glibc >= 2.34 and libstdc++ on the target)
+#   libOpenCL.so.1       the ocl-icd loader (found next to the binary through RUNPATH $ORIGIN)
+#   lib*.so*             any other non-system library the binary links (e.g. OpenBLAS), copied likewise
+#   vendors/nvidia.icd   an ICD file naming libnvidia-opencl.so.1 (the driver's OpenCL library)
+#   gpu-check.sh         the check: devices, kernel self-test, GEMM throughput
+# Usage: scripts/gpu-pack.sh [OUT_DIR]     then on the device:  OUT_DIR/gpu-check.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-.gpu}"
+swift build -c release --static-swift-stdlib --product featurize
+bin="$(swift build -c release --static-swift-stdlib --show-bin-path)/featurize"
+rm -rf "$out"
+mkdir -p "$out/vendors"
+cp "$bin" "$out/featurize"
+strip "$out/featurize" 2>/dev/null || true
+# The loader: prefer the real file behind the libOpenCL.so.1 the binary resolves here.
+loader="$(ldd "$bin" | awk '/libOpenCL\.so\.1/ {print $3}')"
+[ -n "$loader" ] || loader="$(ldconfig -p | awk '/libOpenCL\.so\.1 / {print $NF; exit}')"
+cp -L "$loader" "$out/libOpenCL.so.1"
+# Other shared libraries that a bare machine may lack (everything except glibc, libstdc++, libgcc).
+ldd "$bin" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
+    case "$(basename "$lib")" in
+        libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libstdc++.so*|libgcc_s.so*|libOpenCL.so*) ;;
+        *) cp -L "$lib" "$out/$(basename "$lib")" ;;
+    esac
+done
+echo "libnvidia-opencl.so.1" > "$out/vendors/nvidia.icd"
+cp scripts/gpu-check.sh "$out/gpu-check.sh"
+chmod +x "$out/gpu-check.sh" "$out/featurize"
+du -sh "$out"; ls -l "$out"
