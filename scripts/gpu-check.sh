@@ -20,6 +20,7 @@ done
 export OCL_ICD_VENDORS="${OCL_ICD_VENDORS:-$dir/vendors}"
 export FEATURIZE_CACHE_DIR="${FEATURIZE_CACHE_DIR:-$dir/cache}"
 bin="$dir/featurize"
+[ -f "$bin.gz" ] && gunzip -f "$bin.gz" && chmod +x "$bin"
 status=0
 echo "== host: $(uname -srm); glibc $(ldd --version 2>/dev/null | head -1 | awk '{print $NF}')"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader

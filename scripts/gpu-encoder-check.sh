@@ -12,10 +12,11 @@ mkdir -p "$out"
 export OCL_ICD_VENDORS="${OCL_ICD_VENDORS:-$dir/vendors}" FEATURIZE_CACHE_DIR="${FEATURIZE_CACHE_DIR:-$dir/cache}"
 export LD_LIBRARY_PATH="$dir:${LD_LIBRARY_PATH:-}"
 bin="$dir/featurize"
+[ -f "$bin.gz" ] && gunzip -f "$bin.gz" && chmod +x "$bin"
 py="python3 Benchmarks/gpu_torch_baseline.py"
 work=$(mktemp -d)
 $py make-models "$work" "$dir/tok" > /dev/null 2>&1 || { echo "model creation failed"; exit 1; }
-$py ids "$work/ids.npy" 128 128 > /dev/null
+$py ids "$work/ids.npy" "${BATCH:-128}" "${SEQ:-128}" > /dev/null
 rows=()
 for m in minilm bert-base; do
     ours=$("$bin" bench-encoder --model "$work/$m" --ids "$work/ids.npy" --device opencl:0 --runs 10 --warmup 3 \

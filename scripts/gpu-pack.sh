@@ -10,8 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-.gpu}"
-swift build -c release --static-swift-stdlib --product featurize
-bin="$(swift build -c release --static-swift-stdlib --show-bin-path)/featurize"
+# A scratch folder of its own, so the static build does not invalidate the normal release build.
+scratch="${SCRATCH:-.build-static}"
+swift build -c release --static-swift-stdlib --product featurize --scratch-path "$scratch"
+bin="$(swift build -c release --static-swift-stdlib --scratch-path "$scratch" --show-bin-path)/featurize"
 rm -rf "$out"
 mkdir -p "$out/vendors"
 cp "$bin" "$out/featurize"
@@ -21,7 +23,9 @@ loader="$(ldd "$bin" | awk '/libOpenCL\.so\.1/ {print $3}')"
 [ -n "$loader" ] || loader="$(ldconfig -p | awk '/libOpenCL\.so\.1 / {print $NF; exit}')"
 cp -L "$loader" "$out/libOpenCL.so.1"
 # Other shared libraries that a bare machine may lack (everything except glibc, libstdc++, libgcc).
+# CARRY_BLAS=0 skips OpenBLAS and its Fortran runtime when the target has them (saves ~40 MB of transfer).
 ldd "$bin" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
+    if [ "${CARRY_BLAS:-1}" = 0 ]; then case "$(basename "$lib")" in libopenblas*|libgfortran*|libquadmath*) continue ;; esac; fi
     case "$(basename "$lib")" in
         libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libstdc++.so*|libgcc_s.so*|libOpenCL.so*) ;;
         *) cp -L "$lib" "$out/$(basename "$lib")" ;;
@@ -29,5 +33,12 @@ ldd "$bin" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
 done
 echo "libnvidia-opencl.so.1" > "$out/vendors/nvidia.icd"
 cp scripts/gpu-check.sh "$out/gpu-check.sh"
+# Tokenizer files for the random models of scripts/gpu-encoder-check.sh.
+mkdir -p "$out/tok"
+for f in tokenizer.json vocab.txt tokenizer_config.json special_tokens_map.json; do
+    [ -f models/all-MiniLM-L6-v2/$f ] && cp models/all-MiniLM-L6-v2/$f "$out/tok/"
+done
 chmod +x "$out/gpu-check.sh" "$out/featurize"
+# The static binary is ~60 MB (Foundation's ICU data); ship it gzipped (~23 MB), gpu-check.sh unpacks it.
+gzip -9 -f "$out/featurize"
 du -sh "$out"; ls -l "$out"

@@ -7,17 +7,21 @@ import Glibc
 import Darwin
 #endif
 
-/// A float32 buffer in host memory, owned by `CPUBackend`.
+/// A float32 buffer in host memory (64-byte aligned), owned by `CPUBackend`.
 public final class CPUBuffer: DeviceBuffer {
     public let count: Int
     let pointer: UnsafeMutablePointer<Float>
 
-    init(count: Int) {
+    /// Nil when the allocation fails.
+    init?(count: Int) {
+        var raw: UnsafeMutableRawPointer? = nil
+        let bytes = Swift.max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        guard !bytes.overflow, posix_memalign(&raw, 64, bytes.partialValue) == 0, let raw else { return nil }
         self.count = count
-        pointer = UnsafeMutablePointer<Float>.allocate(capacity: Swift.max(count, 1))
+        pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
     }
 
-    deinit { pointer.deallocate() }
+    deinit { free(pointer) }
 }
 
 /// The CPU backend: OpenBLAS `cblas_sgemm` for every matrix product, Swift SIMD loops for the rest.
@@ -42,7 +46,10 @@ public final class CPUBackend: ComputeBackend {
 
     public func allocate(count: Int) throws -> any DeviceBuffer {
         guard count >= 0 else { throw BackendError.invalidArgument(op: "allocate", detail: "negative count \(count)") }
-        return CPUBuffer(count: count)
+        guard let buffer = CPUBuffer(count: count) else {
+            throw BackendError.outOfMemory(device: name, call: "posix_memalign", bytes: count.multipliedReportingOverflow(by: 4).partialValue)
+        }
+        return buffer
     }
 
     public func upload(_ source: UnsafeBufferPointer<Float>, to buffer: any DeviceBuffer, offset: Int) throws {

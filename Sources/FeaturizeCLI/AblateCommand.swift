@@ -40,7 +40,8 @@ struct AblateCommand: ParsableCommand {
     @Option(name: .long, help: "Pooling methods to compare, comma-separated (cls, mean, max, mean_sqrt_len, weighted_mean, last, pooler).")
     var pooling: String = "cls,mean,max"
 
-    @Option(name: .long, help: "Single layers to compare: all (0 = embeddings ... L), a list (0,3,6) or a range (-4..-1).")
+    // `.unconditional`: the value may start with '-' ("-4..-1").
+    @Option(name: .long, parsing: .unconditional, help: "Single layers to compare: all (0 = embeddings ... L), a list (0,3,6) or a range (-4..-1).")
     var layers: String = "all"
 
     @Option(name: .long, parsing: .singleValue, help: "Layer sets to compare too, REDUCE:LAYERS (e.g. concat:-4..-1, mean:-4..-1); repeatable.")

@@ -35,7 +35,8 @@ struct ExtractCommand: ParsableCommand {
     @Option(name: .long, help: "Pooling, comma-separated: cls, mean, max, mean_sqrt_len, weighted_mean, last, pooler.")
     var pooling: String?
 
-    @Option(name: .long, help: "Layers (HF hidden_states indices, 0 = embeddings, negatives from the end): -1, -4,-3,-2,-1, 0,6,12 or -4..-1.")
+    // `.unconditional`: the value may start with '-' ("-1", "-4..-1").
+    @Option(name: .long, parsing: .unconditional, help: "Layers (HF hidden_states indices, 0 = embeddings, negatives from the end): -1, -4,-3,-2,-1, 0,6,12 or -4..-1.")
     var layers: String = "-1"
 
     @Option(name: .customLong("layer-reduce"), help: "How several layers combine: concat or mean.")

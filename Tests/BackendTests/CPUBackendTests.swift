@@ -190,3 +190,12 @@ struct CPUBackendTests {
         #expect(maxDiff(try backend.read(out), [(-3 - 4) / 3, (-1 - 10) / 3]) <= 1e-6)
     }
 }
+
+@Test("an impossible allocation is an out-of-memory error, not a crash")
+func impossibleAllocation() throws {
+    let backend = CPUBackend(threads: 1)
+    #expect { _ = try backend.allocate(count: Int.max / 8) } throws: { error in
+        if case BackendError.outOfMemory = error { return true } else { return false }
+    }
+    #expect(throws: BackendError.self) { _ = try backend.allocate(count: -1) }
+}
