@@ -52,6 +52,8 @@ let package = Package(
         .executableTarget(name: "FeaturizeCLI", dependencies: [
             "Featurize", "Classifier", "Scheduler", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // libFuzzer targets (issue 7); FUZZ_TARGET selects one. scripts/fuzz.sh builds it with the fuzzer.
+        .executableTarget(name: "FeaturizeFuzz", dependencies: ["ModelIO", "FeatureIO", "Scheduler", "Tokenizer"]),
 
         // Tests.
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),

@@ -27,7 +27,9 @@ public struct ShardSpec: Codable, Equatable, Sendable {
 
     /// Rows this shard holds when the input has `inputRows` rows.
     public func rows(ofInput inputRows: Int) -> Int {
-        inputRows > index ? (inputRows - index + count - 1) / count : 0
+        // ceil((inputRows - index) / count) without forming `inputRows - index + count - 1`, which overflows
+        // for a huge N (e.g. `--shard 0/9223372036854775807`; found by the scheduler-text fuzz target).
+        inputRows > index ? (inputRows - index - 1) / count + 1 : 0
     }
 }
 

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Runs the test suites under Swift's sanitizers (issue 7).
+#
+#   scripts/sanitize.sh [SANITIZER...] [-- FILTER...]
+#     SANITIZER: address (default), thread, undefined;  FILTER: swift test --filter patterns
+#     (default: ModelIOTests SchedulerTests CLITests)
+#
+# Each sanitizer builds into its own scratch folder (.build-san-<name>, git-ignored by .build-*) so the
+# normal .build stays valid. Linked with lld (the gold linker crashes on sanitizer builds here).
+# Prints per sanitizer and filter: pass/fail and seconds; exit status 1 if any run failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+SANITIZERS=()
+FILTERS=()
+while [ $# -gt 0 ]; do
+    if [ "$1" = "--" ]; then shift; FILTERS=("$@"); break; fi
+    SANITIZERS+=("$1"); shift
+done
+[ ${#SANITIZERS[@]} -eq 0 ] && SANITIZERS=(address)
+[ ${#FILTERS[@]} -eq 0 ] && FILTERS=(ModelIOTests SchedulerTests CLITests)
+
+# Reports go to the log; halt on the first error so a finding fails the run.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export SWIFT_BACKTRACE=enable=no
+
+status=0
+mkdir -p .build-san-logs
+for san in "${SANITIZERS[@]}"; do
+    scratch=.build-san-$san
+    flags=(--sanitize="$san" --scratch-path "$scratch" -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld)
+    start=$(date +%s)
+    if ! swift build --build-tests "${flags[@]}" > ".build-san-logs/$san-build.log" 2>&1; then
+        echo "$san: BUILD FAILED after $(( $(date +%s) - start ))s (see .build-san-logs/$san-build.log)"
+        tail -20 ".build-san-logs/$san-build.log"
+        status=1
+        continue
+    fi
+    echo "$san: built tests in $(( $(date +%s) - start ))s"
+    for filter in "${FILTERS[@]}"; do
+        start=$(date +%s)
+        log=.build-san-logs/$san-$filter.log
+        if swift test --skip-build "${flags[@]}" --filter "$filter" > "$log" 2>&1; then
+            result=PASS
+        else
+            result=FAIL
+            status=1
+        fi
+        summary=$(grep -E "Test run with|Executed [1-9][0-9]* tests" "$log" | tr '\n' ' ')
+        echo "$san $filter: $result in $(( $(date +%s) - start ))s  $summary"
+        if [ "$result" = FAIL ]; then grep -E "Sanitizer|WARNING: ThreadSanitizer|runtime error|failed" "$log" | head -20; fi
+    done
+done
+exit $status
