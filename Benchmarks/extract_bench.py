@@ -58,7 +58,7 @@ def main():
     out_path = os.path.join(work, "ours.npy")
     cmd = [args.binary, "extract", "--model", args.model, "--input", input_path, "--output", out_path,
            "--max-length", str(args.max_length), "--batch-size", str(args.batch_size), "--threads", str(args.threads),
-           "--device", "cpu", "--quiet"]
+           "--device", "cpu", "--quiet", "--overwrite"]
 
     def run_ours():
         t = time.perf_counter()
