@@ -93,16 +93,6 @@ public enum OpenCLSelfTest {
         public mutating func int(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
     }
 
-    static func activate(_ x: Double, _ activation: Activation?) -> Double {
-        switch activation {
-        case nil: return x
-        case .geluErf: return 0.5 * x * (1 + erf(x / 2.0.squareRoot()))
-        case .geluTanh: return 0.5 * x * (1 + tanh((2.0 / Double.pi).squareRoot() * (x + 0.044715 * x * x * x)))
-        case .relu: return Swift.max(x, 0)
-        case .tanh: return tanh(x)
-        }
-    }
-
     static func maxDiff(_ got: [Float], _ expected: [Float], where include: (Int) -> Bool = { _ in true }) -> Double {
         var worst = 0.0
         for i in 0..<got.count where include(i) {
@@ -130,7 +120,7 @@ public enum OpenCLSelfTest {
                     let p = Double(input[r * k + i]) * Double(weight[o * k + i])
                     sum += p; scale += abs(p)
                 }
-                let e = abs(Double(got[r * outF + o]) - activate(sum, activation)) / Swift.max(scale, 1e-3)
+                let e = abs(Double(got[r * outF + o]) - HostReference.activation(sum, activation)) / Swift.max(scale, 1e-3)
                 if e.isNaN { return .infinity }
                 worst = Swift.max(worst, e)
             }
@@ -150,46 +140,13 @@ public enum OpenCLSelfTest {
         let out = try backend.makeBuffer([Float](repeating: .nan, count: batch * seq * hidden))
         try backend.attention(qkv: try backend.makeBuffer(qkv), lengths: lengths, batch: batch, seq: seq, heads: heads,
                               headDim: headDim, scale: scale, out: out)
-        let got = try backend.read(out)
-        var worst = 0.0
-        for b in 0..<batch {
-            let n = Int(lengths[b])
-            for h in 0..<heads {
-                for i in 0..<n {
-                    let q = (b * seq + i) * 3 * hidden + h * headDim
-                    var scores = [Double](repeating: 0, count: n)
-                    for j in 0..<n {
-                        let kk = (b * seq + j) * 3 * hidden + hidden + h * headDim
-                        var dot = 0.0
-                        for d in 0..<headDim { dot += Double(qkv[q + d]) * Double(qkv[kk + d]) }
-                        scores[j] = dot * Double(scale)
-                    }
-                    let m = scores.max() ?? 0
-                    let e = scores.map { exp($0 - m) }
-                    let total = e.reduce(0, +)
-                    for d in 0..<headDim {
-                        var acc = 0.0
-                        for j in 0..<n {
-                            let v: Int = (b * seq + j) * 3 * hidden + 2 * hidden + h * headDim + d
-                            acc += e[j] / total * Double(qkv[v])
-                        }
-                        let o: Int = (b * seq + i) * hidden + h * headDim + d
-                        let diff = abs(Double(got[o]) - acc)
-                        if diff.isNaN { return .infinity }
-                        worst = Swift.max(worst, diff)
-                    }
-                }
-            }
+        let expected = HostReference.attention(qkv, lengths: lengths, batch: batch, seq: seq, heads: heads,
+                                               headDim: headDim, scale: scale)
+        // Rows of padding queries are unspecified (NaN in the reference): compare real rows only.
+        return maxDiff(try backend.read(out), expected) { i in
+            let row = i / hidden
+            return row % seq < Int(lengths[row / seq])
         }
-        return worst
-    }
-
-    static func layerNorm(_ v: [Double], _ gamma: [Float], _ beta: [Float], _ eps: Float) -> [Float] {
-        let n = Double(v.count)
-        let mean = v.reduce(0, +) / n
-        let variance = v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / n
-        let inv = 1 / (variance + Double(eps)).squareRoot()
-        return v.indices.map { Float((v[$0] - mean) * inv * Double(gamma[$0]) + Double(beta[$0])) }
     }
 
     static func checkAddLayerNorm(_ backend: OpenCLBackend, rows: Int, cols: Int, random: inout Random) throws -> Double {
@@ -197,7 +154,7 @@ public enum OpenCLSelfTest {
         let gamma = random.floats(cols), beta = random.floats(cols)
         var expected: [Float] = []
         for r in 0..<rows {
-            expected += layerNorm((0..<cols).map { Double(x[r * cols + $0]) + Double(residual[r * cols + $0]) }, gamma, beta, 1e-12)
+            expected += HostReference.layerNorm((0..<cols).map { Double(x[r * cols + $0]) + Double(residual[r * cols + $0]) }, gamma: gamma, beta: beta, eps: 1e-12)
         }
         let out = try backend.makeBuffer([Float](repeating: .nan, count: rows * cols))
         try backend.addLayerNorm(x: try backend.makeBuffer(x), residual: try backend.makeBuffer(residual), rows: rows,
@@ -219,7 +176,7 @@ public enum OpenCLSelfTest {
                 let w = Double(word[Int(ids[r]) * hidden + c]), p = Double(position[(r % seq) * hidden + c])
                 v[c] = w + p + Double(tokenType[Int(typeIds[r]) * hidden + c])
             }
-            expected += layerNorm(v, gamma, beta, 1e-5)
+            expected += HostReference.layerNorm(v, gamma: gamma, beta: beta, eps: 1e-5)
         }
         let out = try backend.makeBuffer([Float](repeating: .nan, count: rows * hidden))
         try backend.embed(ids: ids, typeIds: typeIds, batch: batch, seq: seq, hidden: hidden, word: try backend.makeBuffer(word),
@@ -240,22 +197,12 @@ public enum OpenCLSelfTest {
         try backend.pool(hidden: try backend.makeBuffer(hidden), lengths: lengths, batch: batch, seq: seq, cols: cols,
                          mode: mode, out: out, outOffset: 2, outStride: stride)
         let got = try backend.read(out)
+        let expected = HostReference.pool(hidden, lengths: lengths, batch: batch, seq: seq, cols: cols, mode: mode)
         var worst = 0.0
         for b in 0..<batch {
-            let n = Int(lengths[b])
             if !got[b * stride].isNaN || !got[b * stride + 1].isNaN { return .infinity }  // wrote outside its columns
             for c in 0..<cols {
-                let h = (0..<n).map { Double(hidden[(b * seq + $0) * cols + c]) }
-                let value: Double
-                switch mode {
-                case .cls: value = Double(hidden[b * seq * cols + c])
-                case .mean: value = h.reduce(0, +) / Double(n)
-                case .max: value = h.max()!
-                case .meanSqrtLen: value = h.reduce(0, +) / Double(n).squareRoot()
-                case .weightedMean: value = h.indices.reduce(0.0) { $0 + Double($1 + 1) * h[$1] } / (Double(n) * Double(n + 1) / 2)
-                case .last: value = h[n - 1]
-                }
-                let d = abs(Double(got[b * stride + 2 + c]) - value)
+                let d = abs(Double(got[b * stride + 2 + c]) - Double(expected[b * cols + c]))
                 if d.isNaN { return .infinity }
                 worst = Swift.max(worst, d)
             }
