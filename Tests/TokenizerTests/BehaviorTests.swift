@@ -159,6 +159,23 @@ func writeModifiedTokenizer(in directory: String, _ edit: (inout [String: Any]) 
         expectError(.fileNotFound(path: dir + "/nope"), mentioning: ["nope"]) { _ = try TextTokenizer.load(directory: dir + "/nope") }
     }
 
+    /// A vocab.txt-only directory whose vocabulary lacks a special token it needs is an error naming it.
+    @Test func vocabularyWithoutSpecialTokens() throws {
+        for (missing, vocab) in [("[UNK]", "[PAD]\n[CLS]\n[SEP]\nhello\n"), ("[CLS]", "[PAD]\n[UNK]\n[SEP]\nhello\n"),
+                                 ("[SEP]", "[PAD]\n[UNK]\n[CLS]\nhello\n")] {
+            let dir = try makeTemporaryDirectory("vocab-without")
+            try Data(vocab.utf8).write(to: URL(fileURLWithPath: dir + "/vocab.txt"))
+            try Data("{\"do_lower_case\": true}".utf8).write(to: URL(fileURLWithPath: dir + "/tokenizer_config.json"))
+            do {
+                _ = try TextTokenizer.load(directory: dir)
+                Issue.record("expected an error for a vocabulary without \(missing)")
+            } catch let error as TokenizerError {
+                #expect(error.description.contains(missing), "\(error)")
+                #expect(error.description.contains(dir + "/vocab.txt"), "\(error)")
+            }
+        }
+    }
+
     @Test func malformedJSON() throws {
         let dir = try makeTemporaryDirectory("malformed")
         let path = dir + "/tokenizer.json"
