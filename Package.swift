@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "Encoder", dependencies: ["Backend", "ModelIO"]),
         .target(name: "Pooling", dependencies: ["Backend"], swiftSettings: optimized),
         .target(name: "FeatureIO", dependencies: ["ModelIO"]),
-        .target(name: "Scheduler", dependencies: ["Tokenizer", "Encoder", "Pooling", "Backend", "FeatureIO"]),
+        .target(name: "Scheduler", dependencies: ["Backend", "FeatureIO"]),
         .target(name: "Classifier", dependencies: ["FeatureIO"], swiftSettings: optimized),
         .target(name: "Featurize", dependencies: [
             "Tokenizer", "ModelIO", "FeatureIO", "Backend", "CPUBackend", "OpenCLBackend", "Encoder", "Pooling",

@@ -1,3 +1,4 @@
+import FeatureIO
 import Foundation
 import Testing
 
@@ -33,12 +34,7 @@ import Testing
 
     /// Writes a float32 C-order .npy file [rows, columns].
     static func writeNpy(_ values: [Float], rows: Int, columns: Int, to path: String) throws {
-        var header = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(columns)), }"
-        header += String(repeating: " ", count: (64 - (10 + header.utf8.count + 1) % 64) % 64) + "\n"
-        var data = Data([0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0, UInt8(header.utf8.count & 0xFF), UInt8(header.utf8.count >> 8)])
-        data.append(contentsOf: Array(header.utf8))
-        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-        try data.write(to: URL(fileURLWithPath: path))
+        try NpyArrayFile.write(try FeatureMatrix(values: values, rows: rows, columns: columns), to: path)
     }
 
     /// Three separable blobs in 4-D: class c has feature c around 5, others around 0.
