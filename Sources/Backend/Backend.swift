@@ -84,6 +84,11 @@ public protocol ComputeBackend: AnyObject {
     /// Waits until every enqueued op has finished.
     func synchronize() throws
 
+    /// A weight for `linear` (`[outFeatures, inFeatures]`, PyTorch `nn.Linear` layout). A backend may store it
+    /// in a layout of its own (the CPU backend packs it into panels for its GEMM micro-kernel); `download`
+    /// still returns the logical `[outFeatures, inFeatures]` values. Such buffers are inputs of `linear` only.
+    func makeLinearWeight(_ values: [Float], outFeatures: Int, inFeatures: Int) throws -> any DeviceBuffer
+
     // MARK: Ops
 
     /// Embedding layer: for each token row r = b*seq + t,
@@ -101,6 +106,13 @@ public protocol ComputeBackend: AnyObject {
     func linear(input: any DeviceBuffer, rows: Int, inFeatures: Int,
                 weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
                 activation: Activation?, out: any DeviceBuffer) throws
+
+    /// `linear` on the real token rows of a right-padded batch only: `input`/`out` hold `[batch * seq, *]` rows
+    /// and sequence b's real rows are `b*seq ..< b*seq + lengths[b]`. Padding rows of `out` are set to 0
+    /// (or, in the default implementation, computed like real rows: callers must not depend on them).
+    func linearRealRows(input: any DeviceBuffer, lengths: [Int32], seq: Int, inFeatures: Int,
+                        weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
+                        activation: Activation?, out: any DeviceBuffer) throws
 
     /// Multi-head self-attention core (no projections). qkv: `[batch * seq, 3 * hidden]`, each row being
     /// `[q | k | v]` with head h at columns `h*headDim ..< (h+1)*headDim` of each part.
@@ -131,6 +143,23 @@ extension ComputeBackend {
         let buffer = try allocate(count: values.count)
         try values.withUnsafeBufferPointer { try upload($0, to: buffer, offset: 0) }
         return buffer
+    }
+
+    /// Default: a plain buffer.
+    public func makeLinearWeight(_ values: [Float], outFeatures: Int, inFeatures: Int) throws -> any DeviceBuffer {
+        guard outFeatures > 0, inFeatures > 0, values.count == outFeatures * inFeatures else {
+            throw BackendError.invalidArgument(op: "makeLinearWeight",
+                                               detail: "\(values.count) values for a \(outFeatures) x \(inFeatures) weight")
+        }
+        return try makeBuffer(values)
+    }
+
+    /// Default: `linear` over every row, padding included.
+    public func linearRealRows(input: any DeviceBuffer, lengths: [Int32], seq: Int, inFeatures: Int,
+                               weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
+                               activation: Activation?, out: any DeviceBuffer) throws {
+        try linear(input: input, rows: lengths.count * seq, inFeatures: inFeatures, weight: weight, bias: bias,
+                   outFeatures: outFeatures, activation: activation, out: out)
     }
 
     /// Downloads the whole buffer.

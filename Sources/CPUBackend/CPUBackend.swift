@@ -1,5 +1,6 @@
 import Backend
 import CBLAS
+import CPUKernels
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -9,36 +10,54 @@ import Darwin
 
 /// A float32 buffer in host memory (64-byte aligned), owned by `CPUBackend`.
 public final class CPUBuffer: DeviceBuffer {
+    /// Logical element count (for a packed weight: outFeatures x inFeatures).
     public let count: Int
     let pointer: UnsafeMutablePointer<Float>
+    /// Set for a `linear` weight stored in the packed panel layout of `fz_pack_weight` (immutable).
+    let packedShape: (outFeatures: Int, inFeatures: Int)?
 
-    /// Nil when the allocation fails.
-    init?(count: Int) {
+    /// Nil when the allocation fails. `storage` (>= count) is the number of floats actually allocated.
+    init?(count: Int, storage: Int? = nil, packedShape: (outFeatures: Int, inFeatures: Int)? = nil) {
         var raw: UnsafeMutableRawPointer? = nil
-        let bytes = Swift.max(count, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        let floats = Swift.max(storage ?? count, 1)
+        let bytes = floats.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
         guard !bytes.overflow, posix_memalign(&raw, 64, bytes.partialValue) == 0, let raw else { return nil }
         self.count = count
-        pointer = raw.bindMemory(to: Float.self, capacity: Swift.max(count, 1))
+        self.packedShape = packedShape
+        pointer = raw.bindMemory(to: Float.self, capacity: floats)
     }
 
     deinit { free(pointer) }
 }
 
-/// The CPU backend: OpenBLAS `cblas_sgemm` for every matrix product, Swift SIMD loops for the rest.
+/// The CPU backend: a packed-weight AVX2/FMA SGEMM micro-kernel (`CPUKernels`) for the encoder's linear
+/// layers, a SIMD attention kernel per (sequence, head), Swift SIMD loops for the rest; OpenBLAS `sgemm` for
+/// plain (unpacked) weights.
 ///
 /// Threading: the backend owns the cores. OpenBLAS is set to one thread and each op is split by rows over
-/// `threads` workers (`DispatchQueue.concurrentPerform`), each worker calling single-threaded `sgemm` on its
-/// rows and running the epilogue (bias, activation) on them while they are in cache. OpenBLAS's own worker
-/// threads spin after every call and would fight our element-wise loops for the same two cores.
-/// Ops run synchronously; `synchronize()` is a no-op.
+/// `threads` workers (`DispatchQueue.concurrentPerform`), each worker running the single-threaded kernel on its
+/// rows with the epilogue (bias, activation) applied in registers. OpenBLAS's own worker threads spin after every
+/// call and would fight our element-wise loops for the same cores.
+/// Weights given to `makeLinearWeight` are packed once into 16-column panels (`fz_pack_weight`), so `linear`
+/// never re-packs them; `linearRealRows` skips padding rows entirely. Ops run synchronously; `synchronize()`
+/// is a no-op.
 public final class CPUBackend: ComputeBackend {
     public let threads: Int
-    public var name: String { "cpu (OpenBLAS, \(threads) thread\(threads == 1 ? "" : "s"))" }
+    public var name: String {
+        "cpu (\(packedWeights ? "packed AVX2 GEMM" : "OpenBLAS"), \(threads) thread\(threads == 1 ? "" : "s"))"
+    }
 
-    /// - Parameter threads: worker threads (default: the number of active processors).
-    public init(threads: Int? = nil) {
+    /// True (default): `linear` weights are packed once for the `CPUKernels` micro-kernel GEMM. False (set
+    /// `FEATURIZE_CPU_GEMM=openblas`): plain weights and OpenBLAS `sgemm` (kept as the benchmark baseline).
+    public let packedWeights: Bool
+
+    /// - Parameters:
+    ///   - threads: worker threads (default: the number of active processors).
+    ///   - packedWeights: nil reads `FEATURIZE_CPU_GEMM` (`packed`, the default, or `openblas`).
+    public init(threads: Int? = nil, packedWeights: Bool? = nil) {
         let available = sysconf(Int32(_SC_NPROCESSORS_ONLN))
         self.threads = Swift.max(1, threads ?? Int(available > 0 ? available : 1))
+        self.packedWeights = packedWeights ?? (getenv("FEATURIZE_CPU_GEMM").map { String(cString: $0) } != "openblas")
         openblas_set_num_threads(1)
     }
 
@@ -52,8 +71,33 @@ public final class CPUBackend: ComputeBackend {
         return buffer
     }
 
+    /// Packs the weight once for the micro-kernel GEMM (`CPUKernels`); `linear` then reads it without
+    /// re-packing. The buffer is read-only: `upload`/`copy` into it are errors, `download` unpacks.
+    public func makeLinearWeight(_ values: [Float], outFeatures: Int, inFeatures: Int) throws -> any DeviceBuffer {
+        if !packedWeights {
+            let buffer = try allocate(count: values.count)
+            try values.withUnsafeBufferPointer { try upload($0, to: buffer, offset: 0) }
+            return buffer
+        }
+        guard outFeatures > 0, inFeatures > 0, values.count == outFeatures * inFeatures,
+              outFeatures <= Int(Int32.max), inFeatures <= Int(Int32.max) else {
+            throw BackendError.invalidArgument(op: "makeLinearWeight",
+                                               detail: "\(values.count) values for a \(outFeatures) x \(inFeatures) weight")
+        }
+        let storage = fz_packed_weight_count(Int32(outFeatures), Int32(inFeatures))
+        guard let buffer = CPUBuffer(count: values.count, storage: storage,
+                                     packedShape: (outFeatures, inFeatures)) else {
+            throw BackendError.outOfMemory(device: name, call: "posix_memalign", bytes: storage * 4)
+        }
+        values.withUnsafeBufferPointer {
+            fz_pack_weight($0.baseAddress!, Int32(outFeatures), Int32(inFeatures), buffer.pointer)
+        }
+        return buffer
+    }
+
     public func upload(_ source: UnsafeBufferPointer<Float>, to buffer: any DeviceBuffer, offset: Int) throws {
         let b = try cpu(buffer, "upload")
+        try check(b.packedShape == nil, "upload", "a packed linear weight is read-only")
         guard offset >= 0, offset + source.count <= b.count else {
             throw BackendError.invalidArgument(op: "upload", detail: "\(source.count) elements at offset \(offset) exceed buffer of \(b.count)")
         }
@@ -67,6 +111,14 @@ public final class CPUBackend: ComputeBackend {
             throw BackendError.invalidArgument(op: "download", detail: "\(destination.count) elements at offset \(offset) exceed buffer of \(b.count)")
         }
         guard let base = destination.baseAddress, destination.count > 0 else { return }
+        if let shape = b.packedShape {
+            var logical = [Float](repeating: 0, count: b.count)
+            logical.withUnsafeMutableBufferPointer {
+                fz_unpack_weight(b.pointer, Int32(shape.outFeatures), Int32(shape.inFeatures), $0.baseAddress!)
+            }
+            logical.withUnsafeBufferPointer { base.update(from: $0.baseAddress! + offset, count: destination.count) }
+            return
+        }
         base.update(from: b.pointer + offset, count: destination.count)
     }
 
@@ -132,6 +184,19 @@ public final class CPUBackend: ComputeBackend {
         if let b { try check(b.count >= outFeatures, op, "bias holds \(b.count) < \(outFeatures)") }
         try check(x !== o, op, "input and out must not alias")
         guard rows > 0 else { return }
+        if let shape = w.packedShape {
+            try check(shape.outFeatures == outFeatures && shape.inFeatures == inFeatures, op,
+                      "packed weight is \(shape.outFeatures)x\(shape.inFeatures), expected \(outFeatures)x\(inFeatures)")
+            try check(rows <= Int(Int32.max), op, "\(rows) rows exceed Int32")
+            let act = Self.kernelActivation(activation)
+            // Rows per worker: multiples of 6 keep the micro-kernel's row panels whole.
+            parallelRows(rows, minChunk: 24, align: 6) { range in
+                fz_gemm_packed(Int32(range.count), Int32(outFeatures), Int32(inFeatures),
+                               x.pointer + range.lowerBound * inFeatures, Int32(inFeatures), w.pointer,
+                               b?.pointer, act, o.pointer + range.lowerBound * outFeatures, Int32(outFeatures))
+            }
+            return
+        }
         // Rows per worker: multiples of 16 keep OpenBLAS's packed panels whole.
         parallelRows(rows, minChunk: 32, align: 16) { range in
             let m = range.count
@@ -144,6 +209,63 @@ public final class CPUBackend: ComputeBackend {
                     epilogue(yout + r * outFeatures, count: outFeatures, bias: b?.pointer, activation: activation)
                 }
             }
+        }
+    }
+
+    /// Packed weights: the micro-kernel GEMM reads and writes only the real rows (a row-index table) and
+    /// padding rows of `out` are zeroed. Plain (OpenBLAS) weights: every row, like `linear`.
+    public func linearRealRows(input: any DeviceBuffer, lengths: [Int32], seq: Int, inFeatures: Int,
+                               weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
+                               activation: Activation?, out: any DeviceBuffer) throws {
+        let op = "linear"
+        let rows = lengths.count * seq
+        let w = try cpu(weight, op)
+        guard let shape = w.packedShape else {
+            try linear(input: input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
+                       outFeatures: outFeatures, activation: activation, out: out)
+            return
+        }
+        let x = try cpu(input, op), o = try cpu(out, op)
+        let b = try bias.map { try cpu($0, op) }
+        try check(seq > 0 && inFeatures > 0 && outFeatures > 0, op, "bad shape seq \(seq) in \(inFeatures) out \(outFeatures)")
+        try check(shape.outFeatures == outFeatures && shape.inFeatures == inFeatures, op,
+                  "packed weight is \(shape.outFeatures)x\(shape.inFeatures), expected \(outFeatures)x\(inFeatures)")
+        try check(x.count >= rows * inFeatures, op, "input holds \(x.count) < \(rows)x\(inFeatures)")
+        try check(o.count >= rows * outFeatures, op, "out holds \(o.count) < \(rows)x\(outFeatures)")
+        if let b { try check(b.count >= outFeatures, op, "bias holds \(b.count) < \(outFeatures)") }
+        try check(x !== o, op, "input and out must not alias")
+        try check(rows <= Int(Int32.max), op, "\(rows) rows exceed Int32")
+        var index: [Int32] = []
+        index.reserveCapacity(rows)
+        for (s, n) in lengths.enumerated() {
+            guard n >= 0, Int(n) <= seq else {
+                throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(s) outside 0...\(seq)")
+            }
+            let start = s * seq
+            for t in 0..<Int(n) { index.append(Int32(start + t)) }
+            if Int(n) < seq {
+                (o.pointer + (start + Int(n)) * outFeatures).update(repeating: 0, count: (seq - Int(n)) * outFeatures)
+            }
+        }
+        let real = index.count
+        guard real > 0 else { return }
+        let act = Self.kernelActivation(activation)
+        index.withUnsafeBufferPointer { idx in
+            parallelRows(real, minChunk: 24, align: 6) { range in
+                fz_gemm_packed_rows(Int32(range.count), idx.baseAddress! + range.lowerBound, Int32(outFeatures),
+                                    Int32(inFeatures), x.pointer, Int32(inFeatures), w.pointer, b?.pointer, act,
+                                    o.pointer, Int32(outFeatures))
+            }
+        }
+    }
+
+    private static func kernelActivation(_ activation: Activation?) -> Int32 {
+        switch activation {
+        case nil: return Int32(FZ_ACT_NONE)
+        case .geluErf: return Int32(FZ_ACT_GELU_ERF)
+        case .geluTanh: return Int32(FZ_ACT_GELU_TANH)
+        case .relu: return Int32(FZ_ACT_RELU)
+        case .tanh: return Int32(FZ_ACT_TANH)
         }
     }
 
@@ -160,25 +282,25 @@ public final class CPUBackend: ComputeBackend {
         }
         let stride = 3 * hidden
         let items = batch * heads
-        parallelRows(items, minChunk: 1) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.max(seq * seq, 1)) { scores in
-                let s = scores.baseAddress!
+        // One flag per item (distinct slots, so no lock): scratch allocation failures.
+        var failures = [UInt8](repeating: 0, count: items)
+        failures.withUnsafeMutableBufferPointer { failed in
+            parallelRows(items, minChunk: 1) { range in
                 for item in range {
                     let b = item / heads, h = item % heads
                     let n = Int(lengths[b])
                     guard n > 0 else { continue }
                     let base = q.pointer + b * seq * stride + h * headDim
-                    let qp = base, kp = base + hidden, vp = base + 2 * hidden
-                    // scores[n, n] = scale * Q · Kᵀ over real positions only.
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(n), Int32(headDim),
-                                scale, qp, Int32(stride), kp, Int32(stride), 0, s, Int32(n))
-                    for i in 0..<n { softmaxRow(s + i * n, count: n) }
-                    // out[n, headDim] = P · V, written into this head's columns.
-                    let op = o.pointer + b * seq * hidden + h * headDim
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(headDim), Int32(n),
-                                1, s, Int32(n), vp, Int32(stride), 0, op, Int32(hidden))
+                    // Scores over real positions only (padding keys excluded), softmax, · V, into this head's columns.
+                    if fz_attention_head(Int32(n), Int32(headDim), base, base + hidden, base + 2 * hidden, Int32(stride),
+                                         scale, o.pointer + b * seq * hidden + h * headDim, Int32(hidden)) != 0 {
+                        failed[item] = 1
+                    }
                 }
             }
+        }
+        if failures.contains(1) {
+            throw BackendError.outOfMemory(device: name, call: "attention scratch", bytes: (headDim + seq) * seq * 4)
         }
     }
 
@@ -222,6 +344,7 @@ public final class CPUBackend: ComputeBackend {
     public func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,
                      destinationOffset: Int, count: Int) throws {
         let s = try cpu(source, "copy"), d = try cpu(destination, "copy")
+        try check(s.packedShape == nil && d.packedShape == nil, "copy", "packed linear weights cannot be copied")
         try check(count >= 0 && sourceOffset >= 0 && destinationOffset >= 0 &&
                   sourceOffset + count <= s.count && destinationOffset + count <= d.count,
                   "copy", "\(count) elements from \(sourceOffset) to \(destinationOffset) out of bounds")

@@ -96,21 +96,21 @@ public final class Encoder {
             layers = try (0..<config.numLayers).map { i in
                 let p = "encoder.layer.\(i)."
                 return Layer(
-                    qkvWeight: try loader.uploadConcatenated(["query", "key", "value"].map { p + "attention.self.\($0).weight" }, [h, h]),
+                    qkvWeight: try loader.uploadConcatenated(["query", "key", "value"].map { p + "attention.self.\($0).weight" }, [h, h], linear: true),
                     qkvBias: try loader.uploadConcatenated(["query", "key", "value"].map { p + "attention.self.\($0).bias" }, [h]),
-                    outWeight: try loader.upload(p + "attention.output.dense.weight", [h, h]),
+                    outWeight: try loader.uploadLinear(p + "attention.output.dense.weight", [h, h]),
                     outBias: try loader.upload(p + "attention.output.dense.bias", [h]),
                     norm1Gamma: try loader.upload(p + "attention.output.LayerNorm.weight", [h], alternatives: [p + "attention.output.LayerNorm.gamma"]),
                     norm1Beta: try loader.upload(p + "attention.output.LayerNorm.bias", [h], alternatives: [p + "attention.output.LayerNorm.beta"]),
-                    ffn1Weight: try loader.upload(p + "intermediate.dense.weight", [inter, h]),
+                    ffn1Weight: try loader.uploadLinear(p + "intermediate.dense.weight", [inter, h]),
                     ffn1Bias: try loader.upload(p + "intermediate.dense.bias", [inter]),
-                    ffn2Weight: try loader.upload(p + "output.dense.weight", [h, inter]),
+                    ffn2Weight: try loader.uploadLinear(p + "output.dense.weight", [h, inter]),
                     ffn2Bias: try loader.upload(p + "output.dense.bias", [h]),
                     norm2Gamma: try loader.upload(p + "output.LayerNorm.weight", [h], alternatives: [p + "output.LayerNorm.gamma"]),
                     norm2Beta: try loader.upload(p + "output.LayerNorm.bias", [h], alternatives: [p + "output.LayerNorm.beta"]))
             }
             if loader.exists("pooler.dense.weight") {
-                pooler = (try loader.upload("pooler.dense.weight", [h, h]), try loader.upload("pooler.dense.bias", [h]))
+                pooler = (try loader.uploadLinear("pooler.dense.weight", [h, h]), try loader.upload("pooler.dense.bias", [h]))
             } else {
                 pooler = nil
             }
@@ -123,15 +123,15 @@ public final class Encoder {
             layers = try (0..<config.numLayers).map { i in
                 let p = "transformer.layer.\(i)."
                 return Layer(
-                    qkvWeight: try loader.uploadConcatenated(["q_lin", "k_lin", "v_lin"].map { p + "attention.\($0).weight" }, [h, h]),
+                    qkvWeight: try loader.uploadConcatenated(["q_lin", "k_lin", "v_lin"].map { p + "attention.\($0).weight" }, [h, h], linear: true),
                     qkvBias: try loader.uploadConcatenated(["q_lin", "k_lin", "v_lin"].map { p + "attention.\($0).bias" }, [h]),
-                    outWeight: try loader.upload(p + "attention.out_lin.weight", [h, h]),
+                    outWeight: try loader.uploadLinear(p + "attention.out_lin.weight", [h, h]),
                     outBias: try loader.upload(p + "attention.out_lin.bias", [h]),
                     norm1Gamma: try loader.upload(p + "sa_layer_norm.weight", [h]),
                     norm1Beta: try loader.upload(p + "sa_layer_norm.bias", [h]),
-                    ffn1Weight: try loader.upload(p + "ffn.lin1.weight", [inter, h]),
+                    ffn1Weight: try loader.uploadLinear(p + "ffn.lin1.weight", [inter, h]),
                     ffn1Bias: try loader.upload(p + "ffn.lin1.bias", [inter]),
-                    ffn2Weight: try loader.upload(p + "ffn.lin2.weight", [h, inter]),
+                    ffn2Weight: try loader.uploadLinear(p + "ffn.lin2.weight", [h, inter]),
                     ffn2Bias: try loader.upload(p + "ffn.lin2.bias", [h]),
                     norm2Gamma: try loader.upload(p + "output_layer_norm.weight", [h]),
                     norm2Beta: try loader.upload(p + "output_layer_norm.bias", [h]))
@@ -181,18 +181,18 @@ public final class Encoder {
         for index in 0..<deepest {
             let layer = layers[index]
             let x = hiddenStates[index]
-            try backend.linear(input: x, rows: rows, inFeatures: h, weight: layer.qkvWeight, bias: layer.qkvBias,
+            try backend.linearRealRows(input: x, lengths: lengths, seq: seq, inFeatures: h, weight: layer.qkvWeight, bias: layer.qkvBias,
                                outFeatures: 3 * h, activation: nil, out: qkv)
             try backend.attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim,
                                   scale: scale, out: context)
-            try backend.linear(input: context, rows: rows, inFeatures: h, weight: layer.outWeight, bias: layer.outBias,
+            try backend.linearRealRows(input: context, lengths: lengths, seq: seq, inFeatures: h, weight: layer.outWeight, bias: layer.outBias,
                                outFeatures: h, activation: nil, out: projected)
             try backend.addLayerNorm(x: projected, residual: x, rows: rows, cols: h, gamma: layer.norm1Gamma,
                                      beta: layer.norm1Beta, eps: config.layerNormEps, out: afterAttention)
-            try backend.linear(input: afterAttention, rows: rows, inFeatures: h, weight: layer.ffn1Weight,
+            try backend.linearRealRows(input: afterAttention, lengths: lengths, seq: seq, inFeatures: h, weight: layer.ffn1Weight,
                                bias: layer.ffn1Bias, outFeatures: config.intermediateSize, activation: activation,
                                out: intermediate)
-            try backend.linear(input: intermediate, rows: rows, inFeatures: config.intermediateSize,
+            try backend.linearRealRows(input: intermediate, lengths: lengths, seq: seq, inFeatures: config.intermediateSize,
                                weight: layer.ffn2Weight, bias: layer.ffn2Bias, outFeatures: h, activation: nil,
                                out: projected)
             try backend.addLayerNorm(x: projected, residual: afterAttention, rows: rows, cols: h,
@@ -270,10 +270,19 @@ private struct TensorLoader {
         try backend.makeBuffer(try values(name, shape, alternatives: alternatives))
     }
 
-    /// Uploads several same-shaped tensors stacked along the first dimension (Q, K, V -> QKV).
-    func uploadConcatenated(_ names: [String], _ shape: [Int]) throws -> any DeviceBuffer {
+    /// A `linear` weight `[out, in]`, in the backend's preferred layout (`makeLinearWeight`).
+    func uploadLinear(_ name: String, _ shape: [Int]) throws -> any DeviceBuffer {
+        try backend.makeLinearWeight(try values(name, shape), outFeatures: shape[0], inFeatures: shape[1])
+    }
+
+    /// Uploads several same-shaped tensors stacked along the first dimension (Q, K, V -> QKV); `linear`:
+    /// the result is a `linear` weight `[names.count * shape[0], shape[1]]`.
+    func uploadConcatenated(_ names: [String], _ shape: [Int], linear: Bool = false) throws -> any DeviceBuffer {
         var all: [Float] = []
         for name in names { all += try values(name, shape) }
+        if linear {
+            return try backend.makeLinearWeight(all, outFeatures: names.count * shape[0], inFeatures: shape[1])
+        }
         return try backend.makeBuffer(all)
     }
 }

@@ -76,6 +76,146 @@ struct CPUBackendTests {
         }
     }
 
+    /// Naive double-precision `x · wᵀ + b` for the linear tests (before the activation).
+    private func referenceLinear(_ x: [Float], rows: Int, inF: Int, _ w: [Float], _ b: [Float]?, outF: Int) -> [Float] {
+        var expected = [Float](repeating: 0, count: rows * outF)
+        x.withUnsafeBufferPointer { xp in
+            w.withUnsafeBufferPointer { wp in
+                for r in 0..<rows {
+                    for o in 0..<outF {
+                        var acc = Double(b?[o] ?? 0)
+                        for k in 0..<inF { acc += Double(xp[r * inF + k]) * Double(wp[o * inF + k]) }
+                        expected[r * outF + o] = Float(acc)
+                    }
+                }
+            }
+        }
+        return expected
+    }
+
+    /// The activation applied to a reference value (libm functions).
+    private func referenceActivation(_ v: Float, _ act: Activation?) -> Float {
+        switch act {
+        case nil: return v
+        case .relu?: return max(v, 0)
+        case .geluErf?: return v * 0.5 * (1 + erff(v * 0.70710678118654752440))
+        case .geluTanh?: return 0.5 * v * (1 + tanhf(0.79788456080286535588 * (v + 0.044715 * v * v * v)))
+        case .tanh?: return tanhf(v)
+        }
+    }
+
+    /// Shapes (rows, in, out) around the micro-kernel's tiles (6 x 16), k blocks (384) and row blocks (240).
+    static let packedShapes: [(Int, Int, Int)] = [
+        (1, 1, 1), (5, 7, 3), (6, 16, 16), (67, 37, 29), (13, 400, 45), (100, 800, 17), (250, 385, 33),
+        (7, 1537, 16), (241, 64, 48), (481, 390, 40),
+    ]
+
+    @Test("packed-weight linear matches the naive reference at odd and blocked shapes", arguments: [1, 2])
+    func packedLinear(threads: Int) throws {
+        let backend = CPUBackend(threads: threads, packedWeights: true)
+        for (index, (rows, inF, outF)) in Self.packedShapes.enumerated() {
+            let seed = UInt64(index * 10)
+            let x = randomValues(rows * inF, seed: seed + 1, scale: 2)
+            let w = randomValues(outF * inF, seed: seed + 2, scale: 1 / Float(inF).squareRoot())
+            let b = randomValues(outF, seed: seed + 3)
+            let xb = try backend.makeBuffer(x), bb = try backend.makeBuffer(b)
+            let wb = try backend.makeLinearWeight(w, outFeatures: outF, inFeatures: inF)
+            #expect(try backend.read(wb) == w, "packed weight \(outF)x\(inF) downloads as its logical values")
+            for withBias in [true, false] {
+                let plain = referenceLinear(x, rows: rows, inF: inF, w, withBias ? b : nil, outF: outF)
+                for act in [nil, .relu, .geluErf, .geluTanh, .tanh] as [Activation?] {
+                    let out = try backend.makeBuffer([Float](repeating: .nan, count: rows * outF))
+                    try backend.linear(input: xb, rows: rows, inFeatures: inF, weight: wb, bias: withBias ? bb : nil,
+                                       outFeatures: outF, activation: act, out: out)
+                    let expected = plain.map { referenceActivation($0, act) }
+                    let d = maxDiff(try backend.read(out), expected)
+                    #expect(d <= 2e-5, "\(rows)x\(inF)x\(outF) \(String(describing: act)) bias \(withBias): \(d)")
+                }
+            }
+        }
+    }
+
+    @Test("linearRealRows computes real rows like linear and zeroes padding rows", arguments: [1, 2])
+    func linearRealRows(threads: Int) throws {
+        let seq = 9, inF = 40, outF = 35
+        let lengths: [Int32] = [9, 4, 1, 0, 7]
+        let rows = lengths.count * seq
+        let x = randomValues(rows * inF, seed: 41, scale: 2), w = randomValues(outF * inF, seed: 42, scale: 0.2)
+        let b = randomValues(outF, seed: 43)
+        let expected = referenceLinear(x, rows: rows, inF: inF, w, b, outF: outF).map { referenceActivation($0, .geluErf) }
+        for packed in [true, false] {
+            let backend = CPUBackend(threads: threads, packedWeights: packed)
+            let wb = try backend.makeLinearWeight(w, outFeatures: outF, inFeatures: inF)
+            let out = try backend.makeBuffer([Float](repeating: .nan, count: rows * outF))
+            try backend.linearRealRows(input: try backend.makeBuffer(x), lengths: lengths, seq: seq, inFeatures: inF,
+                                       weight: wb, bias: try backend.makeBuffer(b), outFeatures: outF,
+                                       activation: .geluErf, out: out)
+            let got = try backend.read(out)
+            var worst: Float = 0
+            for (s, n) in lengths.enumerated() {
+                for t in 0..<seq {
+                    let r = s * seq + t
+                    let row = Array(got[r * outF ..< (r + 1) * outF])
+                    if t < Int(n) {
+                        worst = max(worst, maxDiff(row, Array(expected[r * outF ..< (r + 1) * outF])))
+                    } else if packed {
+                        #expect(row.allSatisfy { $0 == 0 }, "padding row \(t) of sequence \(s) is zeroed")
+                    }
+                }
+            }
+            #expect(worst <= 2e-5, "packed \(packed): real rows max abs diff \(worst)")
+        }
+    }
+
+    @Test("a packed weight is read-only and must match the linear's shape")
+    func packedWeightMisuse() throws {
+        let backend = CPUBackend(threads: 1, packedWeights: true)
+        let w = randomValues(6 * 4, seed: 5)
+        let wb = try backend.makeLinearWeight(w, outFeatures: 6, inFeatures: 4)
+        #expect(throws: BackendError.self) { try backend.upload([Float](repeating: 0, count: 4).withUnsafeBufferPointer { $0 }, to: wb, offset: 0) }
+        let plain = try backend.allocate(count: 24)
+        #expect(throws: BackendError.self) { try backend.copy(wb, sourceOffset: 0, to: plain, destinationOffset: 0, count: 24) }
+        let x = try backend.makeBuffer(randomValues(3 * 6, seed: 6)), out = try backend.allocate(count: 3 * 4)
+        // A 6 x 4 weight used as 4 x 6 is an error naming both shapes, not garbage.
+        #expect(throws: BackendError.self) {
+            try backend.linear(input: x, rows: 3, inFeatures: 6, weight: wb, bias: nil, outFeatures: 4, activation: nil, out: out)
+        }
+        #expect(throws: BackendError.self) { try backend.makeLinearWeight(w, outFeatures: 5, inFeatures: 4) }
+    }
+
+    @Test("attention at encoder head sizes and long sequences", arguments: [32, 64, 12])
+    func attentionHeadSizes(headDim: Int) throws {
+        let backend = CPUBackend(threads: 2)
+        let batch = 3, seq = 131, heads = 2, hidden = heads * headDim
+        let lengths: [Int32] = [131, 57, 8]
+        let qkv = randomValues(batch * seq * 3 * hidden, seed: UInt64(headDim), scale: 2)
+        let scale: Float = 1 / Float(headDim).squareRoot()
+        let out = try backend.allocate(count: batch * seq * hidden)
+        try backend.attention(qkv: try backend.makeBuffer(qkv), lengths: lengths, batch: batch, seq: seq, heads: heads,
+                              headDim: headDim, scale: scale, out: out)
+        let got = try backend.read(out)
+        func at(_ b: Int, _ t: Int, _ part: Int, _ h: Int, _ d: Int) -> Double {
+            Double(qkv[(b * seq + t) * 3 * hidden + part * hidden + h * headDim + d])
+        }
+        var worst: Float = 0
+        for b in 0..<batch {
+            let n = Int(lengths[b])
+            for h in 0..<heads {
+                for i in stride(from: 0, to: n, by: 5) {
+                    let scores = (0..<n).map { j in (0..<headDim).reduce(0.0) { $0 + at(b, i, 0, h, $1) * at(b, j, 1, h, $1) } * Double(scale) }
+                    let m = scores.max() ?? 0
+                    let e = scores.map { Foundation.exp($0 - m) }
+                    let z = e.reduce(0, +)
+                    for d in 0..<headDim {
+                        let v = (0..<n).reduce(0.0) { $0 + e[$1] / z * at(b, $1, 2, h, d) }
+                        worst = max(worst, abs(Float(v) - got[(b * seq + i) * hidden + h * headDim + d]))
+                    }
+                }
+            }
+        }
+        #expect(worst <= 1e-5, "attention head size \(headDim): max abs diff \(worst)")
+    }
+
     @Test("attention masks padding keys and ignores padding values", arguments: [1, 2])
     func attention(threads: Int) throws {
         let backend = CPUBackend(threads: threads)

@@ -1,0 +1,55 @@
+#ifndef FEATURIZE_CPU_KERNELS_H
+#define FEATURIZE_CPU_KERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Activation codes for the GEMM epilogue (match `Backend.Activation`).
+enum {
+    FZ_ACT_NONE = 0,
+    FZ_ACT_GELU_ERF = 1,
+    FZ_ACT_GELU_TANH = 2,
+    FZ_ACT_RELU = 3,
+    FZ_ACT_TANH = 4,
+};
+
+/// Floats needed to hold a weight `[n, k]` in the packed layout of `fz_pack_weight`.
+size_t fz_packed_weight_count(int n, int k);
+
+/// Packs an `nn.Linear` weight `w` (`[n, k]`, row-major, out-features × in-features) into panels of 16
+/// output features × a block of k (zero-padded past n) for `fz_gemm_packed`. `packed` holds
+/// `fz_packed_weight_count(n, k)` floats (64-byte alignment recommended).
+void fz_pack_weight(const float *w, int n, int k, float *packed);
+
+/// Inverse of `fz_pack_weight`: writes the logical `[n, k]` weight back to `w`.
+void fz_unpack_weight(const float *packed, int n, int k, float *w);
+
+/// `c[m, n] = act(a[m, k] · wᵀ + bias)` with `w` packed by `fz_pack_weight`.
+/// - a: row stride `lda` (>= k); c: row stride `ldc` (>= n); bias: `[n]` or NULL; act: `FZ_ACT_*`.
+/// Single-threaded: callers split rows over threads. Every element of `c[0..<m, 0..<n]` is written (no
+/// read of its previous contents); nothing outside it is touched.
+void fz_gemm_packed(int m, int n, int k, const float *a, int lda, const float *packed,
+                    const float *bias, int act, float *c, int ldc);
+
+/// `fz_gemm_packed` on a subset of rows: logical row i (0..<m) is row `index[i]` of both `a` and `c`
+/// (`index` NULL: row i). Rows of `c` not listed are not touched. Used to skip padding token rows.
+void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
+                         const float *bias, int act, float *c, int ldc);
+
+/// Attention of one sequence and head: `out[i] = softmax_j(scale * q[i] · k[j]) · v[j]` for i, j < n.
+/// q, k, v: n rows of d floats with row stride `stride`; out: n rows with stride `out_stride`.
+/// Returns 0, or -1 when its scratch buffer (thread-local, (d + n) * n floats) cannot be allocated.
+int fz_attention_head(int n, int d, const float *q, const float *k, const float *v, int stride,
+                      float scale, float *out, int out_stride);
+
+/// Applies an activation in place to `count` floats (same code as the GEMM epilogue).
+void fz_activate(float *x, size_t count, int act);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
