@@ -12,9 +12,18 @@ Each engine runs 3 times, interleaved (ours, ST, ORT, ours, ...); medians are re
 
 Also checks agreement: per-row cosine of ours vs sentence-transformers (and ORT vs sentence-transformers).
 
+Also prints the useful work in GFLOP/s (linear layers 2*L*(4H^2 + 2*H*I) per token plus attention 4*L*H*n^2
+per text of n tokens; padding not counted) so runs can be compared with the sgemm ceiling of the machine.
+
+Options: --model DIR (any BERT/DistilBERT dir; e.g. a random BERT-base from
+`python3 Benchmarks/gpu_torch_baseline.py make-models models/random models/all-MiniLM-L6-v2`), --max-length,
+--input FILE (one text per line instead of the demo CSV), --baseline-gemm (also run featurize with
+FEATURIZE_CPU_GEMM=openblas, the OpenBLAS path, as a fourth engine), --skip-st, --skip-onnx.
+
 Usage (from the package root): swift build -c release && python3 Benchmarks/extract_bench.py [--texts N]
 Needs: pip install onnxruntime onnx (plus torch, transformers, sentence-transformers, numpy).
 """
+import json
 import argparse, csv, os, statistics, subprocess, sys, tempfile, time
 import numpy as np
 
@@ -31,6 +40,9 @@ def main():
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "all-MiniLM-L6-v2"))
     ap.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "featurize"))
     ap.add_argument("--skip-onnx", action="store_true")
+    ap.add_argument("--skip-st", action="store_true")
+    ap.add_argument("--baseline-gemm", action="store_true")
+    ap.add_argument("--input", default=None)
     args = ap.parse_args()
 
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -39,8 +51,17 @@ def main():
     from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer
 
-    with open(os.path.join(ROOT, "data", "demo", "movie-reviews.csv"), newline="", encoding="utf-8") as f:
-        texts = [" ".join(r["text"].split("\n")) for r in csv.DictReader(f)][: args.texts]
+    if args.input:
+        with open(args.input, encoding="utf-8") as f:
+            texts = [line.rstrip("\n") for line in f][: args.texts]
+    else:
+        with open(os.path.join(ROOT, "data", "demo", "movie-reviews.csv"), newline="", encoding="utf-8") as f:
+            texts = [" ".join(r["text"].split("\n")) for r in csv.DictReader(f)][: args.texts]
+    with open(os.path.join(args.model, "config.json")) as f:
+        cfg = json.load(f)
+    hidden = cfg.get("hidden_size", cfg.get("dim"))
+    inter = cfg.get("intermediate_size", cfg.get("hidden_dim"))
+    layers = cfg.get("num_hidden_layers", cfg.get("n_layers"))
     work = tempfile.mkdtemp(prefix="featurize-bench-")
     input_path = os.path.join(work, "texts.txt")
     with open(input_path, "w", encoding="utf-8") as f:
@@ -50,9 +71,13 @@ def main():
     tok = Tokenizer.from_file(os.path.join(args.model, "tokenizer.json"))
     tok.no_padding()
     tok.enable_truncation(max_length=args.max_length)
-    total_tokens = sum(len(e.ids) for e in tok.encode_batch(texts))
+    lengths = [len(e.ids) for e in tok.encode_batch(texts)]
+    total_tokens = sum(lengths)
+    flops = total_tokens * 2 * layers * (4 * hidden * hidden + 2 * hidden * inter) + \
+        sum(4 * layers * hidden * n * n for n in lengths)
     print(f"{len(texts)} texts, {total_tokens} tokens (max length {args.max_length}), batch {args.batch_size}, "
-          f"{args.threads} threads")
+          f"{args.threads} threads; model {os.path.basename(args.model.rstrip('/'))} ({layers} x {hidden}, "
+          f"intermediate {inter}); useful work {flops / 1e12:.3f} TFLOP")
 
     # --- ours
     out_path = os.path.join(work, "ours.npy")
@@ -63,6 +88,12 @@ def main():
     def run_ours():
         t = time.perf_counter()
         subprocess.run(cmd, check=True)
+        return time.perf_counter() - t
+
+    def run_ours_openblas():
+        t = time.perf_counter()
+        openblas_cmd = [c if c != out_path else out_path + ".openblas.npy" for c in cmd]
+        subprocess.run(openblas_cmd, check=True, env=dict(os.environ, FEATURIZE_CPU_GEMM="openblas"))
         return time.perf_counter() - t
 
     # --- sentence-transformers
@@ -106,7 +137,7 @@ def main():
             t = time.perf_counter()
             encs = tok.encode_batch(texts)
             order = sorted(range(len(texts)), key=lambda i: -len(encs[i].ids))
-            out = np.zeros((len(texts), 384), dtype=np.float32)
+            out = np.zeros((len(texts), hidden), dtype=np.float32)
             for s in range(0, len(order), args.batch_size):
                 idx = order[s:s + args.batch_size]
                 seq = max(len(encs[i].ids) for i in idx)
@@ -125,15 +156,20 @@ def main():
             run_ort.last = out
             return time.perf_counter() - t
 
-    times = {"featurize": [], "sentence-transformers": [], "onnxruntime": []}
+    times = {"featurize": [], "featurize-openblas": [], "sentence-transformers": [], "onnxruntime": []}
     for r in range(args.runs):
         times["featurize"].append(run_ours())
-        times["sentence-transformers"].append(run_st())
+        if args.baseline_gemm:
+            times["featurize-openblas"].append(run_ours_openblas())
+        if not args.skip_st:
+            times["sentence-transformers"].append(run_st())
         if run_ort:
             times["onnxruntime"].append(run_ort())
         print(f"run {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items() if v), flush=True)
 
     ours = np.load(out_path)
+    if args.skip_st:
+        run_st()
     ref = run_st.last
     cos = (ours * ref).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(ref, axis=1))
     print(f"agreement: featurize vs sentence-transformers min cosine {cos.min():.7f}, "
@@ -144,9 +180,10 @@ def main():
         print(f"agreement: onnxruntime vs sentence-transformers min cosine {cos2.min():.7f}")
 
     med = {k: statistics.median(v) for k, v in times.items() if v}
-    print(f"\n{'engine':24s} {'median s':>9s} {'texts/s':>9s} {'tokens/s':>10s}")
+    print(f"\n{'engine':24s} {'median s':>9s} {'texts/s':>9s} {'tokens/s':>10s} {'GFLOP/s':>8s}  (all runs, s)")
     for k, v in med.items():
-        print(f"{k:24s} {v:9.2f} {len(texts) / v:9.1f} {total_tokens / v:10.0f}")
+        runs = " ".join(f"{x:.2f}" for x in times[k])
+        print(f"{k:24s} {v:9.2f} {len(texts) / v:9.1f} {total_tokens / v:10.0f} {flops / v / 1e9:8.1f}  ({runs})")
     for k, v in med.items():
         if k != "featurize":
             print(f"featurize speed-up vs {k}: {v / med['featurize']:.2f}x")

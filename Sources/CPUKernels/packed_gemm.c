@@ -382,16 +382,32 @@ int fz_attention_head(int n, int d, const float *q, const float *k, const float 
     for (int i = 0; i < n; i++) {
         const float *qi = q + (size_t)i * stride;
         float *s = scores + (size_t)i * npad;
-        // s[j] = sum_c q[i][c] * kt[c][j], 8 keys at a time.
-        for (int j = 0; j < npad; j += 8) {
-            __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        // s[j] = sum_c q[i][c] * kt[c][j]: 4 blocks of 8 keys at a time (4 independent FMA chains).
+        int j = 0;
+        for (; j + 32 <= npad; j += 32) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+            for (int c = 0; c < d; c++) {
+                const __m256 qc = _mm256_broadcast_ss(qi + c);
+                const float *kr = kt + (size_t)c * npad + j;
+                a0 = _mm256_fmadd_ps(qc, _mm256_load_ps(kr), a0);
+                a1 = _mm256_fmadd_ps(qc, _mm256_load_ps(kr + 8), a1);
+                a2 = _mm256_fmadd_ps(qc, _mm256_load_ps(kr + 16), a2);
+                a3 = _mm256_fmadd_ps(qc, _mm256_load_ps(kr + 24), a3);
+            }
+            _mm256_store_ps(s + j, a0);
+            _mm256_store_ps(s + j + 8, a1);
+            _mm256_store_ps(s + j + 16, a2);
+            _mm256_store_ps(s + j + 24, a3);
+        }
+        for (; j < npad; j += 8) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
             int c = 0;
             for (; c + 2 <= d; c += 2) {
-                acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(qi + c), _mm256_load_ps(kt + (size_t)c * npad + j), acc0);
-                acc1 = _mm256_fmadd_ps(_mm256_broadcast_ss(qi + c + 1), _mm256_load_ps(kt + (size_t)(c + 1) * npad + j), acc1);
+                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(qi + c), _mm256_load_ps(kt + (size_t)c * npad + j), a0);
+                a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(qi + c + 1), _mm256_load_ps(kt + (size_t)(c + 1) * npad + j), a1);
             }
-            if (c < d) acc0 = _mm256_fmadd_ps(_mm256_broadcast_ss(qi + c), _mm256_load_ps(kt + (size_t)c * npad + j), acc0);
-            _mm256_store_ps(s + j, _mm256_add_ps(acc0, acc1));
+            if (c < d) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(qi + c), _mm256_load_ps(kt + (size_t)c * npad + j), a0);
+            _mm256_store_ps(s + j, _mm256_add_ps(a0, a1));
         }
         // Keys past n get -inf (weight exactly 0 after exp).
         if (n < npad) {
@@ -400,27 +416,58 @@ int fz_attention_head(int n, int d, const float *q, const float *k, const float 
             _mm256_store_ps(s + npad - 8, _mm256_blendv_ps(minus_inf, _mm256_load_ps(s + npad - 8), _mm256_castsi256_ps(valid)));
         }
         __m256 vmax = minus_inf;
-        for (int j = 0; j < npad; j += 8) vmax = _mm256_max_ps(vmax, _mm256_load_ps(s + j));
+        for (int t = 0; t < npad; t += 8) vmax = _mm256_max_ps(vmax, _mm256_load_ps(s + t));
         const __m256 m = _mm256_set1_ps(hmax8(vmax));
         __m256 vsum = _mm256_setzero_ps();
-        for (int j = 0; j < npad; j += 8) {
-            const __m256 e = exp8(_mm256_sub_ps(_mm256_load_ps(s + j), m));
-            _mm256_store_ps(s + j, e);
+        for (int t = 0; t < npad; t += 8) {
+            const __m256 e = exp8(_mm256_sub_ps(_mm256_load_ps(s + t), m));
+            _mm256_store_ps(s + t, e);
             vsum = _mm256_add_ps(vsum, e);
         }
-        const float inv = 1.f / hsum8(vsum);
-        // out[i] = (sum_j e[j] v[j]) / sum, d columns, 8 at a time (scalar tail).
+        const __m256 inv = _mm256_set1_ps(1.f / hsum8(vsum));
+        // out[i] = (sum_j e[j] v[j]) / sum: 32 columns at a time, even and odd keys in separate accumulators
+        // (8 independent FMA chains); then 8 columns at a time; then a scalar tail.
         float *oi = out + (size_t)i * out_stride;
         int c = 0;
+        for (; c + 32 <= d; c += 32) {
+            __m256 e0 = _mm256_setzero_ps(), e1 = _mm256_setzero_ps(), e2 = _mm256_setzero_ps(), e3 = _mm256_setzero_ps();
+            __m256 o0 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps(), o2 = _mm256_setzero_ps(), o3 = _mm256_setzero_ps();
+            int t = 0;
+            for (; t + 2 <= n; t += 2) {
+                const float *v0 = v + (size_t)t * stride + c, *v1 = v0 + stride;
+                const __m256 p0 = _mm256_broadcast_ss(s + t), p1 = _mm256_broadcast_ss(s + t + 1);
+                e0 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0), e0);
+                e1 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 8), e1);
+                e2 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 16), e2);
+                e3 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 24), e3);
+                o0 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1), o0);
+                o1 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1 + 8), o1);
+                o2 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1 + 16), o2);
+                o3 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1 + 24), o3);
+            }
+            if (t < n) {
+                const float *v0 = v + (size_t)t * stride + c;
+                const __m256 p0 = _mm256_broadcast_ss(s + t);
+                e0 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0), e0);
+                e1 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 8), e1);
+                e2 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 16), e2);
+                e3 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 24), e3);
+            }
+            _mm256_storeu_ps(oi + c, _mm256_mul_ps(_mm256_add_ps(e0, o0), inv));
+            _mm256_storeu_ps(oi + c + 8, _mm256_mul_ps(_mm256_add_ps(e1, o1), inv));
+            _mm256_storeu_ps(oi + c + 16, _mm256_mul_ps(_mm256_add_ps(e2, o2), inv));
+            _mm256_storeu_ps(oi + c + 24, _mm256_mul_ps(_mm256_add_ps(e3, o3), inv));
+        }
         for (; c + 8 <= d; c += 8) {
             __m256 acc = _mm256_setzero_ps();
-            for (int j = 0; j < n; j++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(s + j), _mm256_loadu_ps(v + (size_t)j * stride + c), acc);
-            _mm256_storeu_ps(oi + c, _mm256_mul_ps(acc, _mm256_set1_ps(inv)));
+            for (int t = 0; t < n; t++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(s + t), _mm256_loadu_ps(v + (size_t)t * stride + c), acc);
+            _mm256_storeu_ps(oi + c, _mm256_mul_ps(acc, inv));
         }
+        const float inv1 = _mm256_cvtss_f32(inv);
         for (; c < d; c++) {
             float acc = 0.f;
-            for (int j = 0; j < n; j++) acc += s[j] * v[(size_t)j * stride + c];
-            oi[c] = acc * inv;
+            for (int t = 0; t < n; t++) acc += s[t] * v[(size_t)t * stride + c];
+            oi[c] = acc * inv1;
         }
     }
     return 0;
