@@ -14,6 +14,10 @@ struct MeasuredRun {
     /// Peak resident set size of the child, in bytes.
     var maxRSS: Int
 
+    /// True when this process (and so the `featurize` built with it) runs under AddressSanitizer or
+    /// ThreadSanitizer (`scripts/sanitize.sh`), which multiply memory use and time.
+    static let sanitizerBuild: Bool = [String](["__asan_init", "__tsan_init"]).contains { dlsym(nil, $0) != nil }
+
     /// Runs `featurize` (the built binary, found as `ClassifierCLITests` finds it) with `arguments`.
     static func featurize(_ arguments: [String]) throws -> MeasuredRun {
         try run(ClassifierCLITests.executable.path, arguments)
