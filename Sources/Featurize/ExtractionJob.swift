@@ -159,12 +159,14 @@ public final class ExtractionJob {
     }
 }
 
-/// Token counters updated from the tokenizing thread.
+/// Token counters updated from the tokenizing thread and read from the writing one (progress), both under the
+/// lock (an unlocked read was a data race ThreadSanitizer reported in `featurize extract`).
 final class UncheckedCounter: @unchecked Sendable {
     private let lock = NSLock()
-    private(set) var tokens = 0
-    private(set) var truncated = 0
-    func add(tokens t: Int, truncated u: Int) { lock.lock(); tokens += t; truncated += u; lock.unlock() }
+    private var counts = (tokens: 0, truncated: 0)
+    var tokens: Int { lock.lock(); defer { lock.unlock() }; return counts.tokens }
+    var truncated: Int { lock.lock(); defer { lock.unlock() }; return counts.truncated }
+    func add(tokens t: Int, truncated u: Int) { lock.lock(); counts.tokens += t; counts.truncated += u; lock.unlock() }
 }
 
 /// The input as a sequence of texts: applies the shard filter, skips rows already written (resume), counts

@@ -70,8 +70,9 @@ public final class ChunkedFeatureWriter {
             manifest = m
         } else {
             try? fm.removeItem(atPath: partsDir)
-            do { try fm.createDirectory(atPath: partsDir, withIntermediateDirectories: false) } catch {
-                throw SchedulerError.io(path: partsDir, detail: "cannot create: \(error.localizedDescription)")
+            guard mkdir(partsDir, 0o755) == 0 else {
+                // strerror's words ("Read-only file system", "Permission denied"), not Foundation's paraphrase.
+                throw SchedulerError.io(path: outputPath, detail: "cannot create the work directory \(partsDir): \(String(cString: strerror(errno)))")
             }
             manifest = OutputManifest(fingerprint: fingerprint, dtype: dtype.rawValue, dim: nil, rowsPerChunk: rowsPerChunk, chunks: [])
             try writeManifest()
@@ -127,14 +128,38 @@ public final class ChunkedFeatureWriter {
         try? fm.removeItem(atPath: partsDir)
     }
 
+    /// Writes `data` to `path` through `path.tmp` + fsync + rename, so `path` is either absent or complete.
+    /// On failure (a full disk, a read-only file system) the temporary file is removed and the error names
+    /// `path` and the system's reason.
     private func atomicWrite(_ path: String, _ data: Data) throws {
         let tmp = path + ".tmp"
-        guard fm.createFile(atPath: tmp, contents: data) else {
-            throw SchedulerError.io(path: tmp, detail: "cannot write (disk full or not writable?)")
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw SchedulerError.io(path: path, detail: "cannot create \(tmp): \(String(cString: strerror(errno)))")
         }
-        if let h = FileHandle(forWritingAtPath: tmp) { try? h.synchronize(); try? h.close() }
+        var failure: Int32 = 0
+        data.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    failure = errno
+                    return
+                }
+                done += n
+            }
+        }
+        if failure == 0 && fsync(fd) != 0 { failure = errno }
+        if close(fd) != 0 && failure == 0 { failure = errno }
+        if failure != 0 {
+            unlink(tmp)
+            throw SchedulerError.io(path: path, detail: "write failed: \(String(cString: strerror(failure)))")
+        }
         if rename(tmp, path) != 0 {
-            throw SchedulerError.io(path: path, detail: "cannot rename \(tmp): errno \(errno)")
+            let reason = String(cString: strerror(errno))
+            unlink(tmp)
+            throw SchedulerError.io(path: path, detail: "cannot rename \(tmp): \(reason)")
         }
     }
 }

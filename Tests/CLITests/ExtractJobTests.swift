@@ -2,6 +2,7 @@ import Featurize
 import Foundation
 import Scheduler
 import Testing
+import Tokenizer
 
 /// The extraction job end to end on a small random BERT fixture: scheduler batching, resume after
 /// `kill -9`, fault injection, shards + merge, and the ablation's one-pass features.
@@ -95,6 +96,76 @@ import Testing
             let m = try NpyReader.readMatrix(path: dir + "/\(name).npy")
             #expect(report.texts == texts.count && m.rows == texts.count && m.columns == e.dimension)
         }
+    }
+
+    /// Issue #7, "a 10 MB line": one line of ~10 MB between normal lines goes through the real CLI path
+    /// (reader, tokenizer, scheduler, chunked writer). It is capped at 250 × max length characters before
+    /// tokenizing, counted as truncated, and its row equals the features of the truncated text; the other
+    /// rows equal extracting each text alone. Time and peak memory (the child's own `ru_maxrss`) stay bounded.
+    @Test func tenMegabyteLineIsTruncatedEndToEnd() throws {
+        let dir = Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fixture = try String(contentsOf: Self.root.appendingPathComponent("Tests/EncoderTests/Fixtures/texts.txt"), encoding: .utf8)
+        let piece = fixture.split(separator: "\n").joined(separator: " ") + " "
+        let long = String(repeating: piece, count: 10 * 1024 * 1024 / piece.utf8.count + 1)
+        #expect(long.utf8.count >= 10 * 1024 * 1024 && !long.contains("\n") && !long.contains("\r"))
+        let normal = ["hello world", "The quick brown fox jumps over the lazy dog.", "a third, ordinary line"]
+        let texts = [normal[0], long, normal[1], normal[2]]
+
+        let pooling = "mean,max"
+        let e = try FeatureExtractor(modelDirectory: Self.modelPath, pooling: try PoolingSpec.parse(pooling: pooling))
+        let cap = TextTokenizer.charCapFactor * e.maxLength
+        let encodings = e.tokenize(texts)
+        #expect(encodings[1].wasCharCapped && encodings[1].wasTruncated && encodings[1].count == e.maxLength)
+        #expect(encodings.enumerated().allSatisfy { $0.offset == 1 || !$0.element.wasTruncated }, "the normal lines fit")
+
+        func extract(_ lines: [String], _ name: String) throws -> (run: MeasuredRun, report: ExtractionReport?) {
+            let input = try Self.writeInput(dir, lines)
+            let run = try MeasuredRun.featurize(["extract", "--model", Self.modelPath, "--input", input,
+                                                 "--output", dir + "/\(name).npy", "--pooling", pooling,
+                                                 "--stats", dir + "/\(name).json"])
+            let report = FileManager.default.contents(atPath: dir + "/\(name).json")
+                .flatMap { try? JSONDecoder().decode(ExtractionReport.self, from: $0) }
+            return (run, report)
+        }
+        let baseline = try extract(normal, "normal")
+        #expect(baseline.run.status == 0, "\(baseline.run.stderr)")
+        let (run, report) = try extract(texts, "long")
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("4 texts") && run.stderr.contains("1 truncated"), "summary: \(run.stderr)")
+        #expect(report?.texts == 4 && report?.inputRows == 4 && report?.truncated == 1, "\(String(describing: report))")
+
+        let out = try NpyReader.readMatrix(path: dir + "/long.npy")
+        #expect(out.rows == 4 && out.columns == e.dimension)
+        guard out.rows == 4 else { return }
+        func worst(_ a: [Float], _ b: [Float]) -> Float {
+            a.count == b.count ? zip(a, b).map { abs($0 - $1) }.max() ?? 0 : .infinity
+        }
+        // Normal rows: each text extracted alone (in its own batch, no padding).
+        for (row, text) in [(0, normal[0]), (2, normal[1]), (3, normal[2])] {
+            let alone = try e.extract(texts: [text]).values
+            #expect(worst(out.row(row), alone) <= 1e-5, "row \(row)")
+        }
+        // The long row: the text cut at the character cap, and a much shorter prefix (cut at a space) that
+        // still holds more than max length tokens, give the same features: only the first tokens count.
+        let capped = String(String.UnicodeScalarView(long.unicodeScalars.prefix(cap)))
+        let short = String(long.prefix(2_000)[..<long.prefix(2_000).lastIndex(of: " ")!])
+        #expect(e.tokenize([short])[0].wasTruncated && !e.tokenize([short])[0].wasCharCapped)
+        for (name, text) in [("capped", capped), ("short prefix", short)] {
+            let expected = try e.extract(texts: [text]).values
+            #expect(worst(out.row(1), expected) <= 1e-5, "long row vs \(name)")
+        }
+        #expect(worst(out.row(1), out.row(0)) > 1e-3, "the long row is not a copy of another row")
+
+        // Bounded: a few copies of the line in memory (read buffer, line, String; +32 MiB measured), not
+        // per-character structures; seconds, not minutes, in a debug build. Under a sanitizer (the child is built
+        // the same way) shadow memory and ASan's quarantine of freed blocks add up to ~200 MiB and runs are slower.
+        let sanitized = MeasuredRun.sanitizerBuild
+        let extra = run.maxRSS - baseline.run.maxRSS
+        #expect(extra < (sanitized ? 512 : 128) << 20,
+                "peak RSS \(run.maxRSS >> 20) MiB vs \(baseline.run.maxRSS >> 20) MiB without the long line")
+        #expect(run.seconds < (sanitized ? 300 : 60), "took \(run.seconds) s")
+        print("10 MB line: \(String(format: "%.2f", run.seconds)) s (without it \(String(format: "%.2f", baseline.run.seconds)) s), peak RSS \(run.maxRSS >> 20) MiB (without it \(baseline.run.maxRSS >> 20) MiB)")
     }
 
     @Test func resumeAfterKillIsByteIdentical() throws {
