@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "EncoderTests", dependencies: ["Featurize"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ClassifierTests", dependencies: ["Classifier"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "FeatureIO"]),
-        .testTarget(name: "CLITests", dependencies: ["Featurize", "FeatureIO"]),
+        .testTarget(name: "CLITests", dependencies: ["Featurize", "FeatureIO", "ModelIO", "Scheduler", "Tokenizer"]),
     ],
     swiftLanguageModes: [.v5]
 )
