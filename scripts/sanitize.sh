@@ -24,7 +24,9 @@ done
 # replaces ASan's per-thread signal stack with a malloc'd one; when that thread exits, ASan munmaps it and dies
 # with "AddressSanitizer: CHECK failed: ... unable to unmmap" (not a finding in this code). Without its own
 # signal stacks ASan still reports every memory error; only a stack overflow is a plain SIGSEGV (still a failure).
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:halt_on_error=1:use_sigaltstack=0}
+# allocator_may_return_null=1: tests ask for impossible allocations on purpose and expect an out-of-memory
+# error (posix_memalign returning nonzero), which ASan would otherwise turn into an abort.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:halt_on_error=1:use_sigaltstack=0:allocator_may_return_null=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export SWIFT_BACKTRACE=enable=no

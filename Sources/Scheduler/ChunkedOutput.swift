@@ -105,11 +105,12 @@ public final class ChunkedFeatureWriter {
         try atomicWrite(partsDir + "/manifest.json", try enc.encode(manifest))
     }
 
-    /// Writes all rows into the final file (the FeatureIO writer writes `PATH.partial` and renames it) and
-    /// removes the parts directory. `emptyDim` is the width used when no row was written (empty input).
+    /// Writes all rows into the final file (the FeatureIO writer writes `PATH.partial` and renames it over
+    /// any existing file) and removes the parts directory. `emptyDim` is the width used when no row was written (empty input).
     public func finish(emptyDim: Int) throws {
         let dim = manifest.dim ?? emptyDim
-        if fm.fileExists(atPath: outputPath) { try? fm.removeItem(atPath: outputPath) }
+        // An existing output (--overwrite) stays until the new file is complete: the writer's rename replaces
+        // it atomically, so a failure here (e.g. a full disk) leaves the old file intact.
         let writer = try makeFeatureWriter(path: outputPath, columns: dim, dtype: dtype, metadata: metadata)
         func appendBytes(_ data: Data) throws {
             var values = [Float](repeating: 0, count: data.count / 4)

@@ -185,6 +185,27 @@ import Glibc
     /// The rows fit on disk as chunks but the final file does not: 100 rows (one 172,800-byte chunk) on a
     /// 256 KiB tmpfs, then a final file of the same size. The write error names the final file, its
     /// `.partial` is removed, the chunk stays for `--resume`, which completes once the disk grows.
+    @Test(.enabled(if: OutputFailureTests.canMountTmpfs, "needs root and `mount -t tmpfs` (skipped: not root, or mounts refused here)"))
+    func failedOverwriteKeepsTheOldOutput() throws {
+        let (bigDir, big) = try Self.input(rows: 100)
+        let (smallDir, small) = try Self.input(rows: 10)
+        defer {
+            try? FileManager.default.removeItem(atPath: bigDir)
+            try? FileManager.default.removeItem(atPath: smallDir)
+        }
+        let mount = try TmpfsMount(options: "size=256k")
+        defer { mount.unmount() }
+        let output = mount.path + "/out.npy"
+        #expect(try Self.extract(input: small, output: output).status == 0)
+        let before = try Data(contentsOf: URL(fileURLWithPath: output))
+        // 100 rows need 172,800 bytes of chunks plus as much again for the new file: the disk fills.
+        let run = try Self.extract(input: big, output: output, ["--overwrite"])
+        #expect(run.status == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("No space left on device"), "\(run.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == before, "the old output survives a failed --overwrite")
+        #expect(!Self.files(in: mount.path).contains { $0.hasSuffix(".partial") || $0.hasSuffix(".tmp") })
+    }
+
     @Test(.enabled(if: OutputFailureTests.canMountTmpfs, "needs root and `mount -t tmpfs` (skipped: not root, or mounts refused here)"),
           arguments: ["npy", "safetensors", "jsonl"])
     func fullDiskWhileWritingTheFinalFile(format: String) throws {
