@@ -27,7 +27,7 @@ done
 # allocator_may_return_null=1: tests ask for impossible allocations on purpose and expect an out-of-memory
 # error (posix_memalign returning nonzero), which ASan would otherwise turn into an abort.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:halt_on_error=1:use_sigaltstack=0:allocator_may_return_null=1}
-export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 export SWIFT_BACKTRACE=enable=no
 
