@@ -52,7 +52,9 @@ let package = Package(
             "Scheduler", "Classifier",
         ]),
         .executableTarget(name: "FeaturizeCLI", dependencies: [
-            "Featurize", "Classifier", "Scheduler", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Featurize", "Classifier", "Scheduler", "FeatureIO", "CPUBackend", "Backend", "Encoder", "ModelIO",
+            "OpenCLBackend", "Tokenizer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer targets (issue 7); FUZZ_TARGET selects one. scripts/fuzz.sh builds it with the fuzzer.
         .executableTarget(name: "FeaturizeFuzz", dependencies: ["ModelIO", "FeatureIO", "Scheduler", "Tokenizer"]),

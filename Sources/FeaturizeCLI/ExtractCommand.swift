@@ -1,6 +1,7 @@
 import ArgumentParser
 import Featurize
 import CPUBackend
+import FeatureIO
 import Foundation
 import Scheduler
 #if canImport(Glibc)
@@ -169,9 +170,8 @@ struct ExtractCommand: ParsableCommand {
         bar.finish()
         if let stats {
             let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-            guard FileManager.default.createFile(atPath: stats, contents: try enc.encode(report)) else {
-                throw ValidationError("cannot write --stats file \(stats)")
-            }
+            // A runtime error (exit 1) naming the path and the system's reason; the features are already written.
+            try AtomicFile.save([UInt8](try enc.encode(report)), to: stats)
         }
         if !quiet {
             let s = report.scheduler

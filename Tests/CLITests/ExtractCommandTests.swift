@@ -148,6 +148,25 @@ struct ExtractCommandTests {
         #expect(worst <= 1e-5, "CLI vs library max abs diff \(worst)")
     }
 
+    @Test("an unwritable --stats file is a runtime error naming the path and the reason; the features are kept")
+    func statsWriteFailure() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let stats = dir + "/no-such-dir/stats.json"
+        let r = try CLI.run(["extract", "--model", CLI.fixtures + "/models/bert_gelu", "--input", CLI.fixtures + "/texts.txt",
+                             "--output", dir + "/o.npy", "--quiet", "--stats", stats])
+        #expect(r.status == 1, "exit \(r.status): \(r.err)")
+        #expect(r.err.contains(stats) && r.err.contains("No such file or directory"), "\(r.err)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/o.npy"))
+        #expect(!FileManager.default.fileExists(atPath: stats + ".tmp"))
+        // A writable path gets the complete JSON report.
+        let ok = try CLI.run(["extract", "--model", CLI.fixtures + "/models/bert_gelu", "--input", CLI.fixtures + "/texts.txt",
+                              "--output", dir + "/o2.npy", "--quiet", "--stats", dir + "/stats.json"])
+        #expect(ok.status == 0, "\(ok.err)")
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/stats.json"))) as? [String: Any]
+        #expect((report?["texts"] as? Int) == 40, "\(String(describing: report?.keys))")
+    }
+
     @Test("usage errors: unknown pooling, out-of-range layer, bad layer reduce, missing model, unknown output format")
     func usageErrors() throws {
         let dir = try CLI.tempDir()
