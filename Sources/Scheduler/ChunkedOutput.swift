@@ -133,34 +133,14 @@ public final class ChunkedFeatureWriter {
     /// On failure (a full disk, a read-only file system) the temporary file is removed and the error names
     /// `path` and the system's reason.
     private func atomicWrite(_ path: String, _ data: Data) throws {
-        let tmp = path + ".tmp"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard fd >= 0 else {
-            throw SchedulerError.io(path: path, detail: "cannot create \(tmp): \(String(cString: strerror(errno)))")
-        }
-        var failure: Int32 = 0
-        data.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                done += n
+        do {
+            try AtomicFile.save([UInt8](data), to: path)
+        } catch let error as FeatureIOError {
+            switch error {
+            case let .cannotOpen(_, reason): throw SchedulerError.io(path: path, detail: "cannot create \(path).tmp: \(reason)")
+            case let .writeFailed(_, reason): throw SchedulerError.io(path: path, detail: "write failed: \(reason)")
+            default: throw error
             }
-        }
-        if failure == 0 && fsync(fd) != 0 { failure = errno }
-        if close(fd) != 0 && failure == 0 { failure = errno }
-        if failure != 0 {
-            unlink(tmp)
-            throw SchedulerError.io(path: path, detail: "write failed: \(String(cString: strerror(failure)))")
-        }
-        if rename(tmp, path) != 0 {
-            let reason = String(cString: strerror(errno))
-            unlink(tmp)
-            throw SchedulerError.io(path: path, detail: "cannot rename \(tmp): \(reason)")
         }
     }
 }
