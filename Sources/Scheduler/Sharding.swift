@@ -52,8 +52,15 @@ public struct ShardRecord: Codable, Equatable, Sendable {
     public func write(for output: String) throws {
         let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         let path = Self.path(for: output)
-        guard FileManager.default.createFile(atPath: path, contents: try enc.encode(self)) else {
-            throw SchedulerError.io(path: path, detail: "cannot write shard record")
+        do {
+            try AtomicFile.save([UInt8](try enc.encode(self)), to: path)
+        } catch let error as FeatureIOError {
+            // The record proves the shard is complete for `merge`: name the path and the system's reason.
+            switch error {
+            case let .cannotOpen(_, reason), let .writeFailed(_, reason):
+                throw SchedulerError.io(path: path, detail: "cannot write shard record: \(reason)")
+            default: throw error
+            }
         }
     }
 

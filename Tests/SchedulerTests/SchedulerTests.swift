@@ -195,6 +195,21 @@ func runJob(rows: Int, devices: [ExecutionDevice<Int>], fallback: ExecutionDevic
         #expect(lines[5] == "[5.0,3.5,\(Float(length(of: 5)))]")
     }
 
+    @Test func shardRecordWriteFailureNamesThePathAndReason() throws {
+        let dir = tempDir()
+        let output = dir + "/missing/part0.npy"
+        let record = ShardRecord(shard: try ShardSpec(index: 0, count: 2), inputRows: 10, rows: 5, fingerprint: "f", dtype: "float32")
+        do {
+            try record.write(for: output)
+            Issue.record("writing into a missing directory succeeded")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains(output + ".shard.json") && text.contains("No such file or directory"), "\(text)")
+        }
+        try record.write(for: dir + "/part0.npy")
+        #expect(try ShardRecord.read(for: dir + "/part0.npy") == record)
+    }
+
     @Test func threeShardsMergeToTheSingleRun() throws {
         let dir = tempDir()
         let rows = 437
