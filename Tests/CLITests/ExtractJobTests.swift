@@ -183,11 +183,19 @@ import Tokenizer
         try process.run()
         let manifest = dir + "/resumed.npy.parts/manifest.json"
         let deadline = Date().addingTimeInterval(120)
+        var chunksAtKill = 0
         while Date() < deadline {
             if let d = FileManager.default.contents(atPath: manifest),
-               let m = try? JSONDecoder().decode(OutputManifest.self, from: d), m.chunks.count >= 2 { break }
+               let m = try? JSONDecoder().decode(OutputManifest.self, from: d) {
+                chunksAtKill = m.chunks.count
+                if chunksAtKill >= 2 { break }
+            }
+            // A child that ended early (crash, error, or already done) is a failure to see now, not at the deadline.
+            if !process.isRunning { break }
             Thread.sleep(forTimeInterval: 0.02)
         }
+        #expect(process.isRunning, "the job ended (status \(process.terminationStatus)) before two chunks were on disk")
+        #expect(chunksAtKill >= 2, "killed with \(chunksAtKill) chunks on disk")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         #expect(!FileManager.default.fileExists(atPath: dir + "/resumed.npy"), "killed job left a complete-looking output")
