@@ -74,16 +74,12 @@ public final class CPUBackend: ComputeBackend {
     /// Packs the weight once for the micro-kernel GEMM (`CPUKernels`); `linear` then reads it without
     /// re-packing. The buffer is read-only: `upload`/`copy` into it are errors, `download` unpacks.
     public func makeLinearWeight(_ values: [Float], outFeatures: Int, inFeatures: Int) throws -> any DeviceBuffer {
-        if !packedWeights {
-            let buffer = try allocate(count: values.count)
-            try values.withUnsafeBufferPointer { try upload($0, to: buffer, offset: 0) }
-            return buffer
-        }
         guard outFeatures > 0, inFeatures > 0, values.count == outFeatures * inFeatures,
               outFeatures <= Int(Int32.max), inFeatures <= Int(Int32.max) else {
             throw BackendError.invalidArgument(op: "makeLinearWeight",
                                                detail: "\(values.count) values for a \(outFeatures) x \(inFeatures) weight")
         }
+        if !packedWeights { return try makeBuffer(values) }
         let storage = fz_packed_weight_count(Int32(outFeatures), Int32(inFeatures))
         guard let buffer = CPUBuffer(count: values.count, storage: storage,
                                      packedShape: (outFeatures, inFeatures)) else {
@@ -184,17 +180,9 @@ public final class CPUBackend: ComputeBackend {
         if let b { try check(b.count >= outFeatures, op, "bias holds \(b.count) < \(outFeatures)") }
         try check(x !== o, op, "input and out must not alias")
         guard rows > 0 else { return }
-        if let shape = w.packedShape {
-            try check(shape.outFeatures == outFeatures && shape.inFeatures == inFeatures, op,
-                      "packed weight is \(shape.outFeatures)x\(shape.inFeatures), expected \(outFeatures)x\(inFeatures)")
-            try check(rows <= Int(Int32.max), op, "\(rows) rows exceed Int32")
-            let act = Self.kernelActivation(activation)
-            // Rows per worker: multiples of 6 keep the micro-kernel's row panels whole.
-            parallelRows(rows, minChunk: 24, align: 6) { range in
-                fz_gemm_packed(Int32(range.count), Int32(outFeatures), Int32(inFeatures),
-                               x.pointer + range.lowerBound * inFeatures, Int32(inFeatures), w.pointer,
-                               b?.pointer, act, o.pointer + range.lowerBound * outFeatures, Int32(outFeatures))
-            }
+        if w.packedShape != nil {
+            try packedLinear(x: x, rows: rows, index: nil, inFeatures: inFeatures, w: w, b: b, outFeatures: outFeatures,
+                             activation: activation, o: o)
             return
         }
         // Rows per worker: multiples of 16 keep OpenBLAS's packed panels whole.
@@ -220,7 +208,7 @@ public final class CPUBackend: ComputeBackend {
         let op = "linear"
         let rows = lengths.count * seq
         let w = try cpu(weight, op)
-        guard let shape = w.packedShape else {
+        guard w.packedShape != nil else {
             try linear(input: input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
                        outFeatures: outFeatures, activation: activation, out: out)
             return
@@ -228,8 +216,6 @@ public final class CPUBackend: ComputeBackend {
         let x = try cpu(input, op), o = try cpu(out, op)
         let b = try bias.map { try cpu($0, op) }
         try check(seq > 0 && inFeatures > 0 && outFeatures > 0, op, "bad shape seq \(seq) in \(inFeatures) out \(outFeatures)")
-        try check(shape.outFeatures == outFeatures && shape.inFeatures == inFeatures, op,
-                  "packed weight is \(shape.outFeatures)x\(shape.inFeatures), expected \(outFeatures)x\(inFeatures)")
         try check(x.count >= rows * inFeatures, op, "input holds \(x.count) < \(rows)x\(inFeatures)")
         try check(o.count >= rows * outFeatures, op, "out holds \(o.count) < \(rows)x\(outFeatures)")
         if let b { try check(b.count >= outFeatures, op, "bias holds \(b.count) < \(outFeatures)") }
@@ -247,19 +233,33 @@ public final class CPUBackend: ComputeBackend {
                 (o.pointer + (start + Int(n)) * outFeatures).update(repeating: 0, count: (seq - Int(n)) * outFeatures)
             }
         }
-        let real = index.count
-        guard real > 0 else { return }
-        let act = Self.kernelActivation(activation)
-        index.withUnsafeBufferPointer { idx in
-            parallelRows(real, minChunk: 24, align: 6) { range in
-                fz_gemm_packed_rows(Int32(range.count), idx.baseAddress! + range.lowerBound, Int32(outFeatures),
-                                    Int32(inFeatures), x.pointer, Int32(inFeatures), w.pointer, b?.pointer, act,
-                                    o.pointer, Int32(outFeatures))
-            }
-        }
+        try packedLinear(x: x, rows: index.count, index: index, inFeatures: inFeatures, w: w, b: b,
+                         outFeatures: outFeatures, activation: activation, o: o)
     }
 
-    private static func kernelActivation(_ activation: Activation?) -> Int32 {
+    /// The packed-weight GEMM over `rows` logical rows (row i is physical row `index[i]`, or i without an index),
+    /// split over the workers in multiples of 6 rows (the micro-kernel's row panel). Buffers already checked.
+    private func packedLinear(x: CPUBuffer, rows: Int, index: [Int32]?, inFeatures: Int, w: CPUBuffer, b: CPUBuffer?,
+                              outFeatures: Int, activation: Activation?, o: CPUBuffer) throws {
+        let op = "linear"
+        guard let shape = w.packedShape else { return }
+        try check(shape.outFeatures == outFeatures && shape.inFeatures == inFeatures, op,
+                  "packed weight is \(shape.outFeatures)x\(shape.inFeatures), expected \(outFeatures)x\(inFeatures)")
+        try check(rows <= Int(Int32.max), op, "\(rows) rows exceed Int32")
+        guard rows > 0 else { return }
+        let act = Self.kernelActivation(activation)
+        func run(_ idx: UnsafePointer<Int32>?) {
+            parallelRows(rows, minChunk: 24, align: 6) { range in
+                fz_gemm_packed_rows(Int32(range.count), idx.map { $0 + range.lowerBound }, Int32(outFeatures),
+                                    Int32(inFeatures), x.pointer + (idx == nil ? range.lowerBound * inFeatures : 0),
+                                    Int32(inFeatures), w.pointer, b?.pointer, act,
+                                    o.pointer + (idx == nil ? range.lowerBound * outFeatures : 0), Int32(outFeatures))
+            }
+        }
+        if let index { index.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
+    }
+
+    static func kernelActivation(_ activation: Activation?) -> Int32 {
         switch activation {
         case nil: return Int32(FZ_ACT_NONE)
         case .geluErf: return Int32(FZ_ACT_GELU_ERF)
@@ -429,143 +429,29 @@ private func layerNormRow(_ row: UnsafeMutablePointer<Float>, cols: Int, gamma: 
     while c < cols { out[c] = (row[c] - mean) * rstd * gamma[c] + beta[c]; c += 1 }
 }
 
-/// Numerically stable softmax of one row in place (float32, max subtracted, SIMD8 `exp8`).
-@inline(__always)
-private func softmaxRow(_ row: UnsafeMutablePointer<Float>, count: Int) {
-    var vmax = SIMD8<Float>(repeating: -.infinity)
-    var c = 0
-    while c + 8 <= count {
-        let v = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self)
-        vmax = vmax.replacing(with: v, where: v .> vmax)
-        c += 8
-    }
-    var m = vmax.max()
-    while c < count { m = Swift.max(m, row[c]); c += 1 }
-    let vm = SIMD8<Float>(repeating: m)
-    var vsum = SIMD8<Float>.zero
-    c = 0
-    while c + 8 <= count {
-        let e = exp8(UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self) - vm)
-        UnsafeMutableRawPointer(row + c).storeBytes(of: e, as: SIMD8<Float>.self)
-        vsum += e
-        c += 8
-    }
-    var sum = vsum.sum()
-    while c < count { let e = expf(row[c] - m); row[c] = e; sum += e; c += 1 }
-    let inv = 1 / sum
-    for i in 0..<count { row[i] *= inv }
-}
-
-/// exp of 8 lanes (Cephes `expf` scheme: x = n ln2 + r, degree-5 polynomial for e^r, scale by 2^n); inputs
-/// clamped to [-87.3, 88.37]. Max relative difference from glibc `expf` on [-80, 80]: ~2e-7 (Tests/BackendTests).
-@inline(__always)
-func exp8(_ a: SIMD8<Float>) -> SIMD8<Float> {
-    let x0 = clamp8(a, -87.3, 88.3762626647949)
-    // n = round(x / ln 2) via the 1.5 * 2^23 trick: its low mantissa bits then hold n as an integer.
-    let magic = SIMD8<Float>(repeating: 12582912)
-    let shifted = x0 * Float(1.44269504088896341) + magic
-    let n = shifted - magic
-    var x = x0.addingProduct(n, SIMD8(repeating: -0.693359375))
-    x = x.addingProduct(n, SIMD8(repeating: 2.12194440e-4))
-    var y = SIMD8<Float>(repeating: 1.3981999507e-3).addingProduct(x, SIMD8(repeating: 1.9875691500e-4))
-    y = SIMD8<Float>(repeating: 8.3334519073e-3).addingProduct(y, x)
-    y = SIMD8<Float>(repeating: 4.1665795894e-2).addingProduct(y, x)
-    y = SIMD8<Float>(repeating: 1.6666665459e-1).addingProduct(y, x)
-    y = SIMD8<Float>(repeating: 5.0000001201e-1).addingProduct(y, x)
-    y = (x + 1).addingProduct(y, x * x)
-    let integer = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
-    let scale = unsafeBitCast((integer &+ 127) &<< 23, to: SIMD8<Float>.self)
-    return y * scale
-}
-
-/// Bias add and activation of one output row (SIMD8 body, scalar libm tail).
+/// Bias add and activation of one output row (the OpenBLAS path; the activation is `CPUKernels`' code, the same
+/// the packed GEMM applies in registers).
 @inline(__always)
 private func epilogue(_ row: UnsafeMutablePointer<Float>, count: Int, bias: UnsafePointer<Float>?, activation: Activation?) {
     if let bias { addRows(row, bias, into: row, count: count) }
-    guard let activation else { return }
-    var c = 0
-    while c + 8 <= count {
-        let x = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self)
-        let y: SIMD8<Float>
-        switch activation {
-        case .relu: y = x.replacing(with: 0, where: x .< 0)
-        case .geluErf: y = x * 0.5 * (1 + erf8(x * Float(0.70710678118654752440)))
-        case .geluTanh: y = 0.5 * x * (1 + tanh8(Float(0.79788456080286535588) * (x + 0.044715 * x * x * x)))
-        case .tanh: y = tanh8(x)
-        }
-        UnsafeMutableRawPointer(row + c).storeBytes(of: y, as: SIMD8<Float>.self)
-        c += 8
-    }
-    while c < count {
-        let x = row[c]
-        switch activation {
-        case .relu: row[c] = x > 0 ? x : 0
-        // HF `gelu`: x * 0.5 * (1 + erf(x / sqrt(2))).
-        case .geluErf: row[c] = x * 0.5 * (1 + erff(x * Float(0.70710678118654752440)))
-        // HF `gelu_new` / PyTorch tanh GELU: 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3))).
-        case .geluTanh: row[c] = 0.5 * x * (1 + tanhf(Float(0.79788456080286535588) * (x + 0.044715 * x * x * x)))
-        case .tanh: row[c] = tanhf(x)
-        }
-        c += 1
-    }
+    if activation != nil { fz_activate(row, count, CPUBackend.kernelActivation(activation)) }
 }
 
-/// erf of 8 lanes: odd/even rational minimax approximation on [-4, 4] (the coefficients Eigen and XLA use
-/// for float32 erf), clamped outside (erf(±4) rounds to ±1 in float32). Max abs difference from glibc `erff`
-/// over [-12, 12]: 3.6e-7 (measured on a 1.25e-4 grid in Tests/BackendTests; 1e-6 grid offline). glibc `erff` is scalar and ~40 ns a call here,
-/// which made GELU as costly as the matrix products.
-@inline(__always)
-func erf8(_ a: SIMD8<Float>) -> SIMD8<Float> {
-    let x = clamp8(a, -4, 4)
-    let x2 = x * x
-    var p = SIMD8<Float>(repeating: 2.77068142495902e-08).addingProduct(x2, SIMD8(repeating: -2.72614225801306e-10))
-    p = SIMD8<Float>(repeating: -2.10102402082508e-06).addingProduct(x2, p)
-    p = SIMD8<Float>(repeating: -5.69250639462346e-05).addingProduct(x2, p)
-    p = SIMD8<Float>(repeating: -7.34990630326855e-04).addingProduct(x2, p)
-    p = SIMD8<Float>(repeating: -2.95459980854025e-03).addingProduct(x2, p)
-    p = SIMD8<Float>(repeating: -1.60960333262415e-02).addingProduct(x2, p)
-    p = p * x
-    var q = SIMD8<Float>(repeating: -2.13374055278905e-04).addingProduct(x2, SIMD8(repeating: -1.45660718464996e-05))
-    q = SIMD8<Float>(repeating: -1.68282697438203e-03).addingProduct(x2, q)
-    q = SIMD8<Float>(repeating: -7.37332916720468e-03).addingProduct(x2, q)
-    q = SIMD8<Float>(repeating: -1.42647390514189e-02).addingProduct(x2, q)
-    return p / q
-}
-
-/// tanh of 8 lanes: rational minimax approximation clamped to ±7.9988 (Eigen's float32 tanh coefficients).
-/// Max abs difference from glibc `tanhf` over [-12, 12]: 3.0e-7.
-@inline(__always)
-func tanh8(_ a: SIMD8<Float>) -> SIMD8<Float> {
-    let x = clamp8(a, -7.99881172180175781, 7.99881172180175781)
-    let x2 = x * x
-    var p = SIMD8<Float>(repeating: 2.00018790482477e-13).addingProduct(x2, SIMD8(repeating: -2.76076847742355e-16))
-    p = SIMD8<Float>(repeating: -8.60467152213735e-11).addingProduct(x2, p)
-    p = SIMD8<Float>(repeating: 5.12229709037114e-08).addingProduct(x2, p)
-    p = SIMD8<Float>(repeating: 1.48572235717979e-05).addingProduct(x2, p)
-    p = SIMD8<Float>(repeating: 6.37261928875436e-04).addingProduct(x2, p)
-    p = SIMD8<Float>(repeating: 4.89352455891786e-03).addingProduct(x2, p)
-    p = p * x
-    var q = SIMD8<Float>(repeating: 1.18534705686654e-04).addingProduct(x2, SIMD8(repeating: 1.19825839466702e-06))
-    q = SIMD8<Float>(repeating: 2.26843463243900e-03).addingProduct(x2, q)
-    q = SIMD8<Float>(repeating: 4.89352518554385e-03).addingProduct(x2, q)
-    return p / q
-}
-
-/// Lane-wise clamp (NaN passes through unchanged).
-@inline(__always)
-private func clamp8(_ v: SIMD8<Float>, _ lo: Float, _ hi: Float) -> SIMD8<Float> {
-    let low = v.replacing(with: lo, where: v .< lo)
-    return low.replacing(with: hi, where: low .> hi)
-}
-
-/// Public SIMD activation functions, exposed for accuracy tests against libm.
+/// The SIMD math of `CPUKernels` (rational minimax erf and tanh with Eigen/XLA float32 coefficients, Cephes-style
+/// exp), exposed for accuracy tests against libm. glibc's scalar `erff` (~40 ns a call here) made GELU as costly
+/// as the matrix products.
 public enum CPUMath {
-    /// erf of 8 lanes (see `erf8`).
-    public static func erf(_ x: SIMD8<Float>) -> SIMD8<Float> { erf8(x) }
-    /// exp of 8 lanes (see `exp8`).
-    public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> { exp8(x) }
-    /// tanh of 8 lanes (see `tanh8`).
-    public static func tanh(_ x: SIMD8<Float>) -> SIMD8<Float> { tanh8(x) }
+    private static func apply(_ x: SIMD8<Float>, _ function: Int32) -> SIMD8<Float> {
+        var v = x
+        withUnsafeMutableBytes(of: &v) { fz_math($0.baseAddress!.assumingMemoryBound(to: Float.self), 8, function) }
+        return v
+    }
+    /// erf of 8 lanes (clamped to ±4, where float32 erf rounds to ±1).
+    public static func erf(_ x: SIMD8<Float>) -> SIMD8<Float> { apply(x, Int32(FZ_MATH_ERF)) }
+    /// exp of 8 lanes (inputs clamped to [-87.3, 88.38]).
+    public static func exp(_ x: SIMD8<Float>) -> SIMD8<Float> { apply(x, Int32(FZ_MATH_EXP)) }
+    /// tanh of 8 lanes (clamped to ±7.9988).
+    public static func tanh(_ x: SIMD8<Float>) -> SIMD8<Float> { apply(x, Int32(FZ_MATH_TANH)) }
 }
 
 /// Pools one sequence `[length, cols]` (rows at `hidden`) into `out[cols]`; semantics of module `Pooling`.

@@ -121,6 +121,26 @@ static inline __m256 tanh8(__m256 a) {
     return _mm256_div_ps(p, q);
 }
 
+/// exp of 8 lanes (Cephes scheme, same constants as the Swift `exp8`): x = n ln2 + r, degree-5 polynomial
+/// for e^r, scaled by 2^n; inputs clamped to [-87.3, 88.38] (so -inf gives ~0, never NaN).
+static inline __m256 exp8(__m256 a) {
+    const __m256 x0 = clamp8(a, -87.3f, 88.3762626647949f);
+    const __m256 magic = _mm256_set1_ps(12582912.f);
+    const __m256 shifted = _mm256_fmadd_ps(x0, _mm256_set1_ps(1.44269504088896341f), magic);
+    const __m256 n = _mm256_sub_ps(shifted, magic);
+    __m256 x = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), x0);
+    x = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), x);
+    __m256 y = _mm256_fmadd_ps(x, _mm256_set1_ps(1.9875691500e-4f), _mm256_set1_ps(1.3981999507e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
+    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.f)));
+    const __m256i integer = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
+    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(integer, _mm256_set1_epi32(127)), 23));
+    return _mm256_mul_ps(y, scale);
+}
+
 static inline __m256 activate8(__m256 x, int act) {
     switch (act) {
     case FZ_ACT_GELU_ERF: {
@@ -141,17 +161,32 @@ static inline __m256 activate8(__m256 x, int act) {
     }
 }
 
-void fz_activate(float *x, size_t count, int act) {
-    if (act == FZ_ACT_NONE) return;
+static inline __m256 math8(__m256 x, int function) {
+    switch (function) {
+    case FZ_MATH_ERF: return erf8(x);
+    case FZ_MATH_TANH: return tanh8(x);
+    case FZ_MATH_EXP: return exp8(x);
+    default: return x;
+    }
+}
+
+/// Applies `f(v, code)` to `count` floats in place, 8 lanes at a time (the tail through a zero-padded vector).
+static void map8(float *x, size_t count, __m256 (*f)(__m256, int), int code) {
     size_t i = 0;
-    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, activate8(_mm256_loadu_ps(x + i), act));
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, f(_mm256_loadu_ps(x + i), code));
     if (i < count) {
         float tmp[8] = {0};
         memcpy(tmp, x + i, (count - i) * sizeof(float));
-        _mm256_storeu_ps(tmp, activate8(_mm256_loadu_ps(tmp), act));
+        _mm256_storeu_ps(tmp, f(_mm256_loadu_ps(tmp), code));
         memcpy(x + i, tmp, (count - i) * sizeof(float));
     }
 }
+
+void fz_activate(float *x, size_t count, int act) {
+    if (act != FZ_ACT_NONE) map8(x, count, activate8, act);
+}
+
+void fz_math(float *x, size_t count, int function) { map8(x, count, math8, function); }
 
 // ---- micro-kernel -------------------------------------------------------------------------------------
 
@@ -265,11 +300,6 @@ static void pack_a(const float *a, int lda, const int *index, int r0, int rows, 
 // Thread-local buffer for the packed block of a (MC_MAX x KC_MAX floats, 368 KB), allocated once per thread.
 static _Thread_local float *a_buffer = NULL;
 
-void fz_gemm_packed(int m, int n, int k, const float *a, int lda, const float *packed,
-                    const float *bias, int act, float *c, int ldc) {
-    fz_gemm_packed_rows(m, NULL, n, k, a, lda, packed, bias, act, c, ldc);
-}
-
 void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
                          const float *bias, int act, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
@@ -318,26 +348,6 @@ void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, 
 }
 
 // ---- attention for one (sequence, head) ---------------------------------------------------------------
-
-/// exp of 8 lanes (Cephes scheme, same constants as the Swift `exp8`): x = n ln2 + r, degree-5 polynomial
-/// for e^r, scaled by 2^n; inputs clamped to [-87.3, 88.38] (so -inf gives ~0, never NaN).
-static inline __m256 exp8(__m256 a) {
-    const __m256 x0 = clamp8(a, -87.3f, 88.3762626647949f);
-    const __m256 magic = _mm256_set1_ps(12582912.f);
-    const __m256 shifted = _mm256_fmadd_ps(x0, _mm256_set1_ps(1.44269504088896341f), magic);
-    const __m256 n = _mm256_sub_ps(shifted, magic);
-    __m256 x = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), x0);
-    x = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), x);
-    __m256 y = _mm256_fmadd_ps(x, _mm256_set1_ps(1.9875691500e-4f), _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.f)));
-    const __m256i integer = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
-    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(integer, _mm256_set1_epi32(127)), 23));
-    return _mm256_mul_ps(y, scale);
-}
 
 static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

@@ -48,6 +48,22 @@ struct EncoderFixture {
         for i in range { out += ids[i * seq..<i * seq + s] }
         return (out, lens, s)
     }
+
+    /// The backend's `pool` of `last` (`[n * seq, hidden]`) written at column 3 of a `[n, hidden + 3]` matrix
+    /// (offset and stride exercised), read back as `[n, hidden]`.
+    func poolIntoWideMatrix(_ backend: any ComputeBackend, last: any DeviceBuffer, mode: PoolingMode) throws -> [Float] {
+        let h = config.hiddenSize, width = h + 3
+        let wide = try backend.allocate(count: n * width)
+        try backend.pool(hidden: last, lengths: lengths, batch: n, seq: seq, cols: h, mode: mode,
+                         out: wide, outOffset: 3, outStride: width)
+        let wideValues = try backend.read(wide)
+        var ours: [Float] = []
+        for b in 0..<n {
+            let start: Int = b * width + 3
+            ours += wideValues[start..<(start + h)]
+        }
+        return ours
+    }
 }
 
 let fixtureModels = ["bert_gelu", "bert_gelu_new_f16", "distilbert_relu"]
@@ -94,16 +110,7 @@ struct EncoderParityTests {
         for mode in PoolingMode.allCases {
             let expected = try NpyArray(path: FixturePaths.file("\(model)/pool_\(mode.rawValue).npy")).floats
             // Backend op, written at an offset inside a wider matrix.
-            let wide = try backend.allocate(count: fx.n * (h + 3))
-            try backend.pool(hidden: last, lengths: fx.lengths, batch: fx.n, seq: fx.seq, cols: h, mode: mode,
-                             out: wide, outOffset: 3, outStride: h + 3)
-            let wideValues = try backend.read(wide)
-            var ours: [Float] = []
-            let width = h + 3
-            for b in 0..<fx.n {
-                let start: Int = b * width + 3
-                ours += wideValues[start..<(start + h)]
-            }
+            let ours = try fx.poolIntoWideMatrix(backend, last: last, mode: mode)
             let host = HostPooling.pool(lastValues, lengths: fx.lengths, batch: fx.n, seq: fx.seq, cols: h, mode: mode)
             let d = maxAbsDiff(ours, expected), dh = maxAbsDiff(host, expected)
             print("\(model) pool \(mode.rawValue): backend \(d) host \(dh)")

@@ -52,15 +52,7 @@ struct OpenCLEncoderParityTests {
             let last = try #require(out[L])
             for mode in PoolingMode.allCases {
                 let expected = try NpyArray(path: FixturePaths.file("\(model)/pool_\(mode.rawValue).npy")).floats
-                let wide = try backend.allocate(count: fx.n * (h + 3))
-                try backend.pool(hidden: last, lengths: fx.lengths, batch: fx.n, seq: fx.seq, cols: h, mode: mode,
-                                 out: wide, outOffset: 3, outStride: h + 3)
-                let wideValues = try backend.read(wide)
-                var ours: [Float] = []
-                for b in 0..<fx.n {
-                    let start: Int = b * (h + 3) + 3
-                    ours += wideValues[start..<(start + h)]
-                }
+                let ours = try fx.poolIntoWideMatrix(backend, last: last, mode: mode)
                 let d = maxAbsDiff(ours[...], expected[...])
                 #expect(d <= 1e-4, "opencl \(model) pool \(mode.rawValue): \(d)")
             }

@@ -16,26 +16,30 @@ enum {
     FZ_ACT_TANH = 4,
 };
 
+/// Element-wise functions for `fz_math` (the same SIMD code the kernels use).
+enum {
+    FZ_MATH_ERF = 1,
+    FZ_MATH_TANH = 2,
+    FZ_MATH_EXP = 3,
+};
+
 /// Floats needed to hold a weight `[n, k]` in the packed layout of `fz_pack_weight`.
 size_t fz_packed_weight_count(int n, int k);
 
 /// Packs an `nn.Linear` weight `w` (`[n, k]`, row-major, out-features × in-features) into panels of 16
-/// output features × a block of k (zero-padded past n) for `fz_gemm_packed`. `packed` holds
+/// output features × a block of k (zero-padded past n) for `fz_gemm_packed_rows`. `packed` holds
 /// `fz_packed_weight_count(n, k)` floats (64-byte alignment recommended).
 void fz_pack_weight(const float *w, int n, int k, float *packed);
 
 /// Inverse of `fz_pack_weight`: writes the logical `[n, k]` weight back to `w`.
 void fz_unpack_weight(const float *packed, int n, int k, float *w);
 
-/// `c[m, n] = act(a[m, k] · wᵀ + bias)` with `w` packed by `fz_pack_weight`.
+/// `c[m, n] = act(a[m, k] · wᵀ + bias)` with `w` packed by `fz_pack_weight`, over logical rows: logical row i
+/// (0..<m) is row `index[i]` of both `a` and `c` (`index` NULL: row i; the CPU backend passes the real token
+/// rows to skip padding).
 /// - a: row stride `lda` (>= k); c: row stride `ldc` (>= n); bias: `[n]` or NULL; act: `FZ_ACT_*`.
-/// Single-threaded: callers split rows over threads. Every element of `c[0..<m, 0..<n]` is written (no
-/// read of its previous contents); nothing outside it is touched.
-void fz_gemm_packed(int m, int n, int k, const float *a, int lda, const float *packed,
-                    const float *bias, int act, float *c, int ldc);
-
-/// `fz_gemm_packed` on a subset of rows: logical row i (0..<m) is row `index[i]` of both `a` and `c`
-/// (`index` NULL: row i). Rows of `c` not listed are not touched. Used to skip padding token rows.
+/// Single-threaded: callers split rows over threads. Every listed row of `c` is written (no read of its
+/// previous contents); nothing else is touched.
 void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
                          const float *bias, int act, float *c, int ldc);
 
@@ -47,6 +51,9 @@ int fz_attention_head(int n, int d, const float *q, const float *k, const float 
 
 /// Applies an activation in place to `count` floats (same code as the GEMM epilogue).
 void fz_activate(float *x, size_t count, int act);
+
+/// Applies erf, tanh or exp (`FZ_MATH_*`) in place to `count` floats.
+void fz_math(float *x, size_t count, int function);
 
 #ifdef __cplusplus
 }
