@@ -121,3 +121,15 @@ public struct PrecompiledNormalizer: Normalizer {
         return length
     }
 }
+
+extension PrecompiledNormalizer: JSONLoadable {
+    /// HF `Precompiled` normalizer object: `precompiled_charsmap`, the base64 SentencePiece blob.
+    init(json fields: JSONFields, context: ComponentContext) throws {
+        let text = try fields.string("precompiled_charsmap")
+        do {
+            self.init(charsMap: try PrecompiledCharsMap(base64: text))
+        } catch let error as PrecompiledCharsMapError {
+            throw TokenizerError.invalidField(path: fields.path, field: fields.name("precompiled_charsmap"), detail: error.detail)
+        }
+    }
+}

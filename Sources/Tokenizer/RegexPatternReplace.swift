@@ -25,3 +25,25 @@ public struct RegexReplaceNormalizer: Normalizer {
         text.commit()
     }
 }
+
+/// HF `Replace` as tokenizer.json writes it: `pattern` is `{"String": ...}` (a literal, `ReplaceNormalizer`) or
+/// `{"Regex": ...}` (`RegexReplaceNormalizer`, the subset of `RegexPattern`); `content` replaces each match.
+struct ReplacePatternNormalizer: Normalizer, JSONLoadable {
+    let replace: any Normalizer
+
+    init(json fields: JSONFields, context: ComponentContext) throws {
+        let pattern = try fields.object("pattern")
+        if pattern.has("Regex") {
+            let source = try pattern.string("Regex")
+            do {
+                replace = RegexReplaceNormalizer(pattern: try RegexPattern(source), content: try fields.string("content"))
+            } catch let error as RegexPatternError {
+                throw TokenizerError.invalidField(path: fields.path, field: pattern.name("Regex"), detail: error.description)
+            }
+        } else {
+            replace = try ReplaceNormalizer(json: fields, context: context)
+        }
+    }
+
+    func normalize(_ text: inout NormalizedText) { replace.normalize(&text) }
+}

@@ -27,7 +27,8 @@ enum TokenizerComponents {
         "NFD": UnicodeNormalizer.self, "NFC": UnicodeNormalizer.self,
         "NFKD": UnicodeNormalizer.self, "NFKC": UnicodeNormalizer.self,
         "Strip": StripNormalizer.self,
-        "Replace": ReplaceNormalizer.self,
+        "Replace": ReplacePatternNormalizer.self,
+        "Precompiled": PrecompiledNormalizer.self,
         "Sequence": SequenceNormalizer.self,
     ]
 
@@ -38,10 +39,12 @@ enum TokenizerComponents {
         "Punctuation": PunctuationPreTokenizer.self,
         "Digits": DigitsPreTokenizer.self,
         "Sequence": SequencePreTokenizer.self,
+        "Metaspace": MetaspacePreTokenizer.self,
     ]
 
     static let models: [String: any LoadableModel.Type] = [
         "WordPiece": WordPieceModel.self,
+        "Unigram": UnigramModel.self,
     ]
 
     static let postProcessors: [String: any LoadablePostProcessor.Type] = [

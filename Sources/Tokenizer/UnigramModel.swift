@@ -1,3 +1,5 @@
+import Foundation
+
 /// Why a Unigram model was refused.
 public struct UnigramModelError: Error, CustomStringConvertible, Equatable {
     public let detail: String
@@ -14,7 +16,7 @@ public struct UnigramModelError: Error, CustomStringConvertible, Equatable {
 /// - with `byte_fallback`, an unknown token becomes one `<0xNN>` token per UTF-8 byte (all with the unknown
 ///   token's offsets) when every such piece exists.
 /// Immutable; safe to share between threads.
-public final class UnigramModel: @unchecked Sendable {
+public final class UnigramModel: TokenizerModel, @unchecked Sendable {
     /// Pieces by id, `[vocabSize]`.
     public let pieces: [String]
     /// Log-probability scores by id, `[vocabSize]`.
@@ -67,81 +69,125 @@ public final class UnigramModel: @unchecked Sendable {
 
     deinit { scoreTable.deallocate() }
 
-    /// Segments one word (valid UTF-8 `bytes`), appending token ids and byte offsets `[start, end)` within the word.
-    public func tokenize(word bytes: UnsafeBufferPointer<UInt8>, ids: inout [Int32], starts: inout [Int32], ends: inout [Int32]) {
-        let n = bytes.count
-        guard n > 0 else { return }
-        withUnsafeTemporaryAllocation(of: Double.self, capacity: n + 1) { bestScore in
-            withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * (n + 1)) { nodes in
-                let bestStart = nodes.baseAddress!          // -1: not reached
-                let bestId = nodes.baseAddress! + (n + 1)
-                bestStart.initialize(repeating: -1, count: n + 1)
-                bestScore.initialize(repeating: 0)
-                bestStart[0] = 0
-                var position = 0
-                while position < n {
-                    let here = bestScore[position]
-                    let lead = bytes[position]
-                    let characterLength = lead < 0x80 ? 1 : (lead < 0xE0 ? 2 : (lead < 0xF0 ? 3 : 4))
-                    var hasSingleCharacter = false
-                    let from = position
-                    trie.forEachPrefix(bytes, from: position) { end, id in
-                        let candidate = scoreTable[Int(id)] + here
-                        if bestStart[end] < 0 || candidate > bestScore[end] {
-                            bestScore[end] = candidate
-                            bestStart[end] = Int32(from)
-                            bestId[end] = id
-                        }
-                        if end - from == characterLength { hasSingleCharacter = true }
+    /// Tokenizes the word `text.scalars[word]` (see `TokenizerModel`).
+    public func tokenize(word: TextSpan, in text: NormalizedText, scratch: inout ModelScratch, into tokens: inout [ModelToken]) {
+        scratch.loadUTF8(word, from: text)
+        let first = tokens.count
+        let n = scratch.bytes.count
+        if scratch.scores.count < n + 1 { scratch.scores = [Double](repeating: 0, count: 2 * (n + 1)) }
+        if scratch.integers.count < n + 1 { scratch.integers = [Int32](repeating: 0, count: 2 * (n + 1)) }
+        if scratch.moreIntegers.count < n + 1 { scratch.moreIntegers = [Int32](repeating: 0, count: 2 * (n + 1)) }
+        scratch.bytes.withUnsafeBufferPointer { bytes in
+            scratch.scores.withUnsafeMutableBufferPointer { bestScore in
+                scratch.integers.withUnsafeMutableBufferPointer { bestStart in
+                    scratch.moreIntegers.withUnsafeMutableBufferPointer { bestId in
+                        segment(bytes, bestScore: bestScore.baseAddress!, bestStart: bestStart.baseAddress!,
+                                bestId: bestId.baseAddress!, into: &tokens)
                     }
-                    let end = min(n, position + characterLength)
-                    if !hasSingleCharacter {
-                        let candidate = unknownScore + here
-                        if bestStart[end] < 0 || candidate > bestScore[end] {
-                            bestScore[end] = candidate
-                            bestStart[end] = Int32(position)
-                            bestId[end] = unknownId
-                        }
-                    }
-                    position = end
                 }
-                // Backtrack; consecutive unknown nodes fuse into one token.
-                let firstToken = ids.count
-                var end = n
-                var fusedEnd = -1  // end of the pending fused unknown token, -1 if none
-                while end > 0 {
-                    let start = Int(bestStart[end])
-                    let id = bestId[end]
-                    if id == unknownId {
-                        if fusedEnd < 0 { fusedEnd = end }
-                    } else {
-                        if fusedEnd >= 0 { appendUnknown(bytes, end, fusedEnd, &ids, &starts, &ends); fusedEnd = -1 }
-                        ids.append(id); starts.append(Int32(start)); ends.append(Int32(end))
-                    }
-                    end = start
-                }
-                if fusedEnd >= 0 { appendUnknown(bytes, 0, fusedEnd, &ids, &starts, &ends) }
-                ids[firstToken...].reverse()
-                starts[firstToken...].reverse()
-                ends[firstToken...].reverse()
+            }
+        }
+        // Byte ranges -> scalar ranges of `text`.
+        scratch.byteScalars.withUnsafeBufferPointer { byteScalars in
+            for k in first..<tokens.count {
+                tokens[k].start = byteScalars[Int(tokens[k].start)]
+                tokens[k].end = byteScalars[Int(tokens[k].end) - 1] + 1
             }
         }
     }
 
+    /// Viterbi segmentation of valid UTF-8 `bytes` (non-empty), appending tokens with byte ranges of `bytes`.
+    /// `bestScore`, `bestStart`, `bestId` hold at least `bytes.count + 1` entries.
+    func segment(_ bytes: UnsafeBufferPointer<UInt8>, bestScore: UnsafeMutablePointer<Double>,
+                 bestStart: UnsafeMutablePointer<Int32>, bestId: UnsafeMutablePointer<Int32>, into tokens: inout [ModelToken]) {
+        let n = bytes.count
+        guard n > 0 else { return }
+        bestStart.update(repeating: -1, count: n + 1)  // -1: not reached
+        bestScore[0] = 0
+        bestStart[0] = 0
+        var position = 0
+        while position < n {
+            let here = bestScore[position]
+            let lead = bytes[position]
+            let characterLength = lead < 0x80 ? 1 : (lead < 0xE0 ? 2 : (lead < 0xF0 ? 3 : 4))
+            var hasSingleCharacter = false
+            let from = position
+            trie.forEachPrefix(bytes, from: position) { end, id in
+                let candidate = scoreTable[Int(id)] + here
+                if bestStart[end] < 0 || candidate > bestScore[end] {
+                    bestScore[end] = candidate
+                    bestStart[end] = Int32(from)
+                    bestId[end] = id
+                }
+                if end - from == characterLength { hasSingleCharacter = true }
+            }
+            let end = min(n, position + characterLength)
+            if !hasSingleCharacter {
+                let candidate = unknownScore + here
+                if bestStart[end] < 0 || candidate > bestScore[end] {
+                    bestScore[end] = candidate
+                    bestStart[end] = Int32(position)
+                    bestId[end] = unknownId
+                }
+            }
+            position = end
+        }
+        // Backtrack; consecutive unknown nodes fuse into one token.
+        let first = tokens.count
+        var end = n
+        var fusedEnd = -1  // end of the pending fused unknown token, -1 if none
+        while end > 0 {
+            let start = Int(bestStart[end])
+            let id = bestId[end]
+            if id == unknownId {
+                if fusedEnd < 0 { fusedEnd = end }
+            } else {
+                if fusedEnd >= 0 { appendUnknown(bytes, end, fusedEnd, &tokens); fusedEnd = -1 }
+                tokens.append(ModelToken(id: id, start: Int32(start), end: Int32(end)))
+            }
+            end = start
+        }
+        if fusedEnd >= 0 { appendUnknown(bytes, 0, fusedEnd, &tokens) }
+        tokens[first...].reverse()
+    }
+
     /// An unknown (possibly fused) token `bytes[start..<end]`, appended in reverse order (the caller reverses).
-    private func appendUnknown(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int,
-                               _ ids: inout [Int32], _ starts: inout [Int32], _ ends: inout [Int32]) {
+    private func appendUnknown(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ end: Int, _ tokens: inout [ModelToken]) {
         let exact = trie.exactMatch(bytes, start, end)
         if exact >= 0 {
-            ids.append(exact); starts.append(Int32(start)); ends.append(Int32(end))
+            tokens.append(ModelToken(id: exact, start: Int32(start), end: Int32(end)))
             return
         }
         if byteFallback, (start..<end).allSatisfy({ byteIds[Int(bytes[$0])] >= 0 }) {
             for p in (start..<end).reversed() {
-                ids.append(byteIds[Int(bytes[p])]); starts.append(Int32(start)); ends.append(Int32(end))
+                tokens.append(ModelToken(id: byteIds[Int(bytes[p])], start: Int32(start), end: Int32(end)))
             }
             return
         }
-        ids.append(unknownId); starts.append(Int32(start)); ends.append(Int32(end))
+        tokens.append(ModelToken(id: unknownId, start: Int32(start), end: Int32(end)))
+    }
+}
+
+extension UnigramModel: JSONLoadable {
+    /// HF `Unigram` model object: `vocab` (`[[piece, score], ...]`, id = position), `unk_id` (integer; null is
+    /// refused), `byte_fallback` (default false).
+    convenience init(json fields: JSONFields, context: ComponentContext) throws {
+        let items = try fields.array("vocab")
+        var entries: [(piece: String, score: Double)] = []
+        entries.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            guard let pair = item as? [Any], pair.count == 2, let piece = pair[0] as? String,
+                  let number = pair[1] as? NSNumber else {
+                throw TokenizerError.invalidField(path: fields.path, field: "\(fields.name("vocab"))[\(index)]",
+                                                  detail: "expected [piece, score]")
+            }
+            entries.append((piece, number.doubleValue))
+        }
+        do {
+            try self.init(vocab: entries, unknownId: try fields.optionalInt("unk_id"),
+                          byteFallback: try fields.bool("byte_fallback", default: false), source: fields.path)
+        } catch let error as UnigramModelError {
+            throw TokenizerError.invalidField(path: fields.path, field: fields.prefix, detail: error.detail)
+        }
     }
 }

@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+@testable import Tokenizer
+
+/// SentencePiece-Unigram tokenizers (XLM-R and CamemBERT arrangements) against Hugging Face `tokenizers`:
+/// every id and offset. Fixtures from scripts/fixtures/gen_unigram_tokenizer_fixtures.py.
+@Suite struct UnigramParityTests {
+    static let multilingual: [String] = {
+        guard let data = try? Fixtures.gunzip(Fixtures.path("unigram-multilingual.txt.gz")),
+              let lines = try? TextLines.split(data, source: "unigram-multilingual") else { return [] }
+        return lines
+    }()
+
+    static let edgeCases: [String] = {
+        guard let data = FileManager.default.contents(atPath: Fixtures.path("unigram-edge.json")),
+              let texts = try? JSONSerialization.jsonObject(with: data) as? [String] else { return [] }
+        return texts
+    }()
+
+    static func tokenizer(_ arrangement: String) throws -> TextTokenizer {
+        try TextTokenizer.load(tokenizerJSON: try Fixtures.tokenizerJSON("tokenizer-unigram-\(arrangement).json"), truncation: false)
+    }
+
+    func check(_ tokenizer: TextTokenizer, _ texts: [String], _ expectedName: String, minTexts: Int) throws {
+        let expected = try Fixtures.expected(expectedName)
+        #expect(texts.count >= minTexts)
+        #expect(expected.count == texts.count, "\(expectedName): \(expected.count) expected rows for \(texts.count) texts")
+        let result = Fixtures.compare(tokenizer, texts: texts, expected: expected)
+        #expect(result.idMismatches == 0, "\(expectedName): \(result.idMismatches) texts with wrong ids\n\(result.firstFailures.joined(separator: "\n"))")
+        #expect(result.offsetMismatches == 0, "\(expectedName): \(result.offsetMismatches) texts with wrong offsets\n\(result.firstFailures.joined(separator: "\n"))")
+        #expect(result.idsCompared > 0)
+    }
+
+    @Test(arguments: ["xlmr5", "xlmr4"])
+    func corpusLines(arrangement: String) throws {
+        try check(try Self.tokenizer(arrangement), Array(Fixtures.corpus.prefix(12000)), "unigram-\(arrangement)-corpus", minTexts: 12000)
+    }
+
+    @Test(arguments: ["xlmr5", "xlmr4", "bytes"])
+    func multilingualLines(arrangement: String) throws {
+        try check(try Self.tokenizer(arrangement), Self.multilingual, "unigram-\(arrangement)-multi", minTexts: 12000)
+    }
+
+    @Test(arguments: ["xlmr5", "xlmr4", "bytes", "camembert"])
+    func edgeCases(arrangement: String) throws {
+        try check(try Self.tokenizer(arrangement), Self.edgeCases, "unigram-\(arrangement)-edge", minTexts: 150)
+    }
+
+    @Test(arguments: ["xlmr5", "xlmr4"])
+    func randomTexts(arrangement: String) throws {
+        try check(try Self.tokenizer(arrangement), Fixtures.randomTexts, "unigram-\(arrangement)-random", minTexts: 3000)
+    }
+
+    @Test func camembertMultilingual() throws {
+        try check(try Self.tokenizer("camembert"), Array(Self.multilingual.prefix(4000)), "unigram-camembert-multi", minTexts: 4000)
+    }
+
+    /// The two XLM-R arrangements really differ (else testing both proves little), and the 4.x one loads its parts.
+    @Test func arrangementsDiffer() throws {
+        let five = try Self.tokenizer("xlmr5"), four = try Self.tokenizer("xlmr4")
+        let text = "a  b   c"
+        #expect(five.encode(text).offsets.map(\.start) != four.encode(text).offsets.map(\.start))
+        #expect(four.model is UnigramModel)
+        #expect(four.preTokenizer is MetaspacePreTokenizer)
+    }
+}
