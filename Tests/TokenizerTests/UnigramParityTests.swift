@@ -55,6 +55,25 @@ import Testing
         try check(try Self.tokenizer("camembert"), Array(Self.multilingual.prefix(4000)), "unigram-camembert-multi", minTexts: 4000)
     }
 
+    /// Metaspace `prepend_scheme` first (split false) and never: a committed fixture with its pre-tokenizer
+    /// replaced, the same edit as the generator's METASPACE_VARIANTS.
+    @Test(arguments: ["first", "never"])
+    func metaspaceVariants(variant: String) throws {
+        let base = variant == "first" ? "xlmr4" : "xlmr5"
+        let preTokenizer: [String: Any] = variant == "first"
+            ? ["type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "first", "split": false]
+            : ["type": "Sequence", "pretokenizers": [["type": "WhitespaceSplit"],
+                                                     ["type": "Metaspace", "replacement": "\u{2581}", "prepend_scheme": "never", "split": true]]]
+        let data = try Fixtures.gunzip(Fixtures.path("tokenizer-unigram-\(base).json.gz"))
+        guard var json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { throw FixtureError("not a JSON object") }
+        json["pre_tokenizer"] = preTokenizer
+        let path = NSTemporaryDirectory() + "featurize-tok-\(getpid())-unigram-\(variant).json"
+        try JSONSerialization.data(withJSONObject: json).write(to: URL(fileURLWithPath: path))
+        let tokenizer = try TextTokenizer.load(tokenizerJSON: path, truncation: false)
+        try check(tokenizer, Self.edgeCases, "unigram-\(variant)-edge", minTexts: 150)
+        try check(tokenizer, Array(Self.multilingual.prefix(2000)), "unigram-\(variant)-multi", minTexts: 2000)
+    }
+
     /// The two XLM-R arrangements really differ (else testing both proves little), and the 4.x one loads its parts.
     @Test func arrangementsDiffer() throws {
         let five = try Self.tokenizer("xlmr5"), four = try Self.tokenizer("xlmr4")
