@@ -38,15 +38,19 @@ enum TokenizerComponents {
         "Punctuation": PunctuationPreTokenizer.self,
         "Digits": DigitsPreTokenizer.self,
         "Sequence": SequencePreTokenizer.self,
+        "ByteLevel": ByteLevelPreTokenizer.self,
     ]
 
     static let models: [String: any LoadableModel.Type] = [
         "WordPiece": WordPieceModel.self,
+        "BPE": BPEModel.self,
     ]
 
     static let postProcessors: [String: any LoadablePostProcessor.Type] = [
         "BertProcessing": BertProcessing.self,
         "TemplateProcessing": TemplateProcessing.self,
+        "RobertaProcessing": RobertaProcessing.self,
+        "ByteLevel": ByteLevelPostProcessor.self,
     ]
 
     /// The `type` tag of a stage object (`defaultType` when the object has none).
