@@ -26,6 +26,17 @@ public protocol PostProcessor: Sendable {
     /// Adjusts the offsets of one sequence's own tokens, after truncation and before special tokens are added:
     /// `ids[range]` with `offsets[range]` (original scalar offsets). Default: nothing.
     func adjustOffsets(ids: [Int32], offsets: inout [(start: Int, end: Int)], range: Range<Int>)
+    /// Whether (and how) the sequences' offsets are trimmed off spaces, as HF's `process_offsets` does for
+    /// `ByteLevel` and `RobertaProcessing` (applied by the tokenizer, which knows each token's string). Default: nil.
+    var spaceTrimming: SpaceTrimming? { get }
+}
+
+/// Offsets trimming of HF's `process_offsets`: a token's offsets lose as many characters as its string has
+/// leading and trailing spaces (`Ġ` or whitespace), except one leading space of the first token when
+/// `addPrefixSpace` (that space was added by the pre-tokenizer, it is not in the text).
+public struct SpaceTrimming: Sendable, Equatable {
+    public var addPrefixSpace: Bool
+    public init(addPrefixSpace: Bool) { self.addPrefixSpace = addPrefixSpace }
 }
 
 extension PostProcessor {
@@ -33,6 +44,7 @@ extension PostProcessor {
     public var pairSuffix: [SpecialTokenPlacement] { suffix }
     public var pairSequenceTypeId: Int32 { sequenceTypeId }
     public func adjustOffsets(ids: [Int32], offsets: inout [(start: Int, end: Int)], range: Range<Int>) {}
+    public var spaceTrimming: SpaceTrimming? { nil }
 }
 
 /// HF `TemplateProcessing` (e.g. single `[CLS]:0 $A:0 [SEP]:0`, pair `... $B:1 [SEP]:1`).

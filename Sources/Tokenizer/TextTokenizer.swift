@@ -31,6 +31,8 @@ public final class TextTokenizer: Sendable {
 
     private let rawMatcher: AddedTokenMatcher
     private let normalizedMatcher: AddedTokenMatcher
+    /// Token space counts when the post-processor trims offsets (`SpaceTrimming`), else nil.
+    private let spaceTrimmer: SpaceTrimmer?
 
     public init(normalizer: (any Normalizer)?, preTokenizer: (any PreTokenizer)?, model: any TokenizerModel,
                 postProcessor: (any PostProcessor)?, addedTokens: [AddedToken], maxLength: Int?,
@@ -44,6 +46,13 @@ public final class TextTokenizer: Sendable {
         self.truncationDirection = truncationDirection
         self.padId = padId
         UnicodeProps.warmUp()  // build the character tables at load time, not inside the first encode
+        if let trimming = postProcessor?.spaceTrimming {
+            var tokenIds = model.vocab
+            for token in addedTokens { tokenIds[token.content] = token.id }
+            spaceTrimmer = SpaceTrimmer(tokenIds: tokenIds, addPrefixSpace: trimming.addPrefixSpace)
+        } else {
+            spaceTrimmer = nil
+        }
         let raw = addedTokens.filter { !$0.normalized }
         rawMatcher = AddedTokenMatcher(tokens: raw, contents: raw.map { $0.content.unicodeScalars.map(\.value) })
         let normalized = addedTokens.filter { $0.normalized }
@@ -60,6 +69,7 @@ public final class TextTokenizer: Sendable {
     /// Tokenizes one text.
     public func encode(_ text: String) -> Encoding {
         var workspace = Workspace()
+        defer { model.recycle(scratch: &workspace.scratch) }
         return encode(text, workspace: &workspace)
     }
 
@@ -69,6 +79,7 @@ public final class TextTokenizer: Sendable {
         let workers = max(1, min(threads, count))
         if workers == 1 {
             var workspace = Workspace()
+            defer { model.recycle(scratch: &workspace.scratch) }
             return texts.map { encode($0, workspace: &workspace) }
         }
         return [Encoding](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -81,6 +92,7 @@ public final class TextTokenizer: Sendable {
                     let lo = chunk * count / chunks, hi = (chunk + 1) * count / chunks
                     for i in lo..<hi { (base + i).initialize(to: encode(texts[i], workspace: &workspace)) }
                 }
+                model.recycle(scratch: &workspace.scratch)
             }
             initialized = count
         }
@@ -105,6 +117,8 @@ public final class TextTokenizer: Sendable {
         var ids: [Int32] = []
         var starts: [Int32] = []
         var ends: [Int32] = []
+        /// With space trimming: (token index, space counts of its matched string) of each added token.
+        var addedSpaces: [(index: Int, spaces: UInt32)] = []
     }
 
     func encode(_ text: String, workspace ws: inout Workspace) -> Encoding {
@@ -119,6 +133,7 @@ public final class TextTokenizer: Sendable {
         ws.ids.removeAll(keepingCapacity: true)
         ws.starts.removeAll(keepingCapacity: true)
         ws.ends.removeAll(keepingCapacity: true)
+        ws.addedSpaces.removeAll(keepingCapacity: true)
 
         let whole = TextSpan(start: 0, end: ws.original.count)
         let rawMatches = rawMatcher.isEmpty ? [] : rawMatcher.matches(in: ws.original, range: whole)
@@ -126,6 +141,9 @@ public final class TextTokenizer: Sendable {
         for match in rawMatches {
             if let stopAfter, ws.ids.count >= stopAfter { break }
             if position < match.span.start { tokenizeSegment(TextSpan(start: position, end: match.span.start), &ws, stopAfter: stopAfter) }
+            if spaceTrimmer != nil {
+                ws.addedSpaces.append((ws.ids.count, SpaceTrimmer.spaces(ws.original[match.span.start..<match.span.end])))
+            }
             ws.ids.append(match.id); ws.starts.append(Int32(match.span.start)); ws.ends.append(Int32(match.span.end))
             position = match.span.end
         }
@@ -156,10 +174,21 @@ public final class TextTokenizer: Sendable {
             for special in post.prefix { ids.append(special.id); typeIds.append(special.typeId); offsets.append((0, 0)) }
         }
         let sequenceType = postProcessor?.sequenceTypeId ?? 0
+        let firstContent = ids.count
+        var nextAdded = 0
         for range in keep {
             for i in range {
                 ids.append(ws.ids[i]); typeIds.append(sequenceType)
-                offsets.append((Int(ws.starts[i]), Int(ws.ends[i])))
+                let offset = (start: Int(ws.starts[i]), end: Int(ws.ends[i]))
+                if let spaceTrimmer {
+                    // A token's string: its vocabulary entry, or for an added token the text it matched.
+                    var spaces = spaceTrimmer.spaces(of: ws.ids[i])
+                    while nextAdded < ws.addedSpaces.count, ws.addedSpaces[nextAdded].index < i { nextAdded += 1 }
+                    if nextAdded < ws.addedSpaces.count, ws.addedSpaces[nextAdded].index == i { spaces = ws.addedSpaces[nextAdded].spaces }
+                    offsets.append(spaceTrimmer.trim(offset, packed: spaces, isFirst: ids.count - 1 == firstContent))
+                } else {
+                    offsets.append(offset)
+                }
             }
         }
         if let post = postProcessor {
@@ -197,6 +226,9 @@ public final class TextTokenizer: Sendable {
                 if let stopAfter, ws.ids.count >= stopAfter { return }
             }
             if match.id >= 0 {
+                if spaceTrimmer != nil {
+                    ws.addedSpaces.append((ws.ids.count, SpaceTrimmer.spaces(ws.text.scalars[match.span.start..<match.span.end])))
+                }
                 ws.ids.append(match.id)
                 if match.span.end > match.span.start {
                     ws.starts.append(ws.text.origins[match.span.start]); ws.ends.append(ws.text.origins[match.span.end - 1] + 1)

@@ -39,17 +39,21 @@ enum TokenizerComponents {
         "Punctuation": PunctuationPreTokenizer.self,
         "Digits": DigitsPreTokenizer.self,
         "Sequence": SequencePreTokenizer.self,
+        "ByteLevel": ByteLevelPreTokenizer.self,
         "Metaspace": MetaspacePreTokenizer.self,
     ]
 
     static let models: [String: any LoadableModel.Type] = [
         "WordPiece": WordPieceModel.self,
+        "BPE": BPEModel.self,
         "Unigram": UnigramModel.self,
     ]
 
     static let postProcessors: [String: any LoadablePostProcessor.Type] = [
         "BertProcessing": BertProcessing.self,
         "TemplateProcessing": TemplateProcessing.self,
+        "RobertaProcessing": RobertaProcessing.self,
+        "ByteLevel": ByteLevelPostProcessor.self,
     ]
 
     /// The `type` tag of a stage object (`defaultType` when the object has none).

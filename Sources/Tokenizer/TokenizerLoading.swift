@@ -19,6 +19,13 @@ struct JSONFields {
 
     func optionalString(_ key: String) throws -> String? { has(key) ? try string(key) : nil }
 
+    /// A special token of tokenizer_config.json: a string, or an object with `content` (transformers' AddedToken form).
+    func optionalTokenString(_ key: String) throws -> String? {
+        guard has(key) else { return nil }
+        if object[key] is [String: Any] { return try self.object(key).string("content") }
+        return try string(key)
+    }
+
     func bool(_ key: String, default defaultValue: Bool) throws -> Bool {
         guard has(key) else { return defaultValue }
         guard let value = object[key] as? Bool else {
@@ -81,12 +88,16 @@ struct JSONFields {
 }
 
 extension TextTokenizer {
+    /// `model_type`s whose position ids start at `pad_token_id + 1` (usable length `max_position_embeddings - pad - 1`).
+    static let offsetPositionModelTypes: Set<String> = ["roberta", "xlm-roberta", "camembert", "mpnet"]
+
     /// Loads a tokenizer from a model directory: `tokenizer.json` if present, else `vocab.txt` with BERT
     /// defaults (`tokenizer_config.json` settings: do_lower_case, strip_accents, tokenize_chinese_chars, special tokens).
     ///
     /// Maximum length (tokens, special tokens included), first found: `maxLength`, sentence_bert_config.json
     /// `max_seq_length`, tokenizer_config.json `model_max_length` (values above 1e9 are "unset" sentinels);
-    /// never above config.json `max_position_embeddings` (used alone if nothing else is set).
+    /// never above config.json `max_position_embeddings` (minus `pad_token_id + 1` for RoBERTa-style `model_type`s,
+    /// whose positions start after the padding index), used alone if nothing else is set.
     /// `truncation: false` disables truncation and the character cap (`maxLength` is then nil).
     public static func load(directory: String, maxLength: Int? = nil, truncation: Bool = true,
                             direction: TruncationDirection = .right) throws -> TextTokenizer {
@@ -113,7 +124,12 @@ extension TextTokenizer {
                 }
             }
             if let positions = try modelConfig?.optionalInt("max_position_embeddings") {
-                resolved = min(resolved ?? positions, positions)
+                var usable = positions
+                // RoBERTa-style models number positions from padding_idx + 1, so padding_idx + 1 positions are unusable.
+                if let type = try modelConfig?.optionalString("model_type"), offsetPositionModelTypes.contains(type) {
+                    usable = positions - (try modelConfig?.optionalInt("pad_token_id") ?? 1) - 1
+                }
+                resolved = min(resolved ?? usable, usable)
             }
             if let value = resolved, value < 1 {
                 throw TokenizerError.invalidField(path: directory, field: "max_length", detail: "must be at least 1, got \(value)")
@@ -122,7 +138,7 @@ extension TextTokenizer {
 
         if fm.fileExists(atPath: file("tokenizer.json")) {
             return try load(tokenizerJSON: file("tokenizer.json"), maxLength: resolved, truncation: truncation,
-                            direction: direction, padToken: try tokenizerConfig?.optionalString("pad_token"))
+                            direction: direction, padToken: try tokenizerConfig?.optionalTokenString("pad_token"))
         }
         guard fm.fileExists(atPath: file("vocab.txt")) else { throw TokenizerError.noTokenizerFiles(directory: directory) }
         return try loadBertVocab(path: file("vocab.txt"), config: tokenizerConfig, maxLength: resolved, direction: direction)
@@ -159,13 +175,15 @@ extension TextTokenizer {
         let postProcessor = root.has("post_processor")
             ? try TokenizerComponents.postProcessor(try root.object("post_processor"), context) : nil
 
+        // Pad id, first found: the configured pad token, tokenizer.json `padding.pad_id`, `[PAD]`, `<pad>`, else 0.
         var padId: Int32 = 0
         if let padToken, let id = tokenIds[padToken] {
             padId = id
-        } else if let id = tokenIds["[PAD]"] {
+        } else if root.has("padding"), let padding = try? root.object("padding"), let id = try? padding.int("pad_id"),
+                  id >= 0, id <= Int(Int32.max) {
+            padId = Int32(id)
+        } else if let id = tokenIds["[PAD]"] ?? tokenIds["<pad>"] {
             padId = id
-        } else if root.has("padding"), let padding = try? root.object("padding"), let id = try? padding.int("pad_id") {
-            padId = Int32(clamping: id)
         }
         return TextTokenizer(normalizer: normalizer, preTokenizer: preTokenizer, model: model, postProcessor: postProcessor,
                              addedTokens: addedTokens, maxLength: truncation ? maxLength : nil,
@@ -189,7 +207,7 @@ extension TextTokenizer {
         let lowercase = try config?.bool("do_lower_case", default: true) ?? true
         let stripAccents = try config?.optionalBool("strip_accents")
         let chinese = try config?.bool("tokenize_chinese_chars", default: true) ?? true
-        func special(_ key: String, _ fallback: String) throws -> String { try config?.optionalString(key) ?? fallback }
+        func special(_ key: String, _ fallback: String) throws -> String { try config?.optionalTokenString(key) ?? fallback }
         let unk = try special("unk_token", "[UNK]"), cls = try special("cls_token", "[CLS]")
         let sep = try special("sep_token", "[SEP]"), pad = try special("pad_token", "[PAD]")
         let mask = try special("mask_token", "[MASK]")

@@ -37,6 +37,13 @@ public protocol TokenizerModel: Sendable {
     /// Tokenizes the word `text.scalars[word.start..<word.end]` (non-empty), appending its tokens in order to
     /// `tokens`, each with the scalar range of `text` it covers.
     func tokenize(word: TextSpan, in text: NormalizedText, scratch: inout ModelScratch, into tokens: inout [ModelToken])
+    /// Called when a thread is done with `scratch` (e.g. to return a per-thread cache to a shared pool).
+    /// Default: nothing.
+    func recycle(scratch: inout ModelScratch)
+}
+
+extension TokenizerModel {
+    public func recycle(scratch: inout ModelScratch) {}
 }
 
 extension ModelScratch {
