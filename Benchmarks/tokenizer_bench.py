@@ -5,14 +5,18 @@ Same texts and tokenizer.json for both, no truncation, no padding:
   wordpiece: the MiniLM tokenizer on the 24,000-line corpus fixture (Tests/TokenizerTests/Fixtures/corpus.txt.gz);
   bpe:       the byte-level BPE fixture (tokenizer-bpe.json.gz: ByteLevel + BPE + RobertaProcessing, vocab 8,000,
              from scripts/fixtures/gen_bpe_tokenizer_fixtures.py) on the same corpus plus the 6,000 multilingual
-             lines (multilingual.txt.gz), 30,000 lines.
+             lines (multilingual.txt.gz), 30,000 lines;
+  unigram:   the SentencePiece-Unigram fixture in the Hub's XLM-R arrangement (tokenizer-unigram-xlmr4.json.gz:
+             Precompiled + Replace + Metaspace + Unigram, vocab 4,000, from
+             scripts/fixtures/gen_unigram_tokenizer_fixtures.py) on the same corpus plus the 12,000 multilingual
+             lines (unigram-multilingual.txt.gz), 36,000 lines.
 At 1 and 2 threads (RAYON_NUM_THREADS for HF, --threads for ours), 3 runs each, interleaved (ours, HF, ours, HF,
 ...), median reported.
 
 What is timed: the tokenize phase only, excluding process start, model load and file I/O.
   ours: the "tokenize X s" that `featurize tokenize` prints to stderr (TextTokenizer.encodeBatch of all lines);
   HF:   time.perf_counter() around Tokenizer.encode_batch(lines) in a fresh process per run.
-Usage: python3 Benchmarks/tokenizer_bench.py [--runs 3] [--binary .build/release/featurize] [--tokenizers wordpiece,bpe]
+Usage: python3 Benchmarks/tokenizer_bench.py [--runs 3] [--binary .build/release/featurize] [--tokenizers wordpiece,bpe,unigram]
 """
 import argparse, gzip, os, re, statistics, subprocess, sys, tempfile
 
@@ -22,6 +26,8 @@ FIXTURES = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures")
 CORPUS = os.path.join(FIXTURES, "corpus.txt.gz")
 MULTILINGUAL = os.path.join(FIXTURES, "multilingual.txt.gz")
 BPE_TOKENIZER = os.path.join(FIXTURES, "tokenizer-bpe.json.gz")
+UNIGRAM_TOKENIZER = os.path.join(FIXTURES, "tokenizer-unigram-xlmr4.json.gz")
+UNIGRAM_MULTILINGUAL = os.path.join(FIXTURES, "unigram-multilingual.txt.gz")
 
 HF_CHILD = r"""
 import sys, time
@@ -80,7 +86,7 @@ def main():
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "featurize"))
     parser.add_argument("--threads", default="1,2")
-    parser.add_argument("--tokenizers", default="wordpiece,bpe")
+    parser.add_argument("--tokenizers", default="wordpiece,bpe,unigram")
     args = parser.parse_args()
     if not os.path.exists(args.binary):
         subprocess.run(["swift", "build", "-c", "release", "--product", "featurize"], cwd=ROOT, check=True)
@@ -95,6 +101,12 @@ def main():
                 f.write(gzip.open(BPE_TOKENIZER).read())
             text = corpus + gzip.open(MULTILINGUAL, "rt", encoding="utf-8").read()
             bench("byte-level BPE (RoBERTa arrangement)", args.binary, model, text, threads, args.runs)
+    if "unigram" in kinds:
+        with tempfile.TemporaryDirectory() as model:
+            with open(os.path.join(model, "tokenizer.json"), "wb") as f:
+                f.write(gzip.open(UNIGRAM_TOKENIZER).read())
+            text = corpus + gzip.open(UNIGRAM_MULTILINGUAL, "rt", encoding="utf-8").read()
+            bench("SentencePiece Unigram (XLM-R Hub arrangement)", args.binary, model, text, threads, args.runs)
 
 
 if __name__ == "__main__":
