@@ -20,7 +20,8 @@ final class UnigramTrie: @unchecked Sendable {
 
         var slots: [Slot] = [Slot(base: 0, check: -2, value: -1)]  // root at 0
         slots.reserveCapacity(sorted.reduce(0) { $0 + $1.count } / 2 + 512)
-        var firstFree = 1
+        // Slots below 256 stay unused (a base must be at least 1), so the first free slot is always usable.
+        var firstFree = 256, wideStart = 256
         func ensure(_ count: Int) {
             while slots.count < count { slots.append(Slot(base: 0, check: -1, value: -1)) }
         }
@@ -43,17 +44,32 @@ final class UnigramTrie: @unchecked Sendable {
                 childRanges.append((groupStart, k))
             }
             guard !labels.isEmpty else { continue }
-            // First base whose child slots are all free.
+            // A base whose child slots are all free. Single-child nodes (most of a vocabulary trie) take the first
+            // free slot; wider nodes search free slots from `wideStart`, which moves on past crowded regions.
             while firstFree < slots.count, slots[firstFree].check != -1 { firstFree += 1 }
-            var base = max(1, firstFree - labels[0])
-            search: while true {
-                ensure(base + 256)
-                for label in labels where slots[base + label].check != -1 {
-                    base += 1
-                    continue search
+            var base: Int
+            if labels.count == 1 {
+                var p = firstFree
+                ensure(p + 1)
+                while slots[p].check != -1 { p += 1; ensure(p + 1) }
+                base = p - labels[0]
+            } else {
+                var p = max(firstFree, wideStart)
+                var tries = 0
+                search: while true {
+                    ensure(p + 257)
+                    if slots[p].check == -1 {
+                        base = p - labels[0]
+                        var fits = true
+                        for label in labels.dropFirst() where slots[base + label].check != -1 { fits = false; break }
+                        if fits { break search }
+                        tries += 1
+                    }
+                    p += 1
                 }
-                break
+                if tries > 32 { wideStart = p }
             }
+            ensure(base + 257)
             slots[node].base = Int32(base)
             for label in labels { slots[base + label].check = Int32(node) }
             for (label, range) in zip(labels, childRanges) {
