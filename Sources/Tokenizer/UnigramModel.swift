@@ -169,6 +169,14 @@ public final class UnigramModel: TokenizerModel, @unchecked Sendable {
 }
 
 extension UnigramModel: JSONLoadable {
+    /// The JSON number as the correctly rounded `Double`. Foundation's JSONSerialization on Linux yields an
+    /// `NSDecimalNumber` whose `doubleValue` can be 1 ulp off (for 62% of a 250,000-piece vocabulary's scores),
+    /// which changes Viterbi ties against Hugging Face; its decimal text parsed by `Double(_:)` is exact.
+    static func exactDouble(_ number: NSNumber) -> Double {
+        if let decimal = number as? NSDecimalNumber, let parsed = Double(decimal.description) { return parsed }
+        return number.doubleValue
+    }
+
     /// HF `Unigram` model object: `vocab` (`[[piece, score], ...]`, id = position), `unk_id` (integer; null is
     /// refused), `byte_fallback` (default false).
     convenience init(json fields: JSONFields, context: ComponentContext) throws {
@@ -181,7 +189,7 @@ extension UnigramModel: JSONLoadable {
                 throw TokenizerError.invalidField(path: fields.path, field: "\(fields.name("vocab"))[\(index)]",
                                                   detail: "expected [piece, score]")
             }
-            entries.append((piece, number.doubleValue))
+            entries.append((piece, Self.exactDouble(number)))
         }
         do {
             try self.init(vocab: entries, unknownId: try fields.optionalInt("unk_id"),

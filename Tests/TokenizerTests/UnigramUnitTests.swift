@@ -222,6 +222,19 @@ import Testing
         #expect(Self.segment(bytes, "ya").map(\.0) == [0, 1])
     }
 
+    /// Scores are read as correctly rounded doubles (Foundation's JSON numbers on Linux can be 1 ulp off), so
+    /// exact ties break as in HF: "aa" ties with "a"+"a", "aaa" with "aa"+"a"; HF keeps the first found.
+    @Test func scoresAreExactAndTiesBreakAsHF() throws {
+        let parsed = try JSONSerialization.jsonObject(with: Data("[-5.078342437744141, -10.156684875488281, 0]".utf8)) as? [NSNumber]
+        #expect(parsed.map { $0.map(UnigramModel.exactDouble) } == [-5.078342437744141, -10.156684875488281, 0])
+        let path = NSTemporaryDirectory() + "featurize-unigram-ties-\(getpid()).json"
+        try #"{"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0], ["a", -5.078342437744141], ["aa", -10.156684875488281]]}}"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let tokenizer = try TextTokenizer.load(tokenizerJSON: path, truncation: false)
+        #expect(tokenizer.encode("aa").ids == [2])        // HF: [2]
+        #expect(tokenizer.encode("aaa").ids == [1, 2])    // HF: [1, 2]
+    }
+
     @Test func unigramLoadingErrors() throws {
         #expect(throws: UnigramModelError.self) { try Self.model([("<unk>", 0)], unk: nil) }
         #expect(throws: UnigramModelError.self) { try Self.model([("<unk>", 0)], unk: 5) }
