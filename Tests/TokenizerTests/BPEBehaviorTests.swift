@@ -101,4 +101,17 @@ import Testing
         #expect(zip(one, four).allSatisfy { $0.ids == $1.ids })
         #expect(zip(texts.prefix(200), one).allSatisfy { tokenizer.encode($0).ids == $1.ids })
     }
+
+    /// The fuzzer's small BPE seed (string-form merges, rstrip added token) gives HF's ids and offsets.
+    @Test func fuzzSeedMatchesHF() throws {
+        let tokenizer = try TextTokenizer.load(tokenizerJSON: Fixtures.packageRoot + "/Fuzz/corpus/tokenizer-json/bpe-small.json")
+        var encoding = tokenizer.encode("Hello <mask> it's hello world \u{1F44D}\u{1F3FD}")
+        // From HF tokenizers 0.23.3.
+        #expect(encoding.ids == [0, 225, 44, 371, 311, 4, 225, 283, 11, 87, 225, 420, 225, 177, 258, 244, 240, 177, 258, 242, 126, 2])
+        #expect(encoding.offsets.map { [$0.start, $0.end] } == [[0, 0], [0, 0], [0, 1], [1, 3], [3, 5], [6, 12], [13, 13], [13, 15],
+            [15, 16], [16, 17], [18, 18], [18, 29], [31, 31], [30, 31], [30, 31], [30, 31], [30, 31], [31, 32], [31, 32], [31, 32], [31, 32], [0, 0]])
+        encoding = tokenizer.encode(" Hello")
+        #expect(encoding.ids == [0, 225, 44, 371, 311, 2])
+        #expect(encoding.offsets.map { [$0.start, $0.end] } == [[0, 0], [0, 0], [1, 2], [2, 4], [4, 6], [0, 0]])
+    }
 }
