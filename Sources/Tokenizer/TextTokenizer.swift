@@ -24,7 +24,7 @@ public final class TextTokenizer: Sendable {
     /// Maximum tokens per encoding, special tokens included; `nil` when truncation is off.
     public let maxLength: Int?
     public let truncationDirection: TruncationDirection
-    /// Id used for padding (`[PAD]` or the configured pad token).
+    /// Id used for padding (the configured pad token, tokenizer.json `padding.pad_id`, `[PAD]` or `<pad>`).
     public let padId: Int32
     /// Texts longer than `charCapFactor × maxLength` scalars are cut before tokenizing (as TEI does).
     public static let charCapFactor = 250
