@@ -16,10 +16,10 @@ final class UnigramTrie: @unchecked Sendable {
     init(keys: [[UInt8]], ids: [Int32]) {
         var final: [[UInt8]: Int32] = [:]
         for (key, id) in zip(keys, ids) where !key.isEmpty { final[key] = id }
-        let sorted = final.keys.sorted { $0.lexicographicallyPrecedes($1) }
+        let sorted = final.sorted { $0.key.lexicographicallyPrecedes($1.key) }
 
         var slots: [Slot] = [Slot(base: 0, check: -2, value: -1)]  // root at 0
-        slots.reserveCapacity(sorted.reduce(0) { $0 + $1.count } / 2 + 512)
+        slots.reserveCapacity(sorted.reduce(0) { $0 + $1.key.count } / 2 + 512)
         // Slots below 256 stay unused (a base must be at least 1), so the first free slot is always usable.
         var firstFree = 256, wideStart = 256
         func ensure(_ count: Int) {
@@ -32,14 +32,14 @@ final class UnigramTrie: @unchecked Sendable {
             labels.removeAll(keepingCapacity: true)
             childRanges.removeAll(keepingCapacity: true)
             var k = lower
-            while k < upper, sorted[k].count == depth {
-                slots[node].value = final[sorted[k]]!
+            while k < upper, sorted[k].key.count == depth {
+                slots[node].value = sorted[k].value
                 k += 1
             }
             while k < upper {
-                let label = Int(sorted[k][depth])
+                let label = Int(sorted[k].key[depth])
                 let groupStart = k
-                while k < upper, Int(sorted[k][depth]) == label { k += 1 }
+                while k < upper, Int(sorted[k].key[depth]) == label { k += 1 }
                 labels.append(label)
                 childRanges.append((groupStart, k))
             }

@@ -74,6 +74,25 @@ import Testing
         try check(tokenizer, Array(Self.multilingual.prefix(2000)), "unigram-\(variant)-multi", minTexts: 2000)
     }
 
+    /// The fuzzer's Unigram seed (hand-made one-key charsmap "a" -> "b", 301 pieces): HF's ids and offsets,
+    /// printed by HF `tokenizers` 0.23.3 for these texts.
+    @Test func fuzzSeedMatchesHF() throws {
+        let path = Fixtures.packageRoot + "/Fuzz/corpus/tokenizer-json/unigram-small.json"
+        let tokenizer = try TextTokenizer.load(tokenizerJSON: path, truncation: false)
+        let expected: [(String, [Int32], [[Int]])] = [
+            ("a  cat <mask>", [0, 269, 4, 19, 48, 6, 300, 2], [[0, 0], [0, 1], [2, 3], [3, 4], [4, 5], [5, 6], [6, 13], [0, 0]]),
+            ("Hello, world!", [0, 4, 264, 168, 58, 12, 4, 59, 83, 21, 7, 3, 2],
+             [[0, 0], [0, 1], [0, 1], [1, 3], [3, 5], [5, 6], [6, 7], [7, 8], [8, 10], [10, 11], [11, 12], [12, 13], [0, 0]]),
+            ("naïve café 東京", [0, 4, 14, 48, 3, 127, 4, 19, 48, 41, 133, 4, 3, 2],
+             [[0, 0], [0, 1], [0, 1], [1, 2], [2, 3], [3, 5], [5, 6], [6, 7], [7, 8], [8, 9], [9, 10], [10, 11], [11, 13], [0, 0]]),
+        ]
+        for (text, ids, offsets) in expected {
+            let encoding = tokenizer.encode(text)
+            #expect(encoding.ids == ids, "\(text)")
+            #expect(encoding.offsets.map { [$0.start, $0.end] } == offsets, "\(text)")
+        }
+    }
+
     /// The two XLM-R arrangements really differ (else testing both proves little), and the 4.x one loads its parts.
     @Test func arrangementsDiffer() throws {
         let five = try Self.tokenizer("xlmr5"), four = try Self.tokenizer("xlmr4")
