@@ -38,6 +38,8 @@ public struct RegexPattern: Sendable {
 
     public let source: String
     let atoms: [Atom]
+    /// Longest accepted pattern, in elements (bounds the matcher's recursion depth).
+    static let maximumElements = 64
 
     public init(_ source: String) throws {
         self.source = source
@@ -187,6 +189,9 @@ public struct RegexPattern: Sendable {
             atoms.append(atom)
         }
         guard atoms.contains(where: { $0.minimum > 0 }) else { throw fail("the pattern can match the empty string") }
+        guard atoms.count <= Self.maximumElements else {
+            throw fail("more than \(Self.maximumElements) elements (tokenizer.json patterns are short)")
+        }
         self.atoms = atoms
     }
 
@@ -199,6 +204,8 @@ public struct RegexPattern: Sendable {
     }
 
     /// Non-overlapping leftmost matches in `scalars[range]`, as half-open index ranges.
+    /// Backtracking remembers which (element, position) pairs failed, so the work is polynomial
+    /// (elements × positions × repeat counts), never exponential.
     public func matches(in scalars: [UInt32], range: Range<Int>) -> [Range<Int>] {
         var result: [Range<Int>] = []
         var start = range.lowerBound
@@ -206,13 +213,14 @@ public struct RegexPattern: Sendable {
         let first = atoms[0]
         let literal: UInt32? = first.minimum > 0 && !first.negated && !first.whiteSpace && !first.notWhiteSpace
             && first.ranges.count == 1 && first.ranges[0].count == 1 ? first.ranges[0].lowerBound : nil
+        var failed: [UInt64] = []  // bit set over (element, position), allocated at the first failure to remember
         scalars.withUnsafeBufferPointer { text in
             while start < range.upperBound {
                 if let literal, text[start] != literal {
                     start += 1
                     continue
                 }
-                if let end = match(text, at: start, atom: 0, limit: range.upperBound) {
+                if let end = match(text, at: start, atom: 0, range: range, failed: &failed) {
                     result.append(start..<end)
                     start = end  // never empty: the pattern cannot match the empty string
                 } else {
@@ -223,19 +231,28 @@ public struct RegexPattern: Sendable {
         return result
     }
 
-    /// Greedy backtracking match of atoms `atom...` at `position`; the end of the match, or nil.
-    private func match(_ text: UnsafeBufferPointer<UInt32>, at position: Int, atom index: Int, limit: Int) -> Int? {
+    /// Greedy backtracking match of atoms `index...` at `position`; the end of the match, or nil.
+    private func match(_ text: UnsafeBufferPointer<UInt32>, at position: Int, atom index: Int, range: Range<Int>,
+                       failed: inout [UInt64]) -> Int? {
         guard index < atoms.count else { return position }
+        let key = index * (range.count + 1) + (position - range.lowerBound)
+        if index > 0, !failed.isEmpty, failed[key >> 6] & (1 << UInt64(key & 63)) != 0 { return nil }
         let atom = atoms[index]
         var count = 0
         var p = position
-        while count < atom.maximum, p < limit, atom.matches(text[p]) { count += 1; p += 1 }
-        guard count >= atom.minimum else { return nil }
-        if index + 1 == atoms.count { return p }
-        while true {
-            if let end = match(text, at: position + count, atom: index + 1, limit: limit) { return end }
-            if count == atom.minimum { return nil }
-            count -= 1
+        while count < atom.maximum, p < range.upperBound, atom.matches(text[p]) { count += 1; p += 1 }
+        if count >= atom.minimum {
+            if index + 1 == atoms.count { return p }
+            while true {
+                if let end = match(text, at: position + count, atom: index + 1, range: range, failed: &failed) { return end }
+                if count == atom.minimum { break }
+                count -= 1
+            }
         }
+        if index > 0 {
+            if failed.isEmpty { failed = [UInt64](repeating: 0, count: (atoms.count * (range.count + 1) + 63) / 64) }
+            failed[key >> 6] |= 1 << UInt64(key & 63)
+        }
+        return nil
     }
 }

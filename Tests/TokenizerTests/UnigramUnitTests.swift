@@ -133,7 +133,20 @@ import Testing
         #expect(reason("[a").contains("unterminated"))
         #expect(reason("a{2").contains("unterminated"))
         #expect(reason("[[:alpha:]]").contains("POSIX"))
+        #expect(reason(String(repeating: "a", count: 65)).contains("more than 64"))
         #expect(reason(" {2,}") == "accepted")
+    }
+
+    /// Nested greedy repeats that fail would backtrack exponentially; remembered failures keep it polynomial.
+    @Test func regexBacktrackingStaysPolynomial() throws {
+        let pattern = try RegexPattern(String(repeating: "a*", count: 30) + "c")
+        let text = [UInt32](repeating: 0x61, count: 150) + [0x62]
+        let start = Date()
+        #expect(pattern.matches(in: text, range: 0..<text.count).isEmpty)
+        #expect(pattern.matches(in: text + [0x63], range: 0..<(text.count + 1)) == [151..<152])  // "b" breaks the run
+        let found = pattern.matches(in: [0x61, 0x61, 0x63, 0x63], range: 0..<4)
+        #expect(found == [0..<3, 3..<4])
+        #expect(Date().timeIntervalSince(start) < 20)
     }
 
     @Test func regexReplaceKeepsOrigins() throws {
