@@ -4,5 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-swift build --build-tests
+# -Xcc -O3: the C kernels (CPUKernels) optimised in the debug test build too (Package.swift has no unsafe flags).
+swift build --build-tests -Xcc -O3
 swift test --skip-build 2>&1 | tee /tmp/featurize-test.log

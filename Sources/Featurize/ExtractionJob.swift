@@ -1,4 +1,4 @@
-import CPUBackend
+import Backend
 import Foundation
 import Scheduler
 import Tokenizer
@@ -110,7 +110,7 @@ public final class ExtractionJob {
         }
         // Warm-up on accelerators: the largest batch the budget allows, so a budget that does not fit fails now.
         // (The CPU backend allocates as it goes and has the host's memory; it skips this.)
-        for e in devices where !(e.backend is CPUBackend) {
+        for e in devices where e.device.defaults.warmUp {
             try e.warmUp(maxBatchTokens: options.batching.maxBatchTokens)
         }
         let fault = options.faultInjection

@@ -1,9 +1,7 @@
 import Backend
-import CPUBackend
 import Dispatch
 import Encoder
 import Foundation
-import OpenCLBackend
 import ModelIO
 import Pooling
 import Tokenizer
@@ -17,21 +15,6 @@ public enum FeaturizeError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .invalidOption(detail): return detail
         case let .deviceUnavailable(device, reason): return "device '\(device)' is not available: \(reason)"
-        }
-    }
-}
-
-/// Where the encoder runs.
-public enum ComputeDevice: Sendable, Equatable, CustomStringConvertible {
-    /// OpenBLAS + Swift on the CPU.
-    case cpu
-    /// The OpenCL device `index` of `OpenCLDiscovery.devices` (`featurize devices` lists them).
-    case opencl(index: Int)
-
-    public var description: String {
-        switch self {
-        case .cpu: return "cpu"
-        case let .opencl(index): return "opencl:\(index)"
         }
     }
 }
@@ -70,6 +53,8 @@ public final class FeatureExtractor {
     public let batchSize: Int
     /// Output features per text.
     public let dimension: Int
+    /// Where the encoder runs, and its backend.
+    public let device: DeviceInfo
     public let backend: any ComputeBackend
 
     private let encoder: Encoder
@@ -84,10 +69,10 @@ public final class FeatureExtractor {
     ///   - maxLength: maximum tokens per text; nil for the model's default. Must not exceed
     ///     `max_position_embeddings`.
     ///   - batchSize: texts per encoder call.
-    ///   - device: where to run.
+    ///   - device: where to run (`DeviceRegistry.system` lists this process's devices; default the CPU).
     ///   - threads: CPU threads (nil: all active processors).
     public init(modelDirectory: String, pooling: PoolingSpec? = nil, maxLength: Int? = nil, batchSize: Int = 32,
-                device: ComputeDevice = .cpu, threads: Int? = nil) throws {
+                device: DeviceInfo = DeviceRegistry.system.cpu, threads: Int? = nil) throws {
         guard batchSize >= 1 else { throw FeaturizeError.invalidOption("batch size must be at least 1, got \(batchSize)") }
         if let threads, threads < 1 { throw FeaturizeError.invalidOption("threads must be at least 1, got \(threads)") }
         let model = try ModelDirectory(path: modelDirectory)
@@ -112,10 +97,8 @@ public final class FeatureExtractor {
         lowercaseInput = st?.doLowerCase ?? false
         dimension = spec.outputDimension(hidden: config.hiddenSize)
 
-        switch device {
-        case .cpu: backend = CPUBackend(threads: threads)
-        case let .opencl(index): backend = try OpenCLBackend(deviceIndex: index)
-        }
+        self.device = device
+        backend = try device.makeBackend(threads: threads)
         tokenizerThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         tokenizer = try TextTokenizer.load(directory: model.transformerPath, maxLength: self.maxLength, truncation: true)
         let weights = try model.loadWeights()

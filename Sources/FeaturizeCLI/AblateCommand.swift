@@ -16,8 +16,7 @@ struct AblateCommand: ParsableCommand {
             directory gets results.csv, results.json, report.md, heatmap.svg, confusion.svg and report.html.
             """)
 
-    @Option(name: .long, help: "Model directory (Hugging Face / sentence-transformers layout).")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(name: .long, help: "Labelled training data: .csv, .tsv or .jsonl.")
     var train: String
@@ -53,12 +52,6 @@ struct AblateCommand: ParsableCommand {
     @Flag(name: .long, help: "Write into an existing, non-empty report directory.")
     var overwrite = false
 
-    @Option(name: .customLong("max-length"), help: "Maximum tokens per text (default: the model's).")
-    var maxLength: Int?
-
-    @Option(name: .customLong("max-batch-tokens"), help: "Token budget of one encoder batch.")
-    var maxBatchTokens: Int = 4_096
-
     @Option(name: .customLong("C"), help: "Inverse L2 regularisation strength (as scikit-learn's C).")
     var regularization: Double = 1.0
 
@@ -68,11 +61,9 @@ struct AblateCommand: ParsableCommand {
     @Option(name: .customLong("class-weight"), help: "none or balanced.")
     var classWeight: String = "none"
 
-    @Option(name: .long, help: "Device: auto (the first OpenCL GPU, else the CPU), cpu, opencl or opencl:N.")
-    var device: String = "auto"
+    @OptionGroup var batching: BatchingOptions
 
-    @Option(name: .long, help: "CPU threads (default: all processors).")
-    var threads: Int?
+    @OptionGroup var deviceOptions: DeviceOptions
 
     @Flag(name: .long, help: "Print only the final table.")
     var quiet = false
@@ -82,8 +73,6 @@ struct AblateCommand: ParsableCommand {
         guard regularization > 0 else { throw ValidationError("--C must be positive") }
         guard maxIterations >= 1 else { throw ValidationError("--max-iter must be at least 1") }
         guard ClassWeighting(rawValue: classWeight) != nil else { throw ValidationError("--class-weight must be none or balanced") }
-        do { _ = try DevicePlan.parse(device) } catch { throw ValidationError("\(error)") }
-        if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2") }
     }
 
     /// Texts and labels of a labelled file, in row order (two passes of the same reader, one per column).
@@ -117,19 +106,16 @@ struct AblateCommand: ParsableCommand {
         }
         guard !trainTexts.isEmpty, !testTexts.isEmpty else { throw ValidationError("need at least one training and one test row") }
 
-        let combinations: [AblationCombination]
-        let extractor: FeatureExtractor
-        do {
-            let plan = try DevicePlan.make(device) { target in
-                try FeatureExtractor(modelDirectory: model, maxLength: maxLength, device: target, threads: threads)
-            }
-            for w in plan.warnings { log("warning: \(w)") }
-            guard let first = plan.devices.first else { throw ValidationError("--device \(device) selects no device") }
-            extractor = first
-            combinations = try AblationCombination.grid(pooling: pooling, layers: layers, combos: combos,
-                                                        numLayers: extractor.model.config.numLayers)
-        } catch let e as PoolingError { throw ValidationError(e.description) }
-        catch let e as FeaturizeError { throw ValidationError(e.description) }
+        let model = modelOptions.model, maxLength = modelOptions.maxLength, threads = deviceOptions.threads
+        let plan = try deviceOptions.plan { device in
+            try usageErrors { try FeatureExtractor(modelDirectory: model, maxLength: maxLength, device: device, threads: threads) }
+        }
+        for w in plan.warnings { log("warning: \(w)") }
+        guard let extractor = plan.devices.first else { throw ValidationError("--device \(deviceOptions.device) selects no device") }
+        let combinations = try usageErrors {
+            try AblationCombination.grid(pooling: pooling, layers: layers, combos: combos,
+                                         numLayers: extractor.model.config.numLayers)
+        }
         log("featurize ablate: \(combinations.count) combinations, \(trainTexts.count) training and \(testTexts.count) test texts, \(model)")
 
         let options = LogisticRegressionOptions(C: regularization, maxIterations: maxIterations,
@@ -137,7 +123,7 @@ struct AblateCommand: ParsableCommand {
         let outcome = try AblationStudy.run(
             trainTexts: trainTexts, trainLabels: trainLabels, testTexts: testTexts, testLabels: testLabels,
             extractor: extractor, combinations: combinations, options: options,
-            batching: BatchingPolicy(maxBatchTokens: max(maxBatchTokens, extractor.maxLength)),
+            batching: try batching.policy(for: plan, maxLength: extractor.maxLength),
             reportDirectory: report, title: "Featurize ablation: \((model as NSString).lastPathComponent) on \((train as NSString).lastPathComponent)",
             log: log)
         print(outcome.report.markdown())

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Backend
+import Featurize
 import OpenCLBackend
 
 /// `featurize bench-gemm` (hidden): GEMM GFLOP/s of the encoder's shapes from device event timings (median of
@@ -9,8 +11,8 @@ struct BenchGemmCommand: ParsableCommand {
         abstract: "Measure OpenCL GEMM throughput at the encoder's shapes.",
         shouldDisplay: false)
 
-    @Option(help: "OpenCL device: opencl or opencl:N.")
-    var device: String = "opencl"
+    @Option(help: "OpenCL device: opencl or opencl:N.", transform: { try DeviceSpec(parsing: $0) })
+    var device = DeviceSpec([.opencl(index: nil)])
     @Option(help: "Token rows (M).")
     var tokens: Int = 4096
     @Option(help: "Hidden sizes, comma-separated (384 = MiniLM, 768 = BERT-base).")

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Backend
+import Featurize
 import OpenCLBackend
 
 /// `featurize selftest --device opencl[:N]` (hidden): every OpenCL kernel against naive host loops at the
@@ -9,8 +11,8 @@ struct SelfTestCommand: ParsableCommand {
         abstract: "Check every OpenCL kernel against a naive host reference (max differences).",
         shouldDisplay: false)
 
-    @Option(help: "OpenCL device: opencl or opencl:N.")
-    var device: String = "opencl"
+    @Option(help: "OpenCL device: opencl or opencl:N.", transform: { try DeviceSpec(parsing: $0) })
+    var device = DeviceSpec([.opencl(index: nil)])
 
     func run() throws {
         let index = try openCLDeviceIndex(device)

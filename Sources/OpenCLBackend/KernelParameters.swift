@@ -290,3 +290,39 @@ enum FileUtilities {
         return String(repeating: "0", count: 16 - s.count) + s
     }
 }
+
+extension KernelParameters {
+    /// The parameter sets `featurize tune` times on `device`: the defaults, then register blocks and local sizes
+    /// of the CPU-shaped GEMM (CPU devices) or tile shapes of the tiled GEMM (GPUs); only sets valid for the
+    /// device, each once.
+    public static func tuningCandidates(for info: OpenCLDeviceInfo) -> [KernelParameters] {
+        let base = KernelParameters.defaults(for: info)
+        var candidates: [KernelParameters] = [base]
+        if info.type == .cpu {
+            for (m, n) in [(2, 2), (4, 2), (2, 4), (3, 4), (4, 3), (4, 4), (6, 2), (8, 1), (1, 8)] {
+                for local in [1, 8] {
+                    var p = base
+                    p.gemmVariant = .cpu; p.cpuBlockM = m; p.cpuBlockN = n; p.cpuLocalSize = local
+                    candidates.append(p)
+                }
+            }
+        } else {
+            for (tm, tn, tk, wm, wn, vw) in [(64, 64, 16, 4, 4, 4), (128, 128, 16, 8, 8, 4), (128, 64, 16, 8, 4, 4),
+                                             (64, 128, 16, 4, 8, 4), (128, 128, 8, 8, 8, 4), (64, 64, 32, 4, 4, 4),
+                                             (128, 128, 16, 8, 8, 8), (32, 32, 16, 4, 4, 4), (64, 64, 16, 4, 4, 2),
+                                             (128, 128, 32, 8, 8, 4), (128, 64, 32, 8, 4, 4)] {
+                var p = base
+                p.gemmVariant = .tiled
+                p.tileM = tm; p.tileN = tn; p.tileK = tk; p.workPerThreadM = wm; p.workPerThreadN = wn; p.vectorWidth = vw
+                candidates.append(p)
+            }
+        }
+        var seen: [KernelParameters] = []
+        candidates = candidates.filter { p in
+            guard p.validationProblem(for: info) == nil, !seen.contains(p) else { return false }
+            seen.append(p)
+            return true
+        }
+        return candidates
+    }
+}
