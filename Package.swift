@@ -35,7 +35,8 @@ let package = Package(
 
         // Core modules.
         .target(name: "Tokenizer"),
-        .target(name: "ModelIO"),
+        .target(name: "DataFormats"),
+        .target(name: "ModelIO", dependencies: ["DataFormats"]),
         .target(name: "Backend"),
         // CPU kernels in C: packed-weight SGEMM, attention, row kernels; AVX2+FMA variants picked at run time.
         .target(name: "CPUKernels"),
@@ -43,7 +44,7 @@ let package = Package(
         .target(name: "OpenCLBackend", dependencies: ["Backend", "COpenCL", "Kernels"]),
         .target(name: "Encoder", dependencies: ["Backend", "ModelIO"]),
         .target(name: "Pooling", dependencies: ["Backend"]),
-        .target(name: "FeatureIO", dependencies: ["ModelIO"]),
+        .target(name: "FeatureIO", dependencies: ["DataFormats"]),
         .target(name: "Scheduler", dependencies: ["Backend", "FeatureIO"]),
         .target(name: "Classifier", dependencies: ["FeatureIO"]),
         .target(name: "Featurize", dependencies: [
