@@ -17,7 +17,7 @@ struct BenchGemmCommand: ParsableCommand {
     var tokens: Int = 4096
     @Option(help: "Hidden sizes, comma-separated (384 = MiniLM, 768 = BERT-base).")
     var hidden: String = "384,768"
-    @Option(help: "GEMM variant: default, tiled, cpu or both.")
+    @Option(help: "GEMM variant: default, tiled, register-blocked (cpu) or both.")
     var variant: String = "both"
     @Option(help: "Timed runs per shape (the median is reported).")
     var repetitions: Int = 5
@@ -37,9 +37,9 @@ struct BenchGemmCommand: ParsableCommand {
         switch variant {
         case "default": variants = [nil]
         case "tiled": variants = [.tiled]
-        case "cpu": variants = [.cpu]
-        case "both": variants = [.tiled, .cpu]
-        default: throw ValidationError("--variant must be default, tiled, cpu or both")
+        case "register-blocked", "cpu": variants = [.registerBlocked]
+        case "both": variants = [.tiled, .registerBlocked]
+        default: throw ValidationError("--variant must be default, tiled, register-blocked (or cpu) or both")
         }
         print("bench-gemm on \(backend.name): parameters from \(backend.parameterSource)")
         print("  \(backend.parameters)")

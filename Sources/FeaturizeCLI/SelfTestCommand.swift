@@ -19,7 +19,7 @@ struct SelfTestCommand: ParsableCommand {
         let backend = try OpenCLBackend(deviceIndex: index)
         // The other GEMM variant with otherwise identical parameters, so both kernels are checked on this device.
         var otherParameters = backend.parameters
-        otherParameters.gemmVariant = backend.parameters.gemmVariant == .tiled ? .cpu : .tiled
+        otherParameters.gemmVariant = backend.parameters.gemmVariant == .tiled ? .registerBlocked : .tiled
         if otherParameters.gemmVariant == .tiled, otherParameters.validationProblem(for: backend.device) != nil {
             otherParameters = .smallGPU
             otherParameters.gemmVariant = .tiled

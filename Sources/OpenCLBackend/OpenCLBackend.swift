@@ -447,7 +447,7 @@ public final class OpenCLBackend: ComputeBackend {
             let p = parameters
             let rowStride = 3 * hidden
             // CPU devices: float8 variants (dot products for Q·Kᵀ, outer products for P·V); GPUs: scalar blocks.
-            let vectorKernels = p.gemmVariant == .cpu
+            let vectorKernels = p.gemmVariant == .registerBlocked
             var first = 0
             while first < batch {
                 let count = Swift.min(chunk, batch - first)

@@ -413,7 +413,7 @@ struct OpenCLBackendTests {
 
     @Test func tuningFileRoundTripsAndRejectsBadLines() throws {
         var p = KernelParameters.gpuDefault
-        p.tileM = 32; p.vectorWidth = 2; p.gemmVariant = .cpu
+        p.tileM = 32; p.vectorWidth = 2; p.gemmVariant = .registerBlocked
         let parsed = try KernelParameters.parse(p.serialized, over: .smallGPU, source: "t.params")
         #expect(parsed == p)
         let partial = try KernelParameters.parse("# comment\ntileK = 8\n\n", over: .gpuDefault, source: "t")
