@@ -137,11 +137,11 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
 
     public var description: String { serialized.split(separator: "\n").joined(separator: " ") }
 
-    /// The GEMM part in one short phrase, e.g. "tiled 64x64x16 wpt 4x4 vw4" or "cpu block 4x2 local 8".
+    /// The GEMM part in one short phrase, e.g. "tiled 64x64x16 wpt 4x4 vw4" or "register-blocked 4x2 local 8".
     public var gemmSummary: String {
         switch gemmVariant {
         case .tiled: return "tiled \(tileM)x\(tileN)x\(tileK) wpt \(workPerThreadM)x\(workPerThreadN) vw\(vectorWidth)"
-        case .cpu: return "cpu block \(cpuBlockM)x\(cpuBlockN) local \(cpuLocalSize)"
+        case .registerBlocked: return "register-blocked \(cpuBlockM)x\(cpuBlockN) local \(cpuLocalSize)"
         }
     }
 
