@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Backend"),
         // CPU kernels in C: packed-weight SGEMM, attention, row kernels; AVX2+FMA variants picked at run time.
         .target(name: "CPUKernels"),
-        .target(name: "CPUBackend", dependencies: ["Backend", "CBLAS", "CPUKernels"]),
+        .target(name: "CPUBackend", dependencies: ["Backend", "CBLAS", "CPUKernels", "Pooling"]),
         .target(name: "OpenCLBackend", dependencies: ["Backend", "COpenCL", "DataFormats", "Kernels"]),
         .target(name: "Encoder", dependencies: ["Backend", "ModelIO"]),
         .target(name: "Pooling", dependencies: ["Backend"]),

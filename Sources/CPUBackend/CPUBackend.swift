@@ -1,6 +1,7 @@
 import Backend
 import CBLAS
 import CPUKernels
+import Pooling
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -340,8 +341,8 @@ public final class CPUBackend: ComputeBackend {
             throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(b) outside 0...\(seq)")
         }
         for b in 0..<batch {
-            poolSequence(h.pointer + b * seq * cols, length: Int(lengths[b]), cols: cols, mode: mode,
-                         out: o.pointer + outOffset + b * outStride)
+            HostPooling.poolSequence(h.pointer + b * seq * cols, length: Int(lengths[b]), cols: cols, mode: mode,
+                                     out: o.pointer + outOffset + b * outStride)
         }
     }
 
@@ -425,39 +426,6 @@ public enum CPUMath {
     public static func tanh(_ x: SIMD8<Float>) -> SIMD8<Float> { apply(x, Int32(FZ_MATH_TANH)) }
 }
 
-/// Pools one sequence `[length, cols]` (rows at `hidden`) into `out[cols]`; semantics of module `Pooling`.
-/// A sequence of length 0 pools to zeros.
-private func poolSequence(_ hidden: UnsafePointer<Float>, length n: Int, cols: Int, mode: PoolingMode,
-                          out: UnsafeMutablePointer<Float>) {
-    guard n > 0 else { out.update(repeating: 0, count: cols); return }
-    switch mode {
-    case .cls:
-        out.update(from: hidden, count: cols)
-    case .last:
-        out.update(from: hidden + (n - 1) * cols, count: cols)
-    case .max:
-        out.update(from: hidden, count: cols)
-        for t in 1..<n {
-            let r = hidden + t * cols
-            for c in 0..<cols where r[c] > out[c] { out[c] = r[c] }
-        }
-    case .mean, .meanSqrtLen, .weightedMean:
-        out.update(repeating: 0, count: cols)
-        let weighted = mode == .weightedMean
-        for t in 0..<n {
-            let r = hidden + t * cols
-            let w = weighted ? Float(t + 1) : 1
-            for c in 0..<cols { out[c] += r[c] * w }
-        }
-        let divisor: Float
-        switch mode {
-        case .mean: divisor = Float(n)
-        case .meanSqrtLen: divisor = Float(n).squareRoot()
-        default: divisor = Float(n * (n + 1) / 2)
-        }
-        for c in 0..<cols { out[c] /= divisor }
-    }
-}
 
 extension CPUBackend {
     /// The registry's description of the host CPU (`cpu`), whose backend is `CPUBackend(threads:)`.
