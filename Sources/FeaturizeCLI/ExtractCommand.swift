@@ -49,9 +49,9 @@ struct ExtractCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace the output file if it exists.")
     var overwrite = false
 
-    @Option(name: .long, help: "Process shard i of N (rows r with r % N == i), e.g. 0/4; join with `featurize merge`.",
+    @Option(name: .long, help: "Process shard i of N (rows r with r % N == i), e.g. 0/4; join with `featurize merge`. auto: i and N from a Slurm job array (SLURM_ARRAY_TASK_ID, ..._COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, N from auto/N or FEATURIZE_SHARD_COUNT).",
             transform: { text in
-                do { return try ShardSpec(parsing: text) } catch { throw ValidationError("--shard: \(error)") }
+                do { return try ShardSpec(parsing: text, environment: ProcessInfo.processInfo.environment) } catch { throw ValidationError("--shard: \(error)") }
             })
     var shard: ShardSpec?
 
