@@ -129,6 +129,18 @@ import Glibc
         throw MeasuredRunError(description: "jobs \(s.array) (array) and \(s.merge) (merge) still queued after \(Int(timeout)) s")
     }
 
+    /// docs/scheduling.md shows the job script that this suite runs, character for character.
+    @Test func docsShowTheScriptThatRuns() throws {
+        let docs = try String(contentsOf: Self.root.appendingPathComponent("docs/scheduling.md"), encoding: .utf8)
+        let script = try String(contentsOfFile: Self.arrayScript, encoding: .utf8)
+        let marker = "`scripts/slurm-extract.sbatch`:\n```bash\n"
+        let start = try #require(docs.range(of: marker), "docs/scheduling.md has no block after \(marker)")
+        let end = try #require(docs.range(of: "\n```\n", range: start.upperBound..<docs.endIndex))
+        #expect(String(docs[start.upperBound..<end.lowerBound]) + "\n" == script,
+                "the script in docs/scheduling.md differs from scripts/slurm-extract.sbatch: copy the file into the docs")
+        #expect(docs.contains("scripts/slurm-cluster.sh start") && docs.contains("--shard auto"))
+    }
+
     @Test(.enabled(if: SlurmClusterTests.canRunSlurm,
                    "needs root and Slurm (slurmctld, slurmd, sbatch, munged; scripts/setup.sh installs them): skipped otherwise"))
     func jobArrayMergesToTheSingleRunAndARequeuedTaskResumes() throws {
