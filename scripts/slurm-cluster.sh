@@ -144,7 +144,7 @@ cmd_start() {
   for _ in $(seq 100); do scontrol ping >/dev/null 2>&1 && break; sleep 0.2; done
   scontrol ping >/dev/null 2>&1 || die "slurmctld does not answer; see $DIR/log/slurmctld.log"
   slurmd -f "$CONF" -N "$NODE" || die "slurmd did not start; see $DIR/log/slurmd.log"
-  wait_idle 60 || die "node $NODE did not become idle; see $DIR/log/slurmd.log and slurmctld.log"
+  wait_idle 120 || die "node $NODE did not become idle; see $DIR/log/slurmd.log and slurmctld.log"
   log "started: node $NODE with $(nproc) CPUs, partition debug (SLURM_CONF=$CONF, logs in $DIR/log)"
 }
 

@@ -117,16 +117,20 @@ import Glibc
         return Submission(array: words[a + 2], merge: words[m + 2])
     }
 
-    /// Polls `squeue` until the jobs have left the queue; `each` sees the queue's lines on every poll.
+    /// Polls `squeue` until the jobs have left the queue; `each` sees the queue's lines on every poll. A failed
+    /// `squeue` (slurmctld slow to answer on a loaded machine) is retried until the deadline.
     static func waitUntilDone(_ s: Submission, timeout: Double, each: ([String]) throws -> Void = { _ in }) throws -> Double {
         let started = Date()
+        var lastError = ""
         while Date().timeIntervalSince(started) < timeout {
-            let lines = try queued([s.array, s.merge])
-            if lines.isEmpty { return Date().timeIntervalSince(started) }
-            try each(lines)
+            do {
+                let lines = try queued([s.array, s.merge])
+                if lines.isEmpty { return Date().timeIntervalSince(started) }
+                try each(lines)
+            } catch let error as MeasuredRunError { lastError = error.description }
             Thread.sleep(forTimeInterval: 0.25)
         }
-        throw MeasuredRunError(description: "jobs \(s.array) (array) and \(s.merge) (merge) still queued after \(Int(timeout)) s")
+        throw MeasuredRunError(description: "jobs \(s.array) (array) and \(s.merge) (merge) still queued after \(Int(timeout)) s \(lastError)")
     }
 
     /// docs/scheduling.md shows the job script that this suite runs, character for character.
@@ -189,15 +193,20 @@ import Glibc
         let manifest = run2 + "/out/part2.npy.parts/manifest.json"
         var chunksAtRequeue = 0
         let deadline = Date().addingTimeInterval(300)
+        var polls = 0
         while Date() < deadline {
             if let d = FileManager.default.contents(atPath: manifest), let m = try? JSONDecoder().decode(OutputManifest.self, from: d) {
                 chunksAtRequeue = m.chunks.count
                 if chunksAtRequeue >= 1 { break }
             }
+            // Once a second: a task that failed at once is a failure to report now, not at the deadline.
+            polls += 1
+            if polls % 50 == 0, let lines = try? Self.queued([second.array]), lines.isEmpty { break }
             Thread.sleep(forTimeInterval: 0.02)
         }
-        try #require(chunksAtRequeue >= 1, "task \(target) wrote no chunk within 300 s\n\(Self.diagnostics(run2))")
-        let requeue = try Self.shell(["scontrol", "requeue", target])
+        try #require(chunksAtRequeue >= 1, "task \(target) wrote no chunk (the array ended, or 300 s passed)\n\(Self.diagnostics(run2))")
+        var requeue = try Self.shell(["scontrol", "requeue", target])
+        if requeue.status != 0 { Thread.sleep(forTimeInterval: 1); requeue = try Self.shell(["scontrol", "requeue", target]) }
         try #require(requeue.status == 0, "scontrol requeue \(target): \(requeue.text)\n\(Self.diagnostics(run2))")
         // Slurm holds a requeued job back for about 2 minutes (its begin time); let it start again now.
         var released = false
