@@ -58,9 +58,20 @@ import Glibc
             .map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for p in argv + envp { free(p) } }
+        // The child starts with no blocked signals and default dispositions: the test runner's mask would
+        // otherwise be inherited by the daemons, and slurmd would ignore `stop`'s SIGTERM.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var none = sigset_t(), all = sigset_t()
+        sigemptyset(&none)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attributes, &none)
+        posix_spawnattr_setsigdefault(&attributes, &all)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         let started = Date()
         var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, envp)
+        let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, &attributes, argv, envp)
         guard spawned == 0 else {
             throw MeasuredRunError(description: "cannot start \(arguments.joined(separator: " ")): \(String(cString: strerror(spawned)))")
         }
@@ -159,7 +170,8 @@ import Glibc
         let start = try Self.shell([Self.clusterScript, "start"], timeout: 600)
         defer {
             let stop = try? Self.shell([Self.clusterScript, "stop"], timeout: 120)
-            if stop?.status != 0 { print("slurm-cluster.sh stop: \(stop?.text ?? "did not run")") }
+            print(String(format: "slurm-cluster.sh stop: status %d, %.1f s %@", stop?.status ?? -1, stop?.seconds ?? 0,
+                         stop?.status == 0 ? "" : stop?.text ?? "did not run"))
         }
         try #require(start.status == 0, "slurm-cluster.sh start failed:\n\(start.text)\n\(Self.diagnostics(dir))")
 
@@ -188,6 +200,7 @@ import Glibc
         // (SIGTERM, then run again) once its first chunk is on disk: it must resume from its chunks.
         let run2 = dir + "/run2"
         try FileManager.default.createDirectory(atPath: run2, withIntermediateDirectories: true)
+        let secondSubmitted = Date()
         let second = try Self.submit(run2, array: "1-3", extra: settings.merging(["FEATURIZE_OUT": run2 + "/out"]) { $1 })
         let target = "\(second.array)_2"
         let manifest = run2 + "/out/part2.npy.parts/manifest.json"
@@ -225,7 +238,8 @@ import Glibc
         #expect(resumed + texts == 2_000, "resumed \(resumed) + computed \(texts) rows, expected 2000")
         let merged2 = try? Data(contentsOf: URL(fileURLWithPath: run2 + "/out/all.npy"))
         #expect(merged2 == reference, "merged output after the requeue differs from the single run (or is missing)\n\(Self.diagnostics(run2))")
-        print("Slurm requeue: task \(target) requeued with \(chunksAtRequeue) chunk(s) on disk, resumed after \(resumed) rows, computed \(texts)")
+        print(String(format: "Slurm requeue: task %@ requeued with %d chunk(s) on disk, resumed after %d rows, computed %d; submit to merged %.1f s; cluster start %.1f s",
+                     target, chunksAtRequeue, resumed, texts, Date().timeIntervalSince(secondSubmitted), start.seconds))
         try? FileManager.default.removeItem(atPath: dir)
     }
 }
