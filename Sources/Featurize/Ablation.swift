@@ -139,32 +139,6 @@ final class EncodeProgress: @unchecked Sendable {
     }
 }
 
-/// How an ablation evaluates each combination.
-public struct AblationSettings: Sendable {
-    /// Stratified K-fold cross-validation over the training rows; 0 or 1 = none (then a test set is required).
-    public var folds: Int = 5
-    /// Repeats of the K-fold split (repeat r uses seed `seed + r`).
-    public var repeats: Int = 1
-    public var seed: UInt64 = 0
-    /// Classifier options; `options.C` is the fixed C unless `cGrid` is set.
-    public var options = LogisticRegressionOptions()
-    /// `--C auto`: the grid C is chosen from by inner stratified CV on each training set.
-    public var cGrid: [Double]? = nil
-    public var innerFolds: Int = 3
-    /// Bootstrap resamples for the confidence intervals.
-    public var bootstrap: Int = 1000
-    public var metric: RankingMetric = .accuracy
-    /// Upper edges of the text-length buckets in tokens (e.g. [32, 64, 128] gives ≤ 32, 33–64, 65–128, > 128);
-    /// nil = the quartiles of the token counts of all texts.
-    public var lengthEdges: [Int]? = nil
-    /// Significance level of the verdicts.
-    public var alpha: Double = 0.05
-    /// Parallel training tasks (nil = all processors).
-    public var threads: Int? = nil
-
-    public init() {}
-}
-
 /// Labelled texts of one side of an ablation, with an optional group value per text.
 public struct LabelledTexts: Sendable {
     public var texts: [String]
@@ -193,13 +167,11 @@ public enum AblationStudy {
                            batching: BatchingPolicy, reportDirectory: String, title: String,
                            log: @escaping (String) -> Void) throws -> AblationOutcome {
         guard !combinations.isEmpty else { throw FeaturizeError.invalidOption("the ablation grid is empty") }
-        guard settings.folds >= 2 || !test.texts.isEmpty else {
-            throw FeaturizeError.invalidOption("without cross-validation (--cv 0 or 1) an ablation needs a test set")
-        }
-        let classes = Array(Set(train.labels)).sorted()
+        // The label checks run before the (expensive) encoder pass.
+        let classes = Set(train.labels)
         guard classes.count >= 2 else { throw ClassifierError.singleClass(label: classes.first ?? "") }
         if let unknown = test.labels.firstIndex(where: { !classes.contains($0) }) {
-            throw ClassifierError.unknownLabel(label: test.labels[unknown], line: unknown + 1, known: classes)
+            throw ClassifierError.unknownLabel(label: test.labels[unknown], line: unknown + 1, known: classes.sorted())
         }
         if settings.metric == .rocAUC && classes.count != 2 {
             throw FeaturizeError.invalidOption("--metric roc-auc needs two classes; the training data has \(classes.count)")
@@ -211,13 +183,12 @@ public enum AblationStudy {
             log(String(format: "  encoded %d/%d texts (%.1f texts/s)", done, total, Double(done) / max(seconds, 1e-9)))
         }
         let extractSeconds = Date().timeIntervalSince(t0)
-        let plan = try AblationPlan(settings: settings, trainLabels: train.labels, testCount: test.texts.count, classes: classes)
         let t1 = Date()
-        let fits = try plan.fitAll(features: all, combinations: combinations, labels: train.labels + test.labels, log: log)
+        let report = try CrossValidatedAblation.evaluate(
+            features: all, candidates: combinations.map { AblationCandidate(name: $0.name, pooling: $0.pooling, layer: $0.layer) },
+            trainLabels: train.labels, testLabels: test.labels, trainGroups: train.groups, testGroups: test.groups,
+            groupColumn: groupColumn, tokenCounts: tokenCounts, settings: settings, title: title, log: log)
         let trainSeconds = Date().timeIntervalSince(t1)
-        let report = try AblationSummary(plan: plan, settings: settings, combinations: combinations, features: all, fits: fits,
-                                         tokenCounts: tokenCounts, train: train, test: test, groupColumn: groupColumn,
-                                         title: title).report()
         let files = try report.write(to: reportDirectory)
         return AblationOutcome(report: report, files: files, extractSeconds: extractSeconds, trainSeconds: trainSeconds,
                                trainRows: train.texts.count, testRows: test.texts.count)

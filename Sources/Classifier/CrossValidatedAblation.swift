@@ -1,5 +1,81 @@
-import Classifier
 import Foundation
+
+/// How an ablation evaluates each combination.
+public struct AblationSettings: Sendable {
+    /// Stratified K-fold cross-validation over the training rows; 0 or 1 = none (then a test set is required).
+    public var folds: Int = 5
+    /// Repeats of the K-fold split (repeat r uses seed `seed + r`).
+    public var repeats: Int = 1
+    public var seed: UInt64 = 0
+    /// Classifier options; `options.C` is the fixed C unless `cGrid` is set.
+    public var options = LogisticRegressionOptions()
+    /// `--C auto`: the grid C is chosen from by inner stratified CV on each training set.
+    public var cGrid: [Double]? = nil
+    public var innerFolds: Int = 3
+    /// Bootstrap resamples for the confidence intervals.
+    public var bootstrap: Int = 1000
+    public var metric: RankingMetric = .accuracy
+    /// Upper edges of the text-length buckets in tokens (e.g. [32, 64, 128] gives ≤ 32, 33–64, 65–128, > 128);
+    /// nil = the quartiles of the token counts of all texts.
+    public var lengthEdges: [Int]? = nil
+    /// Significance level of the verdicts.
+    public var alpha: Double = 0.05
+    /// Parallel training tasks (nil = all processors).
+    public var threads: Int? = nil
+
+    public init() {}
+}
+
+/// One feature set of an ablation, as the report labels it.
+public struct AblationCandidate: Sendable, Equatable {
+    /// Unique name, e.g. "mean@L4".
+    public var name: String
+    /// Heatmap column, e.g. "mean".
+    public var pooling: String
+    /// Heatmap row, e.g. "L4".
+    public var layer: String
+    public init(name: String, pooling: String, layer: String) { self.name = name; self.pooling = pooling; self.layer = layer }
+}
+
+/// Cross-validated ablation over precomputed feature matrices: fits, intervals, tests, slices, the report.
+public enum CrossValidatedAblation {
+    /// Evaluates every candidate's features (`features[c]` is `[trainLabels.count + testLabels.count, D_c]`,
+    /// training rows first) under `settings` and returns the ranked report. `tokenCounts` (one per row, same
+    /// order) gives the length buckets; `trainGroups`/`testGroups` the group slices. `log` gets progress lines.
+    public static func evaluate(features: [FeatureMatrix], candidates: [AblationCandidate], trainLabels: [String],
+                                testLabels: [String], trainGroups: [String]? = nil, testGroups: [String]? = nil,
+                                groupColumn: String? = nil, tokenCounts: [Int]? = nil, settings: AblationSettings,
+                                title: String = "Featurize ablation", log: @escaping (String) -> Void = { _ in }) throws -> AblationReport {
+        guard !candidates.isEmpty, features.count == candidates.count else {
+            throw ClassifierError.invalidOption("an ablation needs one feature matrix per candidate (\(features.count) for \(candidates.count))")
+        }
+        let total = trainLabels.count + testLabels.count
+        for m in features where m.rows != total {
+            throw ClassifierError.rowCountMismatch(featureRows: m.rows, labelCount: total)
+        }
+        if let tokenCounts, tokenCounts.count != total { throw ClassifierError.rowCountMismatch(featureRows: tokenCounts.count, labelCount: total) }
+        guard settings.folds >= 2 || !testLabels.isEmpty else {
+            throw ClassifierError.invalidOption("without cross-validation (--cv 0 or 1) an ablation needs a test set")
+        }
+        let classes = Array(Set(trainLabels)).sorted()
+        guard classes.count >= 2 else { throw ClassifierError.singleClass(label: classes.first ?? "") }
+        if let unknown = testLabels.firstIndex(where: { !classes.contains($0) }) {
+            throw ClassifierError.unknownLabel(label: testLabels[unknown], line: unknown + 1, known: classes)
+        }
+        if settings.metric == .rocAUC && classes.count != 2 {
+            throw ClassifierError.invalidOption("--metric roc-auc needs two classes; the training data has \(classes.count)")
+        }
+        if let g = trainGroups, g.count != trainLabels.count { throw ClassifierError.rowCountMismatch(featureRows: g.count, labelCount: trainLabels.count) }
+        if let g = testGroups, g.count != testLabels.count { throw ClassifierError.rowCountMismatch(featureRows: g.count, labelCount: testLabels.count) }
+        let plan = try AblationPlan(settings: settings, trainLabels: trainLabels, testCount: testLabels.count, classes: classes)
+        let fits = try plan.fitAll(features: features, names: candidates.map(\.name), labels: trainLabels + testLabels, log: log)
+        return try AblationSummary(plan: plan, settings: settings, candidates: candidates, features: features, fits: fits,
+                                   tokenCounts: tokenCounts ?? [Int](repeating: 0, count: total), trainLabels: trainLabels,
+                                   trainGroups: trainGroups, testGroups: testGroups, groupColumn: groupColumn,
+                                   lengthSlices: tokenCounts != nil, title: title).report()
+    }
+}
+
 
 /// The folds and fits of a cross-validated ablation: which rows every classifier trains and predicts on.
 /// Rows `0..<trainCount` of every feature matrix are the training rows, the rest the test rows.
@@ -54,10 +130,10 @@ struct AblationPlan {
 
     /// Fits every task on all cores (each fit is deterministic, so the results do not depend on scheduling)
     /// and logs a progress line per finished fit.
-    func fitAll(features: [FeatureMatrix], combinations: [AblationCombination], labels: [String],
+    func fitAll(features: [FeatureMatrix], names: [String], labels: [String],
                 log: @escaping (String) -> Void) throws -> Fits {
         var tasks: [Task] = []
-        for c in combinations.indices {
+        for c in names.indices {
             if testCount > 0 { tasks.append(Task(combination: c, repeatIndex: nil, fold: nil)) }
             for r in 0..<repeats { for f in 0..<folds { tasks.append(Task(combination: c, repeatIndex: r, fold: f)) } }
         }
@@ -65,7 +141,7 @@ struct AblationPlan {
         let start = Date()
         let workers = max(1, min(tasks.count, settings.threads ?? ProcessInfo.processInfo.activeProcessorCount))
         let grid = settings.cGrid
-        log("  training \(tasks.count) classifiers (\(combinations.count) combinations × "
+        log("  training \(tasks.count) classifiers (\(names.count) combinations × "
             + (folds > 0 ? "\(folds) folds × \(repeats) repeat\(repeats == 1 ? "" : "s")" : "")
             + (testCount > 0 ? (folds > 0 ? " + " : "") + "a refit for the test set" : "")
             + (grid.map { ", C from \($0.count) values by \(settings.innerFolds)-fold inner CV" } ?? "")
@@ -91,7 +167,7 @@ struct AblationPlan {
                     let score = fit.predictions.score(settings.metric).map { settings.metric == .rocAUC
                         ? String(format: "%.4f", $0) : String(format: "%.2f%%", 100 * $0) } ?? "n/a"
                     log(String(format: "  trained %d/%d: %@ %@: C = %@, %@ %@ (%.1f s)", done, tasks.count,
-                               combinations[task.combination].name, what, String(format: "%g", fit.C),
+                               names[task.combination], what, String(format: "%g", fit.C),
                                settings.metric.displayName, score, Date().timeIntervalSince(start)))
                 } catch {
                     state.fail(error)
@@ -99,8 +175,8 @@ struct AblationPlan {
             }
         }
         let results = try state.results()
-        var foldFits = [[FoldFit]](repeating: [], count: combinations.count)
-        var finalFits = [FoldFit?](repeating: nil, count: combinations.count)
+        var foldFits = [[FoldFit]](repeating: [], count: names.count)
+        var finalFits = [FoldFit?](repeating: nil, count: names.count)
         for (task, fit) in zip(tasks, results) {
             if task.isFinal { finalFits[task.combination] = fit } else { foldFits[task.combination].append(fit) }
         }
@@ -179,13 +255,16 @@ public struct LengthBuckets: Sendable, Equatable {
 struct AblationSummary {
     let plan: AblationPlan
     let settings: AblationSettings
-    let combinations: [AblationCombination]
+    let candidates: [AblationCandidate]
     let features: [FeatureMatrix]
     let fits: AblationPlan.Fits
     let tokenCounts: [Int]
-    let train: LabelledTexts
-    let test: LabelledTexts
+    let trainLabels: [String]
+    let trainGroups: [String]?
+    let testGroups: [String]?
     let groupColumn: String?
+    /// False when no token counts were given: no length slices.
+    let lengthSlices: Bool
     let title: String
 
     var hasTest: Bool { plan.testCount > 0 }
@@ -217,14 +296,15 @@ struct AblationSummary {
 
     func report() throws -> AblationReport {
         let metric = settings.metric
-        let buckets = settings.lengthEdges.map { LengthBuckets(edges: $0) } ?? LengthBuckets.quartiles(of: tokenCounts)
-        let evalGroups: [String]? = hasTest ? test.groups : train.groups
+        let buckets = !lengthSlices ? LengthBuckets(edges: [])
+            : settings.lengthEdges.map { LengthBuckets(edges: $0) } ?? LengthBuckets.quartiles(of: tokenCounts)
+        let evalGroups: [String]? = hasTest ? testGroups : trainGroups
         let groupOrder = evalGroups.map { g in Array(Set(g)).sorted() } ?? []
         let evalBuckets = (0..<evaluationCount).map { buckets.bucket(tokenCounts[evaluationOffset + $0]) }
         var results: [AblationResult] = []
         var sets: [[CodedPredictions]] = []
         var notConverged: [String] = []
-        for (c, combo) in combinations.enumerated() {
+        for (c, combo) in candidates.enumerated() {
             let evaluation = evaluationSets(c)
             sets.append(evaluation)
             func mean(_ f: (CodedPredictions) -> Double?) -> Double? {
@@ -263,17 +343,17 @@ struct AblationSummary {
                 }
                 return sum / Double(evaluation.count)
             }
-            r.byLength = Self.sliceAccuracy(evaluation, slices: evalBuckets, names: buckets.labels)
+            if lengthSlices { r.byLength = Self.sliceAccuracy(evaluation, slices: evalBuckets, names: buckets.labels) }
             if let evalGroups {
                 let index = Dictionary(uniqueKeysWithValues: groupOrder.enumerated().map { ($1, $0) })
-                r.byGroup = Self.sliceAccuracy(evaluation, slices: evalGroups.map { index[$0]! }, names: groupOrder)
+                r.byGroup = Self.sliceAccuracy(evaluation, slices: evalGroups.map { index[$0] ?? 0 }, names: groupOrder)
             }
             results.append(r)
         }
         // Significance against the best, on the same rows.
         let ranked = AblationReport.rank(results, by: metric)
         guard let bestIndex = results.firstIndex(where: { $0.combination == ranked[0].combination }) else {
-            throw FeaturizeError.invalidOption("internal: best combination not found")
+            throw ClassifierError.invalidOption("internal: best combination not found")
         }
         for c in results.indices {
             if c == bestIndex { results[c].verdict = "best"; continue }
@@ -298,7 +378,7 @@ struct AblationSummary {
         for p in sets[bestIndex] { for (t, q) in zip(p.truth, p.predicted) { counts[t][q] += 1 } }
         var trainCounts = [Int](repeating: 0, count: k)
         let classIndex = Dictionary(uniqueKeysWithValues: plan.classes.enumerated().map { ($1, $0) })
-        for l in train.labels { trainCounts[classIndex[l]!] += 1 }
+        for l in trainLabels { if let k = classIndex[l] { trainCounts[k] += 1 } }
         let majority = trainCounts.indices.max { trainCounts[$0] < trainCounts[$1] || (trainCounts[$0] == trainCounts[$1] && $0 > $1) } ?? 0
         let evalTruth = sets[bestIndex][0].truth
         let baseline = evalTruth.isEmpty ? nil : Double(evalTruth.filter { $0 == majority }.count) / Double(evalTruth.count)
@@ -308,7 +388,7 @@ struct AblationSummary {
             cGrid: settings.cGrid, fixedC: settings.cGrid == nil ? settings.options.C : nil,
             innerFolds: settings.cGrid == nil ? nil : settings.innerFolds, bootstrapResamples: settings.bootstrap,
             significanceMethod: significanceMethod, intervalMethod: intervalMethod, alpha: settings.alpha,
-            lengthBuckets: buckets.labels, groupColumn: evalGroups == nil ? nil : groupColumn, groups: groupOrder,
+            lengthBuckets: lengthSlices ? buckets.labels : [], groupColumn: evalGroups == nil ? nil : groupColumn, groups: groupOrder,
             notConverged: notConverged)
         return try AblationReport(title: title, results: results, bestConfusion: ConfusionMatrix(classes: plan.classes, counts: counts),
                                   rankedBy: metric, baselineAccuracy: baseline, context: context)
