@@ -357,16 +357,19 @@ struct AblationSummary {
         }
         for c in results.indices {
             if c == bestIndex { results[c].verdict = "best"; continue }
+            if plan.folds > 0 {
+                let bestScores = fits.folds[bestIndex].map { $0.predictions.score(metric) ?? 0 }
+                let otherScores = fits.folds[c].map { $0.predictions.score(metric) ?? 0 }
+                results[c].cvPValue = SignificanceTests.pairedTTest(differences: zip(bestScores, otherScores).map { $0 - $1 },
+                                                                    testTrainRatio: 1 / Double(plan.folds - 1)).p
+            }
             let p: Double
             if hasTest {
                 let best = sets[bestIndex][0], other = sets[c][0]
                 let d = SignificanceTests.discordantPairs(truth: best.truth, a: best.predicted, b: other.predicted)
                 p = SignificanceTests.mcnemarExact(b: d.b, c: d.c)
             } else {
-                let bestScores = fits.folds[bestIndex].map { $0.predictions.score(metric) ?? 0 }
-                let otherScores = fits.folds[c].map { $0.predictions.score(metric) ?? 0 }
-                let differences = zip(bestScores, otherScores).map { $0 - $1 }
-                p = SignificanceTests.pairedTTest(differences: differences, testTrainRatio: 1 / Double(plan.folds - 1)).p
+                p = results[c].cvPValue ?? 1
             }
             results[c].pValue = p
             results[c].significanceTest = significanceMethod

@@ -65,6 +65,9 @@ public struct AblationResult: Codable, Sendable, Equatable {
     public var foldC: [Double]?
     /// Two-sided p-value of the paired test against the best combination (nil for the best itself).
     public var pValue: Double?
+    /// Two-sided p-value of the corrected resampled t-test over the per-fold differences against the best
+    /// (with cross-validation; equal to `pValue` when there is no test set).
+    public var cvPValue: Double?
     /// The test behind `pValue`, in words.
     public var significanceTest: String?
     /// Plain-words verdict against the best: "best", "indistinguishable from the best (p = 0.31)",
@@ -318,14 +321,14 @@ public struct AblationReport: Sendable {
         func number(_ x: Double?, _ format: String = "%.6f") -> String { x.map { String(format: format, $0) } ?? "" }
         let buckets = context?.lengthBuckets ?? [], groups = context?.groups ?? []
         var header = ["rank", "combination", "pooling", "layer", "dimension", "accuracy", "macro_f1", "roc_auc",
-                      "ci_lower", "ci_upper", "cv_mean", "cv_std", "chosen_C", "p_value", "verdict", "train_seconds"]
+                      "ci_lower", "ci_upper", "cv_mean", "cv_std", "chosen_C", "p_value", "verdict", "cv_p_value", "train_seconds"]
         header += buckets.map { field("acc_len_\($0)") } + groups.map { field("acc_group_\($0)") }
         var lines = [header.joined(separator: ",")]
         for (i, r) in ranked.enumerated() {
             var row = [String(i + 1), field(r.combination), field(r.pooling), field(r.layer), String(r.dimension),
                        number(r.accuracy), number(r.macroF1), number(r.rocAUC), number(r.interval?.lower),
                        number(r.interval?.upper), number(r.foldScores(rankedBy)?.mean), number(r.foldScores(rankedBy)?.std),
-                       number(r.chosenC, "%g"), number(r.pValue, "%.6g"), field(r.verdict ?? ""),
+                       number(r.chosenC, "%g"), number(r.pValue, "%.6g"), field(r.verdict ?? ""), number(r.cvPValue, "%.6g"),
                        String(format: "%.3f", r.trainSeconds)]
             let length = Dictionary((r.byLength ?? []).map { ($0.slice, $0.accuracy) }, uniquingKeysWith: { a, _ in a })
             let group = Dictionary((r.byGroup ?? []).map { ($0.slice, $0.accuracy) }, uniquingKeysWith: { a, _ in a })
@@ -370,6 +373,8 @@ public struct AblationReport: Sendable {
         if cv { header.append("CV \(rankedBy.displayName) mean ± std" + (hasTest ? "" : " (= headline)")) }
         if tuned || ranked.contains(where: { $0.chosenC != nil }) { header.append("C") }
         if ranked.contains(where: { $0.verdict != nil }) { header.append("vs best") }
+        let cvP = cv && hasTest && ranked.contains { $0.cvPValue != nil }
+        if cvP { header.append("CV p vs best") }
         header.append("Train (s)")
         var rows: [[String]] = []
         for (i, r) in ranked.enumerated() {
@@ -390,6 +395,7 @@ public struct AblationReport: Sendable {
                 row.append(c)
             }
             if header.contains("vs best") { row.append(r.verdict ?? "") }
+            if cvP { row.append(r.cvPValue.map(Self.formatP) ?? "") }
             row.append(String(format: "%.2f", r.trainSeconds))
             rows.append(row)
         }

@@ -228,6 +228,10 @@ struct AblationReference: Decodable {
         let noise = report.ranked.first { $0.combination == "noise@L2" }!
         #expect(report.ranked.last?.combination == "noise@L2")
         #expect((noise.pValue ?? 1) < 0.05 && noise.verdict!.hasPrefix("worse (p = "))
+        // Without a test set the verdict's test is the corrected t-test over the per-fold differences.
+        let differences = zip(best.cvAccuracy!.values, noise.cvAccuracy!.values).map { $0 - $1 }
+        #expect(noise.pValue == SignificanceTests.pairedTTest(differences: differences, testTrainRatio: 0.25).p)
+        #expect(noise.cvPValue == noise.pValue)
         // Interval over the out-of-fold predictions brackets the pooled out-of-fold accuracy.
         let ci = try #require(best.interval)
         #expect(ci.lower < best.accuracy && best.accuracy < ci.upper)
@@ -265,6 +269,8 @@ struct AblationReference: Decodable {
         let d = SignificanceTests.discordantPairs(truth: refit.predictions.truth, a: refit.predictions.predicted,
                                                   b: weakFit.predictions.predicted)
         #expect(weak.pValue == SignificanceTests.mcnemarExact(b: d.b, c: d.c))
+        #expect(weak.cvPValue != nil && weak.cvPValue != weak.pValue)
+        #expect(report.markdown().contains("| CV p vs best |"))
         #expect(report.context?.significanceMethod.contains("McNemar") == true)
         #expect(report.context?.lengthBuckets.isEmpty == true && best.byLength == nil)
     }

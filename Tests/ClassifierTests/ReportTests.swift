@@ -56,10 +56,10 @@ private func sampleReport() throws -> AblationReport {
         #expect(report.best.combination == "-2+mean")
         #expect(report.ranked.map(\.accuracy) == report.ranked.map(\.accuracy).sorted(by: >))
         let csv = report.csv().split(separator: "\n")
-        #expect(csv[0] == "rank,combination,pooling,layer,dimension,accuracy,macro_f1,roc_auc,ci_lower,ci_upper,cv_mean,cv_std,chosen_C,p_value,verdict,train_seconds")
-        #expect(csv[1] == "1,-2+mean,mean,-2,384,0.802000,0.801000,,,,,,,,,1.300")
+        #expect(csv[0] == "rank,combination,pooling,layer,dimension,accuracy,macro_f1,roc_auc,ci_lower,ci_upper,cv_mean,cv_std,chosen_C,p_value,verdict,cv_p_value,train_seconds")
+        #expect(csv[1] == "1,-2+mean,mean,-2,384,0.802000,0.801000,,,,,,,,,,1.300")
         #expect(csv.count == 7)
-        #expect(csv[6] == "6,\"A&B <\"\"odd\"\">, name\",max,last,384,0.700000,0.690000,,,,,,,,,1.400")
+        #expect(csv[6] == "6,\"A&B <\"\"odd\"\">, name\",max,last,384,0.700000,0.690000,,,,,,,,,,1.400")
         let md = report.markdown()
         #expect(md.contains("**Best combination: -2+mean**"))
         #expect(md.contains("| 1 | **-2+mean** | -2 | mean | 384 | 80.20 | 0.8010 | 1.30 |"))
@@ -192,7 +192,7 @@ private func fullReport() throws -> AblationReport {
         let csv = report.csv().split(separator: "\n")
         #expect(csv[0].hasSuffix("train_seconds,acc_len_≤ 12,acc_len_13–20,acc_len_> 20,acc_group_news <&>,acc_group_web"))
         #expect(csv[2].hasPrefix("2,mean@L6,mean,L6,384,0.780900,0.779900,0.860900,0.763900,0.797900,"))
-        #expect(csv[2].contains(",0.01,0.21,indistinguishable from the best (p = 0.210),1.000,0.750900,"))
+        #expect(csv[2].contains(",0.01,0.21,indistinguishable from the best (p = 0.210),,1.000,0.750900,"))
         let json = try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any]
         let context = json?["context"] as? [String: Any]
         #expect(context?["foldAssignment"] as? [[Int]] == [[0, 1, 2, 3, 4, 0, 1, 2]])
