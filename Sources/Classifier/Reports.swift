@@ -270,9 +270,9 @@ public struct AblationReport: Sendable {
 
     static func percent(_ x: Double) -> String { String(format: "%.2f", 100 * x) }
     static func decimal(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "" }
-    /// A score in the unit the report shows it: percent for accuracy and macro-F1, 0..1 for ROC AUC.
-    func show(_ x: Double) -> String { rankedBy == .rocAUC ? String(format: "%.4f", x) : Self.percent(x) }
-    var unit: String { rankedBy == .rocAUC ? "" : "%" }
+    /// A score in the unit the tables show it: percent for accuracy, 0..1 (4 decimals) for macro-F1 and ROC AUC.
+    func show(_ x: Double) -> String { rankedBy == .accuracy ? Self.percent(x) : String(format: "%.4f", x) }
+    var unit: String { rankedBy == .accuracy ? "%" : "" }
 
     /// "1.2e-05" or "0.031" or "0.31": a p-value in a compact, readable form.
     public static func formatP(_ p: Double) -> String {
@@ -551,7 +551,7 @@ public struct AblationReport: Sendable {
         let width = legendX + 90, height = top + max(gridHeight, 160) + 50
         var svg = SVG(width: width, height: height)
         let metricName = rankedBy == .accuracy ? "Accuracy" : rankedBy.displayName
-        let percentSuffix = rankedBy == .rocAUC ? "" : " (%)"
+        let percentSuffix = rankedBy == .accuracy ? " (%)" : ""
         let ciSuffix = withIntervals ? " with 95% CI" : ""
         svg.text(x: width / 2, y: 24, metricName + percentSuffix + " by layer and pooling" + ciSuffix, size: 16, anchor: "middle", weight: "bold")
         svg.text(x: left + gridWidth / 2, y: 48, "pooling", size: 12, anchor: "middle", fill: "#555")
@@ -589,7 +589,7 @@ public struct AblationReport: Sendable {
                      width: cellWidth - 3, height: cellHeight - 3, fill: "none", stroke: "#d62728", strokeWidth: 3)
         }
         svg.legend(x: legendX, y: top, height: max(gridHeight, 160), low: show(low), high: show(high),
-                   title: rankedBy == .accuracy ? "acc. %" : rankedBy == .macroF1 ? "F1 %" : "AUC", stops: (0...10).map { Self.colour(Double($0) / 10).hex })
+                   title: rankedBy == .accuracy ? "acc. %" : rankedBy == .macroF1 ? "F1" : "AUC", stops: (0...10).map { Self.colour(Double($0) / 10).hex })
         svg.text(x: left, y: top + max(gridHeight, 160) + 30, "best: \(best.combination) (red outline)", size: 11, fill: "#555")
         return svg.document()
     }

@@ -174,6 +174,10 @@ private func fullReport() throws -> AblationReport {
         let report = try fullReport()
         #expect(report.answer() == "mean@L4 is the best of 6 combinations by accuracy: 79.27% (95% CI 77.57–80.97%); 1 of the other 5 is "
                 + "statistically indistinguishable from it at p ≥ 0.05 (mean@L6), so the data do not single out one winner; the other 4 are worse.")
+        let byF1 = try AblationReport(title: "F1", results: report.inputOrder, bestConfusion: report.bestConfusion, rankedBy: .macroF1,
+                                      context: report.context)
+        #expect(byF1.answer().hasPrefix("mean@L4 is the best of 6 combinations by macro-F1: 0.7917 (95% CI 0.7757–0.8097); "))
+        #expect(parseXML(byF1.heatmapSVG()).collector.texts.contains("macro-F1 by layer and pooling with 95% CI"))
         #expect(AblationReport.verdict(pValue: 0.21) == "indistinguishable from the best (p = 0.210)")
         #expect(AblationReport.verdict(pValue: 0.0004) == "worse (p = 4.0e-04)")
         #expect(AblationReport.verdict(pValue: 0.003) == "worse (p = 0.0030)")
