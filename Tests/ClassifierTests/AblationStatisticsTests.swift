@@ -275,6 +275,30 @@ struct AblationReference: Decodable {
         #expect(report.context?.lengthBuckets.isEmpty == true && best.byLength == nil)
     }
 
+    @Test func repeatsAndROCAUCRanking() throws {
+        let (x, labels) = try Fixtures.dataset("binary")
+        let rows = Array(0..<600)
+        let full = try x.selectingRows(rows)
+        let firstColumns = try FeatureMatrix(values: rows.flatMap { r in Array(x.values[(r * 30)..<(r * 30 + 3)]) }, rows: 600, columns: 3)
+        var settings = AblationSettings()
+        settings.folds = 4; settings.repeats = 2; settings.seed = 2; settings.bootstrap = 100; settings.metric = .rocAUC
+        let report = try CrossValidatedAblation.evaluate(
+            features: [full, firstColumns], candidates: [AblationCandidate(name: "all", pooling: "mean", layer: "L1"),
+                                                         AblationCandidate(name: "three", pooling: "mean", layer: "L2")],
+            trainLabels: rows.map { labels[$0] }, testLabels: [], tokenCounts: rows.map { $0 % 50 }, settings: settings)
+        let context = try #require(report.context)
+        #expect(context.foldAssignment.count == 2 && context.foldAssignment[0] != context.foldAssignment[1])
+        #expect(context.foldAssignment[1] == (try StratifiedKFold.assign(labels: rows.map { labels[$0] }, folds: 4, seed: 3)))
+        let best = report.best
+        #expect(best.combination == "all" && best.cvRocAUC?.values.count == 8 && best.cvAccuracy?.values.count == 8)
+        #expect(best.rocAUC == best.cvRocAUC?.mean)
+        // Out-of-fold slices count every row once per repeat.
+        #expect(best.byLength?.map(\.rows).reduce(0, +) == 1200)
+        let ci = try #require(best.interval)
+        #expect(ci.lower > 0.5 && ci.upper <= 1 && ci.lower < ci.upper)
+        #expect(report.answer().contains("by ROC AUC: 0."))
+    }
+
     @Test func badInputsAreClearErrors() throws {
         let (features, names, labels) = try Self.candidates()
         var settings = AblationSettings()
