@@ -13,72 +13,28 @@
 // buffer. c is written, not read, on the first k block (no beta pass), and the bias and activation are applied
 // in registers on the last k block (no second pass over c).
 //
-// Built with -mavx2 -mfma (Package.swift), like the Swift modules built with -target-cpu haswell: the binary
-// needs an x86-64 CPU with AVX2 and FMA (Intel since 2013, every AMD Zen).
+// Compiled for AVX2 + FMA through a target attribute on every function of this file (no global -mavx2), so the
+// package builds for any CPU; `dispatch.c` calls these `fz_avx2_*` variants only when the CPU has AVX2 and FMA
+// (and `portable.c` otherwise). The file is empty on other architectures.
+
+#if defined(__x86_64__) || defined(__i386__)
+
+// Public names of this file are the AVX2 variants; `dispatch.c` defines the public entry points.
+#define fz_gemm_packed_rows fz_avx2_gemm_packed_rows
+#define fz_attention_head fz_avx2_attention_head
+#define fz_activate fz_avx2_activate
+#define fz_math fz_avx2_math
 
 #include "CPUKernels.h"
+#include "internal.h"
 
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MR 6
-#define NR 16
-#define KC_MAX 384
-#define MC_MAX 240
-
-// ---- k blocking (shared by pack and gemm) -------------------------------------------------------------
-
-/// Block length of k: k split into the fewest blocks of at most KC_MAX, as equal as possible.
-static inline int kc_for(int k) {
-    int blocks = (k + KC_MAX - 1) / KC_MAX;
-    if (blocks < 1) blocks = 1;
-    return (k + blocks - 1) / blocks;
-}
-
-static inline int panels_for(int n) { return (n + NR - 1) / NR; }
-
-size_t fz_packed_weight_count(int n, int k) {
-    if (n <= 0 || k <= 0) return 0;
-    return (size_t)panels_for(n) * NR * (size_t)k;
-}
-
-// Layout: for each k block starting at pc (length kcb), for each panel j: kcb rows of 16 floats,
-// element (p, jj) = w[j*16 + jj][pc + p] (0 past n). Block pc starts at pc * npad, panel j at j * kcb * 16.
-void fz_pack_weight(const float *w, int n, int k, float *packed) {
-    if (n <= 0 || k <= 0) return;
-    const int kc = kc_for(k), np = panels_for(n), npad = np * NR;
-    for (int pc = 0; pc < k; pc += kc) {
-        const int kcb = (k - pc < kc) ? k - pc : kc;
-        float *block = packed + (size_t)pc * npad;
-        for (int j = 0; j < np; j++) {
-            float *panel = block + (size_t)j * kcb * NR;
-            for (int jj = 0; jj < NR; jj++) {
-                const int row = j * NR + jj;
-                if (row < n) {
-                    const float *src = w + (size_t)row * k + pc;
-                    for (int p = 0; p < kcb; p++) panel[(size_t)p * NR + jj] = src[p];
-                } else {
-                    for (int p = 0; p < kcb; p++) panel[(size_t)p * NR + jj] = 0;
-                }
-            }
-        }
-    }
-}
-
-void fz_unpack_weight(const float *packed, int n, int k, float *w) {
-    if (n <= 0 || k <= 0) return;
-    const int kc = kc_for(k), np = panels_for(n), npad = np * NR;
-    for (int pc = 0; pc < k; pc += kc) {
-        const int kcb = (k - pc < kc) ? k - pc : kc;
-        const float *block = packed + (size_t)pc * npad;
-        for (int row = 0; row < n; row++) {
-            const float *panel = block + (size_t)(row / NR) * kcb * NR;
-            for (int p = 0; p < kcb; p++) w[(size_t)row * k + pc + p] = panel[(size_t)p * NR + row % NR];
-        }
-    }
-}
+#pragma STDC FP_CONTRACT ON
+#pragma clang attribute push (__attribute__((target("avx2,fma"))), apply_to = function)
 
 // ---- activations (8 lanes; same polynomials as the Swift row kernels) ---------------------------------
 
@@ -482,3 +438,7 @@ int fz_attention_head(int n, int d, const float *q, const float *k, const float 
     }
     return 0;
 }
+
+#pragma clang attribute pop
+
+#endif  // x86

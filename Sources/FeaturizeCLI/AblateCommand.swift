@@ -32,8 +32,7 @@ struct AblateCommand: ParsableCommand {
             heatmap.svg, forest.svg, length.svg, confusion.svg and a self-contained report.html.
             """)
 
-    @Option(name: .long, help: "Model directory (Hugging Face / sentence-transformers layout).")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(name: .long, help: "Labelled training data: .csv, .tsv or .jsonl.")
     var train: String
@@ -63,17 +62,9 @@ struct AblateCommand: ParsableCommand {
     @Flag(name: .long, help: "Write into an existing, non-empty report directory.")
     var overwrite = false
 
-    @Option(name: .customLong("max-length"), help: "Maximum tokens per text (default: the model's).")
-    var maxLength: Int?
+    @OptionGroup var batching: BatchingOptions
 
-    @Option(name: .customLong("max-batch-tokens"), help: "Token budget of one encoder batch.")
-    var maxBatchTokens: Int = 4_096
-
-    @Option(name: .long, help: "Device: auto (the first OpenCL GPU, else the CPU), cpu, opencl or opencl:N.")
-    var device: String = "auto"
-
-    @Option(name: .long, help: "CPU threads (default: all processors).")
-    var threads: Int?
+    @OptionGroup var deviceOptions: DeviceOptions
 
     @Flag(name: .long, help: "Print only the final table.")
     var quiet = false
@@ -151,8 +142,6 @@ struct AblateCommand: ParsableCommand {
         }
         guard maxIterations >= 1 else { throw ValidationError("--max-iter must be at least 1") }
         guard ClassWeighting(rawValue: classWeight) != nil else { throw ValidationError("--class-weight must be none or balanced") }
-        do { _ = try DevicePlan.parse(device) } catch { throw ValidationError("\(error)") }
-        if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2") }
     }
 
     /// Texts and labels of a labelled file, in row order (two passes of the same reader, one per column).
@@ -207,19 +196,16 @@ struct AblateCommand: ParsableCommand {
             throw ValidationError("--cv \(cvFolds) needs at least \(cvFolds) training rows, got \(trainSide.texts.count)")
         }
 
-        let combinations: [AblationCombination]
-        let extractor: FeatureExtractor
-        do {
-            let plan = try DevicePlan.make(device) { target in
-                try FeatureExtractor(modelDirectory: model, maxLength: maxLength, device: target, threads: threads)
-            }
-            for w in plan.warnings { log("warning: \(w)") }
-            guard let first = plan.devices.first else { throw ValidationError("--device \(device) selects no device") }
-            extractor = first
-            combinations = try AblationCombination.grid(pooling: pooling, layers: layers, combos: combos,
-                                                        numLayers: extractor.model.config.numLayers)
-        } catch let e as PoolingError { throw ValidationError(e.description) }
-        catch let e as FeaturizeError { throw ValidationError(e.description) }
+        let model = modelOptions.model, maxLength = modelOptions.maxLength, threads = deviceOptions.threads
+        let plan = try deviceOptions.plan { device in
+            try usageErrors { try FeatureExtractor(modelDirectory: model, maxLength: maxLength, device: device, threads: threads) }
+        }
+        for w in plan.warnings { log("warning: \(w)") }
+        guard let extractor = plan.devices.first else { throw ValidationError("--device \(deviceOptions.device) selects no device") }
+        let combinations = try usageErrors {
+            try AblationCombination.grid(pooling: pooling, layers: layers, combos: combos,
+                                         numLayers: extractor.model.config.numLayers)
+        }
         log("featurize ablate: \(combinations.count) combinations, \(trainSide.texts.count) training and \(testSide.texts.count) test texts, \(model)")
 
         var settings = AblationSettings()
@@ -235,15 +221,14 @@ struct AblateCommand: ParsableCommand {
         settings.bootstrap = bootstrap
         settings.metric = RankingMetric(name: metric) ?? .accuracy
         settings.lengthEdges = try lengthBuckets.map { try Self.parseList($0, "--length-buckets") { Int($0) } }
-        let outcome: AblationOutcome
-        do {
-            outcome = try AblationStudy.run(
+        let policy = try batching.policy(for: plan, maxLength: extractor.maxLength)
+        let outcome = try usageErrors {
+            try AblationStudy.run(
                 train: trainSide, test: testSide, groupColumn: groupColumn, extractor: extractor,
-                combinations: combinations, settings: settings,
-                batching: BatchingPolicy(maxBatchTokens: max(maxBatchTokens, extractor.maxLength)),
+                combinations: combinations, settings: settings, batching: policy,
                 reportDirectory: report, title: "Featurize ablation: \((model as NSString).lastPathComponent) on \((train as NSString).lastPathComponent)",
                 log: log)
-        } catch let e as FeaturizeError { throw ValidationError(e.description) }
+        }
         print(outcome.report.markdown())
         print("Encoded \(outcome.trainRows + outcome.testRows) texts once in \(String(format: "%.1f", outcome.extractSeconds)) s; "
               + "trained in \(String(format: "%.1f", outcome.trainSeconds)) s; report: \(outcome.files.html)")

@@ -1,3 +1,5 @@
+import DataFormats
+
 /// Typed access to the members of a JSON object read from `path`, with errors naming file and field.
 struct JSONObjectReader {
     let path: String

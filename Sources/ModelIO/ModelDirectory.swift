@@ -1,3 +1,5 @@
+import DataFormats
+
 /// The sentence-transformers pipeline of a model directory (`modules.json` and the module configs),
 /// reduced to what the featurizer runs: Transformer → Pooling → optional Normalize.
 public struct SentenceTransformersConfig: Sendable, Equatable {

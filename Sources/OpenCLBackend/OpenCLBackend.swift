@@ -343,7 +343,7 @@ public final class OpenCLBackend: ComputeBackend {
             return try launch("gemm_nt_tiled", arguments,
                               global: [(outFeatures + p.tileN - 1) / p.tileN * localN, (rows + p.tileM - 1) / p.tileM * localM],
                               local: [localN, localM], wantEvent: wantEvent)
-        case .cpu:
+        case .registerBlocked:
             return try launch("gemm_nt_cpu", arguments,
                               global: [(outFeatures + p.cpuBlockN - 1) / p.cpuBlockN, (rows + p.cpuBlockM - 1) / p.cpuBlockM],
                               local: [p.cpuLocalSize, 1], wantEvent: wantEvent)
@@ -447,7 +447,7 @@ public final class OpenCLBackend: ComputeBackend {
             let p = parameters
             let rowStride = 3 * hidden
             // CPU devices: float8 variants (dot products for Q·Kᵀ, outer products for P·V); GPUs: scalar blocks.
-            let vectorKernels = p.gemmVariant == .cpu
+            let vectorKernels = p.gemmVariant == .registerBlocked
             var first = 0
             while first < batch {
                 let count = Swift.min(chunk, batch - first)

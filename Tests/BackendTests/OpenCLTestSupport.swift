@@ -31,11 +31,22 @@ enum SharedOpenCL {
         return dir
     }()
 
-    /// The first OpenCL device (PoCL in CI); its default parameters.
-    static let backend: OpenCLBackend = {
+    /// The first OpenCL device (PoCL in CI) with its default parameters, or why there is none.
+    static let started: Result<OpenCLBackend, Error> = {
         _ = cacheDirectory
-        do { return try OpenCLBackend(deviceIndex: 0) } catch { fatalError("test setup: no OpenCL device: \(error)") }
+        return Result { try OpenCLBackend(deviceIndex: 0) }
     }()
+
+    /// Whether an OpenCL device started (suites that need one are disabled, with the reason, otherwise).
+    static var available: Bool { (try? started.get()) != nil }
+
+    /// The first OpenCL device; only used by suites enabled when `available`.
+    static var backend: OpenCLBackend {
+        switch started {
+        case let .success(backend): return backend
+        case let .failure(error): preconditionFailure("OpenCL suites run only when a device started: \(error)")
+        }
+    }
 
     /// Other parameter sets (both GEMM variants, GPU tile shapes) on the same device, built on first use.
     nonisolated(unsafe) static var variants: [String: OpenCLBackend] = [:]
