@@ -11,12 +11,14 @@ public enum TruncationDirection: Sendable, Equatable {
     case headTail(headTokens: Int)
 }
 
-/// A Hugging Face `tokenizer.json`-exact tokenizer: added tokens -> normalizer -> pre-tokenizer -> WordPiece
-/// -> truncation -> post-processor. Immutable and safe to share between threads.
+/// A Hugging Face `tokenizer.json`-exact tokenizer: added tokens -> normalizer -> pre-tokenizer -> model
+/// (WordPiece, BPE, ...) -> truncation -> post-processor. Each stage is a protocol (`Normalizer`, `PreTokenizer`,
+/// `TokenizerModel`, `PostProcessor`) built from tokenizer.json by `TokenizerComponents`. Immutable and safe to
+/// share between threads.
 public final class TextTokenizer: Sendable {
     public let normalizer: (any Normalizer)?
     public let preTokenizer: (any PreTokenizer)?
-    public let model: WordPieceModel
+    public let model: any TokenizerModel
     public let postProcessor: (any PostProcessor)?
     public let addedTokens: [AddedToken]
     /// Maximum tokens per encoding, special tokens included; `nil` when truncation is off.
@@ -29,8 +31,10 @@ public final class TextTokenizer: Sendable {
 
     private let rawMatcher: AddedTokenMatcher
     private let normalizedMatcher: AddedTokenMatcher
+    /// Token space counts when the post-processor trims offsets (`SpaceTrimming`), else nil.
+    private let spaceTrimmer: SpaceTrimmer?
 
-    public init(normalizer: (any Normalizer)?, preTokenizer: (any PreTokenizer)?, model: WordPieceModel,
+    public init(normalizer: (any Normalizer)?, preTokenizer: (any PreTokenizer)?, model: any TokenizerModel,
                 postProcessor: (any PostProcessor)?, addedTokens: [AddedToken], maxLength: Int?,
                 truncationDirection: TruncationDirection = .right, padId: Int32 = 0) {
         self.normalizer = normalizer
@@ -42,6 +46,13 @@ public final class TextTokenizer: Sendable {
         self.truncationDirection = truncationDirection
         self.padId = padId
         UnicodeProps.warmUp()  // build the character tables at load time, not inside the first encode
+        if let trimming = postProcessor?.spaceTrimming {
+            var tokenIds = model.vocab
+            for token in addedTokens { tokenIds[token.content] = token.id }
+            spaceTrimmer = SpaceTrimmer(tokenIds: tokenIds, addPrefixSpace: trimming.addPrefixSpace)
+        } else {
+            spaceTrimmer = nil
+        }
         let raw = addedTokens.filter { !$0.normalized }
         rawMatcher = AddedTokenMatcher(tokens: raw, contents: raw.map { $0.content.unicodeScalars.map(\.value) })
         let normalized = addedTokens.filter { $0.normalized }
@@ -58,6 +69,7 @@ public final class TextTokenizer: Sendable {
     /// Tokenizes one text.
     public func encode(_ text: String) -> Encoding {
         var workspace = Workspace()
+        defer { model.recycle(scratch: &workspace.scratch) }
         return encode(text, workspace: &workspace)
     }
 
@@ -67,6 +79,7 @@ public final class TextTokenizer: Sendable {
         let workers = max(1, min(threads, count))
         if workers == 1 {
             var workspace = Workspace()
+            defer { model.recycle(scratch: &workspace.scratch) }
             return texts.map { encode($0, workspace: &workspace) }
         }
         return [Encoding](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -79,6 +92,7 @@ public final class TextTokenizer: Sendable {
                     let lo = chunk * count / chunks, hi = (chunk + 1) * count / chunks
                     for i in lo..<hi { (base + i).initialize(to: encode(texts[i], workspace: &workspace)) }
                 }
+                model.recycle(scratch: &workspace.scratch)
             }
             initialized = count
         }
@@ -93,17 +107,18 @@ public final class TextTokenizer: Sendable {
     struct Workspace {
         var original: [UInt32] = []
         var text = NormalizedText()
+        /// One piece of `text` between normalized added tokens (only used when there are such tokens).
+        var pieceText = NormalizedText()
         var pieces: [TextSpan] = []
+        var pieceList: [TextSpan] = []
         var words: [TextSpan] = []
-        var wordBytes: [UInt8] = []
-        var byteScalar: [Int32] = []
-        var prefixHashes: [UInt64] = []
+        var scratch = ModelScratch()
+        var modelTokens: [ModelToken] = []
         var ids: [Int32] = []
         var starts: [Int32] = []
         var ends: [Int32] = []
-        var pieceIds: [Int32] = []
-        var pieceStarts: [Int32] = []
-        var pieceEnds: [Int32] = []
+        /// With space trimming: (token index, space counts of its matched string) of each added token.
+        var addedSpaces: [(index: Int, spaces: UInt32)] = []
     }
 
     func encode(_ text: String, workspace ws: inout Workspace) -> Encoding {
@@ -118,6 +133,7 @@ public final class TextTokenizer: Sendable {
         ws.ids.removeAll(keepingCapacity: true)
         ws.starts.removeAll(keepingCapacity: true)
         ws.ends.removeAll(keepingCapacity: true)
+        ws.addedSpaces.removeAll(keepingCapacity: true)
 
         let whole = TextSpan(start: 0, end: ws.original.count)
         let rawMatches = rawMatcher.isEmpty ? [] : rawMatcher.matches(in: ws.original, range: whole)
@@ -125,6 +141,9 @@ public final class TextTokenizer: Sendable {
         for match in rawMatches {
             if let stopAfter, ws.ids.count >= stopAfter { break }
             if position < match.span.start { tokenizeSegment(TextSpan(start: position, end: match.span.start), &ws, stopAfter: stopAfter) }
+            if spaceTrimmer != nil {
+                ws.addedSpaces.append((ws.ids.count, SpaceTrimmer.spaces(ws.original[match.span.start..<match.span.end])))
+            }
             ws.ids.append(match.id); ws.starts.append(Int32(match.span.start)); ws.ends.append(Int32(match.span.end))
             position = match.span.end
         }
@@ -155,111 +174,100 @@ public final class TextTokenizer: Sendable {
             for special in post.prefix { ids.append(special.id); typeIds.append(special.typeId); offsets.append((0, 0)) }
         }
         let sequenceType = postProcessor?.sequenceTypeId ?? 0
+        let firstContent = ids.count
+        var nextAdded = 0
         for range in keep {
             for i in range {
                 ids.append(ws.ids[i]); typeIds.append(sequenceType)
-                offsets.append((Int(ws.starts[i]), Int(ws.ends[i])))
+                let offset = (start: Int(ws.starts[i]), end: Int(ws.ends[i]))
+                if let spaceTrimmer {
+                    // A token's string: its vocabulary entry, or for an added token the text it matched.
+                    var spaces = spaceTrimmer.spaces(of: ws.ids[i])
+                    while nextAdded < ws.addedSpaces.count, ws.addedSpaces[nextAdded].index < i { nextAdded += 1 }
+                    if nextAdded < ws.addedSpaces.count, ws.addedSpaces[nextAdded].index == i { spaces = ws.addedSpaces[nextAdded].spaces }
+                    offsets.append(spaceTrimmer.trim(offset, packed: spaces, isFirst: ids.count - 1 == firstContent))
+                } else {
+                    offsets.append(offset)
+                }
             }
         }
         if let post = postProcessor {
+            post.adjustOffsets(ids: ids, offsets: &offsets, range: post.prefix.count..<(post.prefix.count + kept))
             for special in post.suffix { ids.append(special.id); typeIds.append(special.typeId); offsets.append((0, 0)) }
         }
         return Encoding(ids: ids, typeIds: typeIds, attentionMask: [Int32](repeating: 1, count: ids.count),
                         offsets: offsets, wasTruncated: truncated, wasCharCapped: capped)
     }
 
-    /// Normalizes, pre-tokenizes and runs WordPiece on original scalars `segment`, appending tokens with
+    /// Normalizes, pre-tokenizes and runs the model on original scalars `segment`, appending tokens with
     /// original-scalar offsets to the workspace.
     private func tokenizeSegment(_ segment: TextSpan, _ ws: inout Workspace, stopAfter: Int?) {
         ws.text.reset(original: ws.original[segment.start..<segment.end], startIndex: segment.start)
         normalizer?.normalize(&ws.text)
-        let text = ws.text
-        ws.pieces.removeAll(keepingCapacity: true)
-        var normalizedMatches: [AddedTokenMatch] = []
+        let count = ws.text.count
         if normalizedMatcher.isEmpty {
-            ws.pieces.append(TextSpan(start: 0, end: text.count))
-        } else {
-            normalizedMatches = normalizedMatcher.matches(in: text.scalars, range: TextSpan(start: 0, end: text.count))
-            var position = 0
-            for match in normalizedMatches {
-                ws.pieces.append(TextSpan(start: position, end: match.span.start))
-                ws.pieces.append(match.span)  // placeholder, replaced below
-                position = match.span.end
-            }
-            ws.pieces.append(TextSpan(start: position, end: text.count))
+            if count > 0 { tokenizePiece(TextSpan(start: 0, end: count), ownText: false, &ws, stopAfter: stopAfter) }
+            return
         }
-        // Process pieces in order; with normalized added tokens, every second piece is a match.
-        for (pieceIndex, piece) in ws.pieces.enumerated() {
+        let matches = normalizedMatcher.matches(in: ws.text.scalars, range: TextSpan(start: 0, end: count))
+        if matches.isEmpty {
+            if count > 0 { tokenizePiece(TextSpan(start: 0, end: count), ownText: false, &ws, stopAfter: stopAfter) }
+            return
+        }
+        // Pieces between matches are pre-tokenized separately (as HF does), each in its own copy of the text
+        // because a pre-tokenizer may rewrite it.
+        var position = 0
+        for match in matches + [AddedTokenMatch(span: TextSpan(start: count, end: count), id: -1)] {
             if let stopAfter, ws.ids.count >= stopAfter { return }
-            if !normalizedMatches.isEmpty, pieceIndex % 2 == 1 {
-                let match = normalizedMatches[pieceIndex / 2]
-                appendToken(match.id, text: text, start: piece.start, end: piece.end, &ws)
-                continue
-            }
-            if piece.isEmpty { continue }
-            ws.words.removeAll(keepingCapacity: true)
-            if let preTokenizer {
-                preTokenizer.split(text, pieces: [piece], into: &ws.words)
-            } else {
-                ws.words.append(piece)
-            }
-            for word in ws.words {
+            if position < match.span.start {
+                ws.pieceText.reset(original: ws.text.scalars[position..<match.span.start], startIndex: 0)
+                ws.pieceText.setOrigins(ws.text.origins[position..<match.span.start])
+                tokenizePiece(TextSpan(start: 0, end: ws.pieceText.count), ownText: true, &ws, stopAfter: stopAfter)
                 if let stopAfter, ws.ids.count >= stopAfter { return }
-                tokenizeWord(word, text: text, &ws)
             }
-        }
-    }
-
-    @inline(__always)
-    private func appendToken(_ id: Int32, text: NormalizedText, start: Int, end: Int, _ ws: inout Workspace) {
-        ws.ids.append(id)
-        if end > start {
-            ws.starts.append(text.origins[start]); ws.ends.append(text.origins[end - 1] + 1)
-        } else {
-            ws.starts.append(0); ws.ends.append(0)
-        }
-    }
-
-    private func tokenizeWord(_ word: TextSpan, text: NormalizedText, _ ws: inout Workspace) {
-        ws.wordBytes.removeAll(keepingCapacity: true)
-        ws.byteScalar.removeAll(keepingCapacity: true)
-        text.scalars.withUnsafeBufferPointer { scalars in
-            for i in word.start..<word.end {
-                let s = scalars[i]
-                let index = Int32(i)
-                if s < 0x80 {
-                    ws.wordBytes.append(UInt8(s)); ws.byteScalar.append(index)
-                } else if s < 0x800 {
-                    ws.wordBytes.append(UInt8(0xC0 | (s >> 6)))
-                    ws.wordBytes.append(UInt8(0x80 | (s & 0x3F)))
-                    ws.byteScalar.append(index); ws.byteScalar.append(index)
-                } else if s < 0x10000 {
-                    ws.wordBytes.append(UInt8(0xE0 | (s >> 12)))
-                    ws.wordBytes.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
-                    ws.wordBytes.append(UInt8(0x80 | (s & 0x3F)))
-                    ws.byteScalar.append(index); ws.byteScalar.append(index); ws.byteScalar.append(index)
+            if match.id >= 0 {
+                if spaceTrimmer != nil {
+                    ws.addedSpaces.append((ws.ids.count, SpaceTrimmer.spaces(ws.text.scalars[match.span.start..<match.span.end])))
+                }
+                ws.ids.append(match.id)
+                if match.span.end > match.span.start {
+                    ws.starts.append(ws.text.origins[match.span.start]); ws.ends.append(ws.text.origins[match.span.end - 1] + 1)
                 } else {
-                    ws.wordBytes.append(UInt8(0xF0 | (s >> 18)))
-                    ws.wordBytes.append(UInt8(0x80 | ((s >> 12) & 0x3F)))
-                    ws.wordBytes.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
-                    ws.wordBytes.append(UInt8(0x80 | (s & 0x3F)))
-                    for _ in 0..<4 { ws.byteScalar.append(index) }
+                    ws.starts.append(0); ws.ends.append(0)
                 }
             }
+            position = match.span.end
         }
-        ws.pieceIds.removeAll(keepingCapacity: true)
-        ws.pieceStarts.removeAll(keepingCapacity: true)
-        ws.pieceEnds.removeAll(keepingCapacity: true)
-        ws.wordBytes.withUnsafeBufferPointer { bytes in
-            model.tokenize(word: bytes, scalarCount: word.end - word.start, prefixHashes: &ws.prefixHashes,
-                           ids: &ws.pieceIds, starts: &ws.pieceStarts, ends: &ws.pieceEnds)
+    }
+
+    /// Pre-tokenizes `piece` of `ws.text` (or of `ws.pieceText` when `ownText`) and runs the model on each word.
+    private func tokenizePiece(_ piece: TextSpan, ownText: Bool, _ ws: inout Workspace, stopAfter: Int?) {
+        // Take the text out of the workspace (no copy) so the pre-tokenizer may rewrite it in place.
+        var text = NormalizedText()
+        if ownText { swap(&text, &ws.pieceText) } else { swap(&text, &ws.text) }
+        defer { if ownText { swap(&text, &ws.pieceText) } else { swap(&text, &ws.text) } }
+        ws.words.removeAll(keepingCapacity: true)
+        if let preTokenizer {
+            ws.pieceList.removeAll(keepingCapacity: true)
+            ws.pieceList.append(piece)
+            preTokenizer.preTokenize(&text, pieces: ws.pieceList, into: &ws.words)
+        } else {
+            ws.words.append(piece)
         }
-        for k in 0..<ws.pieceIds.count {
-            let first = Int(ws.byteScalar[Int(ws.pieceStarts[k])])
-            let last = Int(ws.byteScalar[Int(ws.pieceEnds[k]) - 1])
-            ws.ids.append(ws.pieceIds[k])
-            ws.starts.append(text.origins[first])
-            ws.ends.append(text.origins[last] + 1)
+        for word in ws.words where !word.isEmpty {
+            if let stopAfter, ws.ids.count >= stopAfter { return }
+            ws.modelTokens.removeAll(keepingCapacity: true)
+            model.tokenize(word: word, in: text, scratch: &ws.scratch, into: &ws.modelTokens)
+            text.origins.withUnsafeBufferPointer { origins in
+                for token in ws.modelTokens {
+                    ws.ids.append(token.id)
+                    if token.end > token.start {
+                        ws.starts.append(origins[Int(token.start)]); ws.ends.append(origins[Int(token.end) - 1] + 1)
+                    } else {
+                        ws.starts.append(0); ws.ends.append(0)
+                    }
+                }
+            }
         }
     }
 
