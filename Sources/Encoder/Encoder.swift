@@ -40,9 +40,9 @@ public static func hiddenActivation(_ name: String) throws -> Activation {
 /// A BERT-family encoder (BERT, DistilBERT, MiniLM, RoBERTa, XLM-RoBERTa, CamemBERT, MPNet) written once
 /// against `ComputeBackend`.
 ///
-/// RoBERTa-style models number positions from `padding_idx + 1` (the position table is uploaded from that row
-/// on, so token t uses row `padding_idx + 1 + t`); MPNet adds its relative position bias (`RelativePositionBias`,
-/// computed once per padded length) to the attention scores of every layer.
+/// RoBERTa-style models number positions from `padding_idx + 1` by their ids (`TokenPositions`); MPNet adds its
+/// relative position bias (`RelativePositionBias`, computed once per padded length) to the attention scores of
+/// every layer.
 /// Weights are uploaded once at init (Q/K/V fused into one `[3 * hidden, hidden]` projection). `forward`
 /// returns hidden states in Hugging Face `hidden_states` indexing (0 = embeddings output, L = last layer),
 /// computing only up to the deepest requested layer. Buffers are reused across calls (grown when a larger
@@ -60,7 +60,11 @@ public final class Encoder {
     }
 
     private let word, position: any DeviceBuffer
+    /// The token-type table (BERT), or for RoBERTa-style models the position + token-type lookup table of
+    /// `tokenPositions` (then `position` is a zero table).
     private let tokenType: (any DeviceBuffer)?
+    /// RoBERTa-style, id-dependent position ids; nil for BERT and DistilBERT.
+    private let tokenPositions: TokenPositions?
     private let embedGamma, embedBeta: any DeviceBuffer
     private let layers: [Layer]
     private let pooler: (weight: any DeviceBuffer, bias: any DeviceBuffer)?
@@ -99,12 +103,14 @@ public final class Encoder {
         switch config.modelType {
         case .bert, .roberta, .xlmRoberta, .camembert:
             word = try loader.upload("embeddings.word_embeddings.weight", [config.vocabSize, h])
-            position = try loader.uploadPositions(config)
             if config.modelType == .bert {
+                position = try loader.upload("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h])
                 tokenType = config.typeVocabSize > 0
                     ? try loader.upload("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h]) : nil
+                tokenPositions = nil
             } else {
-                tokenType = try loader.upload("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h])
+                let types = try loader.values("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h])
+                (position, tokenType, tokenPositions) = try loader.uploadTokenPositions(config, tokenType: types)
             }
             embedGamma = try loader.upload("embeddings.LayerNorm.weight", [h], alternatives: ["embeddings.LayerNorm.gamma"])
             embedBeta = try loader.upload("embeddings.LayerNorm.bias", [h], alternatives: ["embeddings.LayerNorm.beta"])
@@ -128,8 +134,7 @@ public final class Encoder {
             relativeBias = nil
         case .mpnet:
             word = try loader.upload("embeddings.word_embeddings.weight", [config.vocabSize, h])
-            position = try loader.uploadPositions(config)
-            tokenType = nil
+            (position, tokenType, tokenPositions) = try loader.uploadTokenPositions(config, tokenType: nil)
             embedGamma = try loader.upload("embeddings.LayerNorm.weight", [h])
             embedBeta = try loader.upload("embeddings.LayerNorm.bias", [h])
             layers = try (0..<config.numLayers).map { i in
@@ -157,6 +162,7 @@ public final class Encoder {
             word = try loader.upload("embeddings.word_embeddings.weight", [config.vocabSize, h])
             position = try loader.upload("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h])
             tokenType = nil
+            tokenPositions = nil
             embedGamma = try loader.upload("embeddings.LayerNorm.weight", [h])
             embedBeta = try loader.upload("embeddings.LayerNorm.bias", [h])
             layers = try (0..<config.numLayers).map { i in
@@ -214,8 +220,14 @@ public final class Encoder {
         // RoBERTa-family checkpoints with a single token type always use type 0 (their tokenizers return no
         // token_type_ids); otherwise the caller's type ids, 0 when absent.
         let useCallerTypes = config.modelType == .bert || config.typeVocabSize > 1
-        let types: [Int32]? = tokenType == nil ? nil
+        var types: [Int32]? = tokenType == nil ? nil
             : ((useCallerTypes ? typeIds : nil) ?? [Int32](repeating: 0, count: rows))
+        if let tokenPositions {
+            if let types, let bad = types.firstIndex(where: { $0 < 0 || Int($0) >= tokenPositions.types }) {
+                throw EncoderError.invalidInput("token type \(types[bad]) at row \(bad) outside \(tokenPositions.types) types")
+            }
+            types = tokenPositions.lookupIds(ids: ids, typeIds: types, lengths: lengths, seq: seq)
+        }
         let bias = try positionBias(seq: seq)
         try backend.embed(ids: ids, typeIds: types, batch: batch, seq: seq, hidden: h,
                           word: word, position: position, tokenType: tokenType,
@@ -328,13 +340,21 @@ private struct TensorLoader {
         try backend.makeBuffer(try values(name, shape, alternatives: alternatives))
     }
 
-    /// `embeddings.position_embeddings.weight` `[max_position_embeddings, hidden]` from row
-    /// `config.firstPositionRow` on (RoBERTa-style ids start after the padding index), so row t of the
-    /// uploaded table is token position t.
-    func uploadPositions(_ config: EncoderConfig) throws -> any DeviceBuffer {
+    /// RoBERTa-style positions (`TokenPositions`): a zero table for the embed op's position slot
+    /// (`[maxSequencePositions, hidden]`) and the `position + tokenType` lookup table for its gathered slot,
+    /// built from `embeddings.position_embeddings.weight` and `tokenType` (`[types, hidden]` values, or nil).
+    func uploadTokenPositions(_ config: EncoderConfig, tokenType: [Float]?) throws
+        -> (zeros: any DeviceBuffer, lookup: any DeviceBuffer, positions: TokenPositions) {
         let h = config.hiddenSize
-        let all = try values("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h])
-        return try backend.makeBuffer(Array(all[(config.firstPositionRow * h)...]))
+        guard let paddingIndex = config.positionPaddingIndex else {
+            throw EncoderError.invalidConfig("\(config.modelType.rawValue) has no RoBERTa-style positions")
+        }
+        let position = try values("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h])
+        let types = tokenType == nil ? 1 : config.typeVocabSize
+        let positions = TokenPositions(paddingIndex: paddingIndex, types: types)
+        let lookup = TokenPositions.table(position: position, tokenType: tokenType, types: types, hidden: h)
+        let zeros = [Float](repeating: 0, count: config.maxSequencePositions * h)
+        return (try backend.makeBuffer(zeros), try backend.makeBuffer(lookup), positions)
     }
 
     /// `pooler.dense.*` when the checkpoint has it (BERT, RoBERTa family, MPNet), else nil.

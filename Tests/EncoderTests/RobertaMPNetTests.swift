@@ -31,6 +31,36 @@ struct RobertaMPNetTests {
         #expect(worst <= 1e-4, "\(model): \(worst)")
     }
 
+    @Test("a padding id inside the text gets position padding_idx, as in transformers", arguments: robertaMPNetFixtureModels)
+    func paddingIdInsideText(model: String) throws {
+        let fx = try EncoderFixture(model)
+        let ids = try NpyArray(path: FixturePaths.file("\(model)/inner_pad_ids.npy"))
+        let lengths = try NpyArray(path: FixturePaths.file("\(model)/inner_pad_lengths.npy")).ints
+        let hidden = try NpyArray(path: FixturePaths.file("\(model)/inner_pad_hidden.npy"))
+        let (n, seq, h, L) = (ids.shape[0], ids.shape[1], fx.config.hiddenSize, fx.config.numLayers)
+        let tokens = hidden.shape[1]
+        let encoder = try fx.encoder(threads: 1)
+        var worst: Float = 0
+        // Both sequences in one padded batch, then each alone.
+        for range in [0..<n, 0..<1, 1..<2] {
+            let s = range.count == 1 ? Int(lengths[range.lowerBound]) : seq
+            var batchIds: [Int32] = []
+            for i in range { batchIds += ids.ints[i * seq..<i * seq + s] }
+            let out = try encoder.forward(ids: batchIds, typeIds: nil, lengths: Array(lengths[range]), batch: range.count,
+                                          seq: s, layers: Array(0...L))
+            for l in 0...L {
+                let values = try encoder.backend.read(try #require(out[l]))
+                for (k, i) in range.enumerated() {
+                    let start = lengths[..<i].reduce(0) { $0 + Int($1) }
+                    let reference = hidden.floats[(l * tokens + start) * h..<(l * tokens + start + Int(lengths[i])) * h]
+                    worst = max(worst, maxAbsDiff(values[k * s * h..<(k * s + Int(lengths[i])) * h], reference))
+                }
+            }
+        }
+        print("\(model) padding id inside the text: max abs diff \(worst)")
+        #expect(worst <= 1e-4, "\(model): \(worst)")
+    }
+
     @Test("configs: positions after the padding index, defaults, buckets")
     func configs() throws {
         let expected: [String: (ModelType, pad: Int, usable: Int, types: Int)] = [
