@@ -71,7 +71,7 @@ public final class Encoder {
     /// MPNet's relative position bias table; nil for the other types.
     private let relativeBias: RelativePositionBias?
     /// The uploaded `[heads, seq, seq]` bias of the last padded length used.
-    private var positionBias: (seq: Int, buffer: any DeviceBuffer)?
+    private var cachedPositionBias: (seq: Int, buffer: any DeviceBuffer)?
 
     // Work buffers, grown on demand.
     private var capacityRows = 0
@@ -267,10 +267,10 @@ public final class Encoder {
     /// models without one.
     private func positionBias(seq: Int) throws -> (any DeviceBuffer)? {
         guard let relativeBias else { return nil }
-        if let cached = positionBias, cached.seq == seq { return cached.buffer }
-        positionBias = nil
+        if let cached = cachedPositionBias, cached.seq == seq { return cached.buffer }
+        cachedPositionBias = nil
         let buffer = try backend.makeBuffer(relativeBias.values(seq: seq))
-        positionBias = (seq, buffer)
+        cachedPositionBias = (seq, buffer)
         return buffer
     }
 
