@@ -491,7 +491,7 @@ extension BPEModel: JSONLoadable {
     /// `unk_token`, `continuing_subword_prefix`, `end_of_word_suffix`, `fuse_unk`, `byte_fallback`, `ignore_merges`.
     convenience init(json fields: JSONFields, context: ComponentContext) throws {
         if fields.has("dropout") {
-            guard let number = fields.object["dropout"] as? NSNumber, !(fields.object["dropout"] is Bool) else {
+            guard let number = fields.object["dropout"] as? NSNumber else {
                 throw TokenizerError.invalidField(path: fields.path, field: fields.name("dropout"), detail: "expected null or a number")
             }
             guard number.doubleValue == 0 else {

@@ -24,7 +24,7 @@ public final class TextTokenizer: Sendable {
     /// Maximum tokens per encoding, special tokens included; `nil` when truncation is off.
     public let maxLength: Int?
     public let truncationDirection: TruncationDirection
-    /// Id used for padding (`[PAD]` or the configured pad token).
+    /// Id used for padding (the configured pad token, tokenizer.json `padding.pad_id`, `[PAD]` or `<pad>`).
     public let padId: Int32
     /// Texts longer than `charCapFactor × maxLength` scalars are cut before tokenizing (as TEI does).
     public static let charCapFactor = 250
@@ -114,45 +114,35 @@ public final class TextTokenizer: Sendable {
         var words: [TextSpan] = []
         var scratch = ModelScratch()
         var modelTokens: [ModelToken] = []
+        var content = ContentTokens()
+    }
+
+    /// The content tokens of one text (before truncation and special tokens): ids, original scalar offsets and,
+    /// with space trimming, the space counts of added-token matches.
+    struct ContentTokens {
         var ids: [Int32] = []
         var starts: [Int32] = []
         var ends: [Int32] = []
-        /// With space trimming: (token index, space counts of its matched string) of each added token.
         var addedSpaces: [(index: Int, spaces: UInt32)] = []
+        var capped = false
     }
 
-    func encode(_ text: String, workspace ws: inout Workspace) -> Encoding {
-        let charCap = maxLength.map { length -> Int in
+    /// Texts longer than this many scalars are cut before tokenizing (nil: no cap).
+    private var charCap: Int? {
+        maxLength.map { length -> Int in
             let (product, overflow) = length.multipliedReportingOverflow(by: Self.charCapFactor)
             return overflow ? Int.max : product
         }
-        let capped = decodeScalars(text, cap: charCap, into: &ws.original)
+    }
+
+    func encode(_ text: String, workspace ws: inout Workspace) -> Encoding {
         let budget = maxLength.map { max(0, $0 - specialTokenCount) }
         // With right truncation, tokens past the budget are never kept: stop once we have one more.
         let stopAfter: Int? = (truncationDirection == .right) ? budget.map { $0 + 1 } : nil
-        ws.ids.removeAll(keepingCapacity: true)
-        ws.starts.removeAll(keepingCapacity: true)
-        ws.ends.removeAll(keepingCapacity: true)
-        ws.addedSpaces.removeAll(keepingCapacity: true)
-
-        let whole = TextSpan(start: 0, end: ws.original.count)
-        let rawMatches = rawMatcher.isEmpty ? [] : rawMatcher.matches(in: ws.original, range: whole)
-        var position = 0
-        for match in rawMatches {
-            if let stopAfter, ws.ids.count >= stopAfter { break }
-            if position < match.span.start { tokenizeSegment(TextSpan(start: position, end: match.span.start), &ws, stopAfter: stopAfter) }
-            if spaceTrimmer != nil {
-                ws.addedSpaces.append((ws.ids.count, SpaceTrimmer.spaces(ws.original[match.span.start..<match.span.end])))
-            }
-            ws.ids.append(match.id); ws.starts.append(Int32(match.span.start)); ws.ends.append(Int32(match.span.end))
-            position = match.span.end
-        }
-        if position < whole.end, stopAfter.map({ ws.ids.count < $0 }) ?? true {
-            tokenizeSegment(TextSpan(start: position, end: whole.end), &ws, stopAfter: stopAfter)
-        }
+        tokenizeContent(text, &ws, stopAfter: stopAfter)
 
         // Truncation: choose the kept content token range(s).
-        let total = ws.ids.count
+        let total = ws.content.ids.count
         var keep: [Range<Int>] = [0..<total]
         var truncated = false
         if let budget, total > budget {
@@ -166,37 +156,116 @@ public final class TextTokenizer: Sendable {
             }
         }
         let kept = keep.reduce(0) { $0 + $1.count }
-        let length = kept + specialTokenCount
-        var ids = [Int32](); ids.reserveCapacity(length)
-        var typeIds = [Int32](); typeIds.reserveCapacity(length)
-        var offsets = [(start: Int, end: Int)](); offsets.reserveCapacity(length)
-        if let post = postProcessor {
-            for special in post.prefix { ids.append(special.id); typeIds.append(special.typeId); offsets.append((0, 0)) }
+        var output = Encoding(ids: [], typeIds: [], attentionMask: [], offsets: [], wasTruncated: truncated,
+                              wasCharCapped: ws.content.capped)
+        output.ids.reserveCapacity(kept + specialTokenCount)
+        output.typeIds.reserveCapacity(kept + specialTokenCount)
+        output.offsets.reserveCapacity(kept + specialTokenCount)
+        appendSpecials(postProcessor?.prefix ?? [], to: &output)
+        append(ws.content, keep: keep, typeId: postProcessor?.sequenceTypeId ?? 0, to: &output)
+        appendSpecials(postProcessor?.suffix ?? [], to: &output)
+        output.attentionMask = [Int32](repeating: 1, count: output.ids.count)
+        return output
+    }
+
+    /// Tokenizes a pair of texts (e.g. a question and a passage): `prefix A suffix pairPrefix B pairSuffix` as the
+    /// post-processor defines it (RoBERTa: `<s> A </s></s> B </s>`; BERT: `[CLS] A [SEP] B [SEP]` with B's type
+    /// id 1). Offsets of B's tokens are into `second`. With a maximum length, HF's `longest_first` truncation:
+    /// the longer sequence is cut first, both to half when both are too long (left or right per the direction;
+    /// head+tail counts as right here).
+    public func encode(_ first: String, pair second: String) -> Encoding {
+        var ws = Workspace()
+        defer { model.recycle(scratch: &ws.scratch) }
+        tokenizeContent(first, &ws, stopAfter: nil)
+        var a = ContentTokens()
+        swap(&a, &ws.content)
+        tokenizeContent(second, &ws, stopAfter: nil)
+        let b = ws.content
+        let post = postProcessor
+        let specials = (post?.prefix.count ?? 0) + (post?.suffix.count ?? 0) + (post?.pairPrefix.count ?? 0)
+            + (post?.pairSuffix.count ?? 0)
+        var n1 = a.ids.count, n2 = b.ids.count
+        var truncated = false
+        if let maxLength {
+            let budget = max(0, maxLength - specials)
+            if n1 + n2 > budget {
+                truncated = true
+                let swapped = n1 > n2
+                var short = min(n1, n2), long = max(n1, n2)
+                long = short > budget ? short : max(short, budget - short)
+                if short + long > budget { short = budget / 2; long = short + budget % 2 }
+                (n1, n2) = swapped ? (long, short) : (short, long)
+                n1 = min(n1, a.ids.count); n2 = min(n2, b.ids.count)
+            }
         }
-        let sequenceType = postProcessor?.sequenceTypeId ?? 0
-        let firstContent = ids.count
+        func kept(_ count: Int, of total: Int) -> [Range<Int>] {
+            if case .left = truncationDirection { return [(total - count)..<total] }
+            return [0..<count]
+        }
+        var output = Encoding(ids: [], typeIds: [], attentionMask: [], offsets: [], wasTruncated: truncated,
+                              wasCharCapped: a.capped || b.capped)
+        appendSpecials(post?.prefix ?? [], to: &output)
+        append(a, keep: kept(n1, of: a.ids.count), typeId: post?.sequenceTypeId ?? 0, to: &output)
+        appendSpecials(post?.suffix ?? [], to: &output)
+        appendSpecials(post?.pairPrefix ?? [], to: &output)
+        append(b, keep: kept(n2, of: b.ids.count), typeId: post?.pairSequenceTypeId ?? 0, to: &output)
+        appendSpecials(post?.pairSuffix ?? [], to: &output)
+        output.attentionMask = [Int32](repeating: 1, count: output.ids.count)
+        return output
+    }
+
+    private func appendSpecials(_ specials: [SpecialTokenPlacement], to output: inout Encoding) {
+        for special in specials { output.ids.append(special.id); output.typeIds.append(special.typeId); output.offsets.append((0, 0)) }
+    }
+
+    /// Appends the kept content tokens of one sequence, trimming offsets as the post-processor asks.
+    private func append(_ content: ContentTokens, keep: [Range<Int>], typeId: Int32, to output: inout Encoding) {
+        let firstContent = output.ids.count
         var nextAdded = 0
         for range in keep {
             for i in range {
-                ids.append(ws.ids[i]); typeIds.append(sequenceType)
-                let offset = (start: Int(ws.starts[i]), end: Int(ws.ends[i]))
+                output.ids.append(content.ids[i]); output.typeIds.append(typeId)
+                let offset = (start: Int(content.starts[i]), end: Int(content.ends[i]))
                 if let spaceTrimmer {
                     // A token's string: its vocabulary entry, or for an added token the text it matched.
-                    var spaces = spaceTrimmer.spaces(of: ws.ids[i])
-                    while nextAdded < ws.addedSpaces.count, ws.addedSpaces[nextAdded].index < i { nextAdded += 1 }
-                    if nextAdded < ws.addedSpaces.count, ws.addedSpaces[nextAdded].index == i { spaces = ws.addedSpaces[nextAdded].spaces }
-                    offsets.append(spaceTrimmer.trim(offset, packed: spaces, isFirst: ids.count - 1 == firstContent))
+                    var spaces = spaceTrimmer.spaces(of: content.ids[i])
+                    while nextAdded < content.addedSpaces.count, content.addedSpaces[nextAdded].index < i { nextAdded += 1 }
+                    if nextAdded < content.addedSpaces.count, content.addedSpaces[nextAdded].index == i {
+                        spaces = content.addedSpaces[nextAdded].spaces
+                    }
+                    output.offsets.append(spaceTrimmer.trim(offset, packed: spaces, isFirst: output.ids.count - 1 == firstContent))
                 } else {
-                    offsets.append(offset)
+                    output.offsets.append(offset)
                 }
             }
         }
-        if let post = postProcessor {
-            post.adjustOffsets(ids: ids, offsets: &offsets, range: post.prefix.count..<(post.prefix.count + kept))
-            for special in post.suffix { ids.append(special.id); typeIds.append(special.typeId); offsets.append((0, 0)) }
+        postProcessor?.adjustOffsets(ids: output.ids, offsets: &output.offsets, range: firstContent..<output.ids.count)
+    }
+
+    /// Splits `text` on raw added tokens and tokenizes the segments between them into `ws.content`, stopping once
+    /// `stopAfter` tokens are there.
+    private func tokenizeContent(_ text: String, _ ws: inout Workspace, stopAfter: Int?) {
+        ws.content.capped = decodeScalars(text, cap: charCap, into: &ws.original)
+        ws.content.ids.removeAll(keepingCapacity: true)
+        ws.content.starts.removeAll(keepingCapacity: true)
+        ws.content.ends.removeAll(keepingCapacity: true)
+        ws.content.addedSpaces.removeAll(keepingCapacity: true)
+
+        let whole = TextSpan(start: 0, end: ws.original.count)
+        let rawMatches = rawMatcher.isEmpty ? [] : rawMatcher.matches(in: ws.original, range: whole)
+        var position = 0
+        for match in rawMatches {
+            if let stopAfter, ws.content.ids.count >= stopAfter { break }
+            if position < match.span.start { tokenizeSegment(TextSpan(start: position, end: match.span.start), &ws, stopAfter: stopAfter) }
+            if spaceTrimmer != nil {
+                ws.content.addedSpaces.append((ws.content.ids.count, SpaceTrimmer.spaces(ws.original[match.span.start..<match.span.end])))
+            }
+            ws.content.ids.append(match.id); ws.content.starts.append(Int32(match.span.start)); ws.content.ends.append(Int32(match.span.end))
+            position = match.span.end
         }
-        return Encoding(ids: ids, typeIds: typeIds, attentionMask: [Int32](repeating: 1, count: ids.count),
-                        offsets: offsets, wasTruncated: truncated, wasCharCapped: capped)
+        if position < whole.end, stopAfter.map({ ws.content.ids.count < $0 }) ?? true {
+            tokenizeSegment(TextSpan(start: position, end: whole.end), &ws, stopAfter: stopAfter)
+        }
     }
 
     /// Normalizes, pre-tokenizes and runs the model on original scalars `segment`, appending tokens with
@@ -218,22 +287,22 @@ public final class TextTokenizer: Sendable {
         // because a pre-tokenizer may rewrite it.
         var position = 0
         for match in matches + [AddedTokenMatch(span: TextSpan(start: count, end: count), id: -1)] {
-            if let stopAfter, ws.ids.count >= stopAfter { return }
+            if let stopAfter, ws.content.ids.count >= stopAfter { return }
             if position < match.span.start {
                 ws.pieceText.reset(original: ws.text.scalars[position..<match.span.start], startIndex: 0)
                 ws.pieceText.setOrigins(ws.text.origins[position..<match.span.start])
                 tokenizePiece(TextSpan(start: 0, end: ws.pieceText.count), ownText: true, &ws, stopAfter: stopAfter)
-                if let stopAfter, ws.ids.count >= stopAfter { return }
+                if let stopAfter, ws.content.ids.count >= stopAfter { return }
             }
             if match.id >= 0 {
                 if spaceTrimmer != nil {
-                    ws.addedSpaces.append((ws.ids.count, SpaceTrimmer.spaces(ws.text.scalars[match.span.start..<match.span.end])))
+                    ws.content.addedSpaces.append((ws.content.ids.count, SpaceTrimmer.spaces(ws.text.scalars[match.span.start..<match.span.end])))
                 }
-                ws.ids.append(match.id)
+                ws.content.ids.append(match.id)
                 if match.span.end > match.span.start {
-                    ws.starts.append(ws.text.origins[match.span.start]); ws.ends.append(ws.text.origins[match.span.end - 1] + 1)
+                    ws.content.starts.append(ws.text.origins[match.span.start]); ws.content.ends.append(ws.text.origins[match.span.end - 1] + 1)
                 } else {
-                    ws.starts.append(0); ws.ends.append(0)
+                    ws.content.starts.append(0); ws.content.ends.append(0)
                 }
             }
             position = match.span.end
@@ -255,16 +324,16 @@ public final class TextTokenizer: Sendable {
             ws.words.append(piece)
         }
         for word in ws.words where !word.isEmpty {
-            if let stopAfter, ws.ids.count >= stopAfter { return }
+            if let stopAfter, ws.content.ids.count >= stopAfter { return }
             ws.modelTokens.removeAll(keepingCapacity: true)
             model.tokenize(word: word, in: text, scratch: &ws.scratch, into: &ws.modelTokens)
             text.origins.withUnsafeBufferPointer { origins in
                 for token in ws.modelTokens {
-                    ws.ids.append(token.id)
+                    ws.content.ids.append(token.id)
                     if token.end > token.start {
-                        ws.starts.append(origins[Int(token.start)]); ws.ends.append(origins[Int(token.end) - 1] + 1)
+                        ws.content.starts.append(origins[Int(token.start)]); ws.content.ends.append(origins[Int(token.end) - 1] + 1)
                     } else {
-                        ws.starts.append(0); ws.ends.append(0)
+                        ws.content.starts.append(0); ws.content.ends.append(0)
                     }
                 }
             }

@@ -85,3 +85,56 @@ import Testing
         #expect(encoding.typeIds.allSatisfy { $0 == 0 })
     }
 }
+
+/// Pairs `<s> A </s></s> B </s>` (RobertaProcessing) and their longest_first truncation against HF.
+@Suite struct PairEncodingTests {
+    var pairs: [(String, String)] {
+        let texts = Array(Fixtures.bpeCorpus.prefix(1000)) + Fixtures.bpeEdgeCases
+        return stride(from: 0, to: texts.count - 1, by: 2).map { (texts[$0], texts[$0 + 1]) }
+    }
+
+    func check(_ tokenizer: TextTokenizer, _ expectedName: String, allTypesZero: Bool = true) throws {
+        let expected = try Fixtures.expected(expectedName)
+        let pairs = self.pairs
+        #expect(expected.count == pairs.count && pairs.count > 500)
+        var idMismatches = 0, offsetMismatches = 0
+        var failures: [String] = []
+        for ((a, b), want) in zip(pairs, expected) {
+            let encoding = tokenizer.encode(a, pair: b)
+            if encoding.ids != want.ids {
+                idMismatches += 1
+                if failures.count < 3 { failures.append("\(a.prefix(60)) | \(b.prefix(60)): got \(encoding.ids.prefix(30)) want \(want.ids.prefix(30))") }
+            } else if !encoding.offsets.elementsEqual(want.offsets, by: { $0.start == $1.0 && $0.end == $1.1 }) {
+                offsetMismatches += 1
+                if failures.count < 3 { failures.append("\(a.prefix(60)) | \(b.prefix(60)) offsets: got \(encoding.offsets.prefix(20).map { [$0.start, $0.end] }) want \(want.offsets.prefix(20).map { [$0.0, $0.1] })") }
+            }
+            if allTypesZero { #expect(encoding.typeIds.allSatisfy { $0 == 0 }) }
+        }
+        #expect(idMismatches == 0, "\(expectedName): \(failures.joined(separator: "\n"))")
+        #expect(offsetMismatches == 0, "\(expectedName): \(failures.joined(separator: "\n"))")
+    }
+
+    @Test func byteLevelPairs() throws {
+        try check(try TextTokenizer.load(tokenizerJSON: try Fixtures.tokenizerJSON("tokenizer-bpe.json"), truncation: false), "bpe-pairs")
+    }
+
+    @Test func mpnetPairs() throws {
+        try check(try TextTokenizer.load(tokenizerJSON: try Fixtures.tokenizerJSON("tokenizer-mpnet.json"), truncation: false), "mpnet-pairs")
+    }
+
+    @Test func longestFirstTruncation() throws {
+        let tokenizer = try TextTokenizer.load(tokenizerJSON: try Fixtures.tokenizerJSON("tokenizer-bpe.json"), maxLength: 24)
+        try check(tokenizer, "bpe-pairs-trunc24")
+        #expect(pairs.allSatisfy { tokenizer.encode($0.0, pair: $0.1).count <= 24 })
+    }
+
+    /// TemplateProcessing's pair form `[CLS] A [SEP] B:1 [SEP]:1`: ids, offsets and type ids.
+    @Test func templatePairs() throws {
+        let tokenizer = try TextTokenizer.load(tokenizerJSON: try Fixtures.tokenizerJSON("tokenizer-sequence-a.json"), truncation: false)
+        try check(tokenizer, "seqa-pairs", allTypesZero: false)
+        let types = try Fixtures.expected("seqa-pairs-types")
+        let mismatches = zip(pairs, types).filter { tokenizer.encode($0.0, pair: $0.1).typeIds != $1.ids }.count
+        #expect(mismatches == 0)
+        #expect(types.contains { $0.ids.contains(1) })
+    }
+}
