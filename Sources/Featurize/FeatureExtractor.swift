@@ -84,7 +84,7 @@ public final class FeatureExtractor {
         spec = try pooling ?? FeatureExtractor.defaultPooling(model)
         resolvedLayers = try spec.resolvedLayers(numLayers: config.numLayers)
 
-        let positions = config.maxPositionEmbeddings
+        let positions = config.maxSequencePositions  // RoBERTa-style ids: max_position_embeddings - padding_idx - 1
         if let maxLength {
             guard maxLength >= 2 else { throw FeaturizeError.invalidOption("max length must be at least 2, got \(maxLength)") }
             guard maxLength <= positions else {

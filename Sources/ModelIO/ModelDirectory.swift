@@ -82,10 +82,11 @@ public struct ModelDirectory: Sendable {
     public let tokenizerModelMaxLength: Int?
 
     /// The truncation length in tokens (special tokens included), as sentence-transformers chooses it:
-    /// `max_seq_length` when set, else min(`max_position_embeddings`, tokenizer `model_max_length`).
+    /// `max_seq_length` when set, else min(usable positions, tokenizer `model_max_length`). Usable positions:
+    /// `config.maxSequencePositions` (`max_position_embeddings`, less `padding_idx + 1` for RoBERTa-style ids).
     public var maxSequenceLength: Int {
         if let st = sentenceTransformers?.maxSeqLength { return st }
-        return min(config.maxPositionEmbeddings, tokenizerModelMaxLength ?? config.maxPositionEmbeddings)
+        return min(config.maxSequencePositions, tokenizerModelMaxLength ?? config.maxSequencePositions)
     }
 
     /// Locates and validates the model files in the directory at `path`. Throws `ModelIOError`.
@@ -134,7 +135,7 @@ public struct ModelDirectory: Sendable {
 
         if let pendingST {
             sentenceTransformers = try ModelDirectory.finishSentenceTransformers(
-                pendingST, hiddenSize: config.hiddenSize, maxPositionEmbeddings: config.maxPositionEmbeddings)
+                pendingST, hiddenSize: config.hiddenSize, maxPositionEmbeddings: config.maxSequencePositions)
         }
         self.sentenceTransformers = sentenceTransformers
     }

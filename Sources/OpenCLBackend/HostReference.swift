@@ -48,9 +48,10 @@ public enum HostReference {
         return v.indices.map { Float((v[$0] - mean) * inv * Double(gamma[$0]) + Double(beta[$0])) }
     }
 
-    /// Attention for real query rows; padding query rows are left as NaN (unspecified).
+    /// Attention for real query rows; padding query rows are left as NaN (unspecified). positionBias: nil or
+    /// `[heads, seq, seq]`, added to the scaled scores of every sequence.
     public static func attention(_ qkv: [Float], lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
-                            scale: Float) -> [Float] {
+                            scale: Float, positionBias: [Float]? = nil) -> [Float] {
         let hidden = heads * headDim
         var out = [Float](repeating: .nan, count: batch * seq * hidden)
         for b in 0..<batch {
@@ -63,7 +64,7 @@ public enum HostReference {
                         let k = (b * seq + j) * 3 * hidden + hidden + h * headDim
                         var s = 0.0
                         for d in 0..<headDim { s += Double(qkv[q + d]) * Double(qkv[k + d]) }
-                        scores[j] = s * Double(scale)
+                        scores[j] = s * Double(scale) + Double(positionBias?[(h * seq + i) * seq + j] ?? 0)
                     }
                     let m = scores.max() ?? 0
                     let e = scores.map { exp($0 - m) }

@@ -49,6 +49,12 @@ public enum OpenCLSelfTest {
                 let error = try checkAttention(b, batch: batch, seq: seq, heads: heads, headDim: headDim, random: &random)
                 record(Result(op: "attention[\(label)]", shape: "b\(batch) s\(seq) h\(heads) d\(headDim)", error: error, tolerance: 1e-5))
             }
+            // With MPNet's additive position bias [heads, seq, seq].
+            for (batch, seq, heads, headDim) in [(3, 33, 5, 9), (2, 128, 12, 64)] {
+                let error = try checkAttention(b, batch: batch, seq: seq, heads: heads, headDim: headDim, random: &random,
+                                               positionBias: true)
+                record(Result(op: "attention+bias[\(label)]", shape: "b\(batch) s\(seq) h\(heads) d\(headDim)", error: error, tolerance: 1e-5))
+            }
         }
         for (rows, cols) in [(1, 1), (7, 33), (33, 385), (127, 769), (5, 384)] {
             let error = try checkAddLayerNorm(backend, rows: rows, cols: cols, random: &random)
@@ -129,7 +135,7 @@ public enum OpenCLSelfTest {
     }
 
     static func checkAttention(_ backend: OpenCLBackend, batch: Int, seq: Int, heads: Int, headDim: Int,
-                               random: inout Random) throws -> Double {
+                               random: inout Random, positionBias: Bool = false) throws -> Double {
         let hidden = heads * headDim
         var lengths = (0..<batch).map { _ in Int32(1 + random.int(below: seq)) }
         lengths[0] = Int32(seq)
@@ -137,11 +143,13 @@ public enum OpenCLSelfTest {
         var qkv = random.floats(batch * seq * 3 * hidden, scale: 2)
         for b in 0..<batch { for t in Int(lengths[b])..<seq { for c in 0..<(3 * hidden) { qkv[(b * seq + t) * 3 * hidden + c] = .nan } } }
         let scale = 1 / Float(headDim).squareRoot()
+        let bias = positionBias ? random.floats(heads * seq * seq, scale: 3) : nil
         let out = try backend.makeBuffer([Float](repeating: .nan, count: batch * seq * hidden))
         try backend.attention(qkv: try backend.makeBuffer(qkv), lengths: lengths, batch: batch, seq: seq, heads: heads,
-                              headDim: headDim, scale: scale, out: out)
+                              headDim: headDim, scale: scale, positionBias: try bias.map { try backend.makeBuffer($0) },
+                              out: out)
         let expected = HostReference.attention(qkv, lengths: lengths, batch: batch, seq: seq, heads: heads,
-                                               headDim: headDim, scale: scale)
+                                               headDim: headDim, scale: scale, positionBias: bias)
         // Rows of padding queries are unspecified (NaN in the reference): compare real rows only.
         return maxDiff(try backend.read(out), expected) { i in
             let row = i / hidden
