@@ -80,7 +80,7 @@ typedef struct {
     void (*gemm_packed_rows)(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
                              const float *bias, int act, float *c, int ldc);
     int (*attention_head)(int n, int d, const float *q, const float *k, const float *v, int stride, float scale,
-                          float *out, int out_stride);
+                          const float *bias, int bias_stride, float *out, int out_stride);
     void (*activate)(float *x, size_t count, int act);
     void (*math)(float *x, size_t count, int function);
     void (*add_rows)(const float *a, const float *b, float *out, size_t count);
