@@ -1,4 +1,5 @@
 import Backend
+import ReferenceBackend
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -126,7 +127,7 @@ public enum OpenCLSelfTest {
                     let p = Double(input[r * k + i]) * Double(weight[o * k + i])
                     sum += p; scale += abs(p)
                 }
-                let e = abs(Double(got[r * outF + o]) - HostReference.activation(sum, activation)) / Swift.max(scale, 1e-3)
+                let e = abs(Double(got[r * outF + o]) - ReferenceMath.activation(sum, activation)) / Swift.max(scale, 1e-3)
                 if e.isNaN { return .infinity }
                 worst = Swift.max(worst, e)
             }
@@ -148,7 +149,7 @@ public enum OpenCLSelfTest {
         try backend.attention(qkv: try backend.makeBuffer(qkv), lengths: lengths, batch: batch, seq: seq, heads: heads,
                               headDim: headDim, scale: scale, positionBias: try bias.map { try backend.makeBuffer($0) },
                               out: out)
-        let expected = HostReference.attention(qkv, lengths: lengths, batch: batch, seq: seq, heads: heads,
+        let expected = ReferenceMath.attention(qkv, lengths: lengths, batch: batch, seq: seq, heads: heads,
                                                headDim: headDim, scale: scale, positionBias: bias)
         // Rows of padding queries are unspecified (NaN in the reference): compare real rows only.
         return maxDiff(try backend.read(out), expected) { i in
@@ -162,7 +163,7 @@ public enum OpenCLSelfTest {
         let gamma = random.floats(cols), beta = random.floats(cols)
         var expected: [Float] = []
         for r in 0..<rows {
-            expected += HostReference.layerNorm((0..<cols).map { Double(x[r * cols + $0]) + Double(residual[r * cols + $0]) }, gamma: gamma, beta: beta, eps: 1e-12)
+            expected += ReferenceMath.layerNorm((0..<cols).map { Double(x[r * cols + $0]) + Double(residual[r * cols + $0]) }, gamma: gamma, beta: beta, eps: 1e-12)
         }
         let out = try backend.makeBuffer([Float](repeating: .nan, count: rows * cols))
         try backend.addLayerNorm(x: try backend.makeBuffer(x), residual: try backend.makeBuffer(residual), rows: rows,
@@ -184,7 +185,7 @@ public enum OpenCLSelfTest {
                 let w = Double(word[Int(ids[r]) * hidden + c]), p = Double(position[(r % seq) * hidden + c])
                 v[c] = w + p + Double(tokenType[Int(typeIds[r]) * hidden + c])
             }
-            expected += HostReference.layerNorm(v, gamma: gamma, beta: beta, eps: 1e-5)
+            expected += ReferenceMath.layerNorm(v, gamma: gamma, beta: beta, eps: 1e-5)
         }
         let out = try backend.makeBuffer([Float](repeating: .nan, count: rows * hidden))
         try backend.embed(ids: ids, typeIds: typeIds, batch: batch, seq: seq, hidden: hidden, word: try backend.makeBuffer(word),
@@ -205,7 +206,7 @@ public enum OpenCLSelfTest {
         try backend.pool(hidden: try backend.makeBuffer(hidden), lengths: lengths, batch: batch, seq: seq, cols: cols,
                          mode: mode, out: out, outOffset: 2, outStride: stride)
         let got = try backend.read(out)
-        let expected = HostReference.pool(hidden, lengths: lengths, batch: batch, seq: seq, cols: cols, mode: mode)
+        let expected = ReferenceMath.pool(hidden, lengths: lengths, batch: batch, seq: seq, cols: cols, mode: mode)
         var worst = 0.0
         for b in 0..<batch {
             if !got[b * stride].isNaN || !got[b * stride + 1].isNaN { return .infinity }  // wrote outside its columns

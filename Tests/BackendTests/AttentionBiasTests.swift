@@ -1,4 +1,5 @@
 import Backend
+import ReferenceBackend
 import CPUBackend
 import Foundation
 import OpenCLBackend
@@ -6,7 +7,7 @@ import Testing
 
 /// Attention with an additive position bias `[heads, seq, seq]` (MPNet's relative position bias): the CPU
 /// backend and the OpenCL kernels (both the CPU-device float8 GEMMs and the GPU-shaped scalar GEMMs, run on
-/// PoCL) against `HostReference.attention` in Double, at odd shapes, with padding in the batch.
+/// PoCL) against `ReferenceMath.attention` in Double, at odd shapes, with padding in the batch.
 enum AttentionBiasCase {
     /// (batch, seq, heads, headDim): seq 1, 7, 33, 127; odd head counts; head dims not multiples of 4.
     static let shapes: [(batch: Int, seq: Int, heads: Int, headDim: Int)] = [
@@ -43,7 +44,7 @@ enum AttentionBiasCase {
         }
         // (Where such a key is real for a sequence, its weight is ~1 in the reference too.)
         let scale = 1 / Float(headDim).squareRoot()
-        let expected = HostReference.attention(qkv, lengths: lengths, batch: batch, seq: seq, heads: heads,
+        let expected = ReferenceMath.attention(qkv, lengths: lengths, batch: batch, seq: seq, heads: heads,
                                                headDim: headDim, scale: scale, positionBias: bias)
         return Inputs(qkv: qkv, bias: bias, lengths: lengths, scale: scale, expected: expected)
     }
@@ -99,7 +100,7 @@ struct CPUAttentionBiasTests {
         try backend.attention(qkv: qkv, lengths: inputs.lengths, batch: batch, seq: seq, heads: heads, headDim: headDim,
                               scale: inputs.scale, positionBias: try backend.makeBuffer([Float](repeating: 0, count: heads * seq * seq)),
                               out: zeroBias)
-        let noBias = HostReference.attention(inputs.qkv, lengths: inputs.lengths, batch: batch, seq: seq, heads: heads,
+        let noBias = ReferenceMath.attention(inputs.qkv, lengths: inputs.lengths, batch: batch, seq: seq, heads: heads,
                                              headDim: headDim, scale: inputs.scale)
         var withoutInputs = inputs
         withoutInputs.expected = noBias
