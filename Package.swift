@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "Kernels", path: "Kernels", exclude: ["README.md"], plugins: ["EmbedKernels"]),
 
         // Core modules.
-        .target(name: "Tokenizer"),
+        .target(name: "Tokenizer", dependencies: ["DataFormats"]),
         .target(name: "DataFormats"),
         .target(name: "ModelIO", dependencies: ["DataFormats"]),
         .target(name: "Backend"),

@@ -196,9 +196,10 @@ struct AblateCommand: ParsableCommand {
             throw ValidationError("--cv \(cvFolds) needs at least \(cvFolds) training rows, got \(trainSide.texts.count)")
         }
 
-        let model = modelOptions.model, maxLength = modelOptions.maxLength, threads = deviceOptions.threads
+        let model = modelOptions.model, threads = deviceOptions.threads
+        let modelSpec = try modelOptions.resolve()
         let plan = try deviceOptions.plan { device in
-            try usageErrors { try FeatureExtractor(modelDirectory: model, maxLength: maxLength, device: device, threads: threads) }
+            try usageErrors { try FeatureExtractor(model: modelSpec, device: device, threads: threads) }
         }
         for w in plan.warnings { log("warning: \(w)") }
         guard let extractor = plan.devices.first else { throw ValidationError("--device \(deviceOptions.device) selects no device") }

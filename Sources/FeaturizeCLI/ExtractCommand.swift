@@ -69,12 +69,13 @@ struct ExtractCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = modelOptions.model, maxLength = modelOptions.maxLength, threads = deviceOptions.threads
-        let spec = try poolingOptions.spec(model: model)
+        let model = modelOptions.model, threads = deviceOptions.threads
+        let modelSpec = try modelOptions.resolve()
+        let spec = try poolingOptions.spec(model: modelSpec)
         let faultInjection = try FaultInjection.fromEnvironment()
         let plan = try deviceOptions.plan(cpuFallback: faultInjection != nil) { device in
             try usageErrors {
-                try FeatureExtractor(modelDirectory: model, pooling: spec, maxLength: maxLength, device: device, threads: threads)
+                try FeatureExtractor(model: modelSpec, pooling: spec, device: device, threads: threads)
             }
         }
         if !quiet { for w in plan.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) } }

@@ -81,12 +81,12 @@ public struct ModelDirectory: Sendable {
     /// 1e30 for "no limit"; that reads as nil).
     public let tokenizerModelMaxLength: Int?
 
-    /// The truncation length in tokens (special tokens included), as sentence-transformers chooses it:
-    /// `max_seq_length` when set, else min(usable positions, tokenizer `model_max_length`). Usable positions:
-    /// `config.maxSequencePositions` (`max_position_embeddings`, less `padding_idx + 1` for RoBERTa-style ids).
+    /// The truncation length in tokens (special tokens included) by the one rule (`MaxLengthRule`), with no
+    /// explicit length: `max_seq_length`, else tokenizer `model_max_length`, else the usable positions.
     public var maxSequenceLength: Int {
-        if let st = sentenceTransformers?.maxSeqLength { return st }
-        return min(config.maxSequencePositions, tokenizerModelMaxLength ?? config.maxSequencePositions)
+        MaxLengthRule.resolve(explicit: nil, sentenceTransformersMaxSeqLength: sentenceTransformers?.maxSeqLength,
+                              tokenizerModelMaxLength: tokenizerModelMaxLength.map(Double.init),
+                              usablePositions: config.maxSequencePositions) ?? config.maxSequencePositions
     }
 
     /// Locates and validates the model files in the directory at `path`. Throws `ModelIOError`.

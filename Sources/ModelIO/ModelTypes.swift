@@ -1,3 +1,5 @@
+import DataFormats
+
 /// Shared model-description types. The ModelIO module fills them from files (safetensors, config.json,
 /// sentence-transformers configs); the Encoder consumes them.
 
@@ -55,11 +57,7 @@ public struct EncoderConfig: Sendable, Equatable {
     /// The padding index the position ids are numbered from (RoBERTa family: `pad_token_id`; MPNet: 1, fixed
     /// in transformers' `MPNetEmbeddings` whatever the config says). Nil for BERT and DistilBERT.
     public var positionPaddingIndex: Int? {
-        switch modelType {
-        case .bert, .distilbert: return nil
-        case .roberta, .xlmRoberta, .camembert: return padTokenId
-        case .mpnet: return 1
-        }
+        MaxLengthRule.positionPaddingIndex(modelType: modelType.rawValue, padTokenId: padTokenId)
     }
 
     /// Row of the position table used by token position 0 (`padding_idx + 1` for RoBERTa-style ids, else 0).
@@ -68,7 +66,10 @@ public struct EncoderConfig: Sendable, Equatable {
     /// The longest sequence (tokens, special tokens included) the position table covers:
     /// `max_position_embeddings - padding_idx - 1` for RoBERTa-style ids (514 -> 512), else
     /// `max_position_embeddings`.
-    public var maxSequencePositions: Int { maxPositionEmbeddings - firstPositionRow }
+    public var maxSequencePositions: Int {
+        MaxLengthRule.usablePositions(maxPositionEmbeddings: maxPositionEmbeddings, modelType: modelType.rawValue,
+                                      padTokenId: padTokenId)
+    }
 
     /// Size of one attention head: `hiddenSize / numHeads` (validated to divide exactly when loaded).
     public var attentionHeadSize: Int { hiddenSize / numHeads }
