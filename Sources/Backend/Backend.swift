@@ -92,10 +92,12 @@ public protocol ComputeBackend: AnyObject {
     // MARK: Ops
 
     /// Embedding layer: for each token row r = b*seq + t,
-    /// `out[r] = LayerNorm(word[ids[r]] + position[t + positionOffset] + tokenType[typeIds[r]])`.
+    /// `out[r] = LayerNorm(word[ids[r]] + position[t] + tokenType[typeIds[r]])`.
     /// - ids, typeIds: `[batch * seq]` host arrays (padding ids are valid ids, usually 0).
-    /// - word: `[vocab, hidden]`, position: `[maxPositions, hidden]`, tokenType: `[types, hidden]` or nil
-    ///   (DistilBERT), gamma/beta: `[hidden]`. out: `[batch * seq, hidden]`.
+    /// - word: `[vocab, hidden]`, position: `[maxPositions, hidden]` (`seq <= maxPositions`), tokenType:
+    ///   `[types, hidden]` or nil (DistilBERT), gamma/beta: `[hidden]`. out: `[batch * seq, hidden]`.
+    ///   (RoBERTa-style models, whose position depends on the ids, pass a zero position table and a per-token
+    ///   position + type table as `tokenType` with `typeIds` indexing it; see `Encoder`.)
     func embed(ids: [Int32], typeIds: [Int32]?, batch: Int, seq: Int, hidden: Int,
                word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
                gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float,

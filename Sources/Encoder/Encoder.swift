@@ -98,7 +98,7 @@ public final class Encoder {
             throw EncoderError.invalidConfig("max_position_embeddings \(config.maxPositionEmbeddings) leaves no position after padding index \(config.positionPaddingIndex ?? 0)")
         }
         activation = try Encoder.hiddenActivation(config.hiddenAct)
-        let loader = TensorLoader(store: weights, backend: backend, modelType: config.modelType)
+        let loader = TensorLoader(store: weights, backend: backend)
 
         switch config.modelType {
         case .bert, .roberta, .xlmRoberta, .camembert:
@@ -314,19 +314,13 @@ public final class Encoder {
 private struct TensorLoader {
     let store: any WeightStore
     let backend: any ComputeBackend
-    let modelType: ModelType
 
-    private func candidates(_ name: String) -> [String] { WeightNames.candidateNames(for: name) }
+    func exists(_ name: String) -> Bool { store.resolve(name) != nil }
 
-    func exists(_ name: String) -> Bool {
-        candidates(name).contains { store.shape(of: $0) != nil }
-    }
-
-    /// The tensor's values after checking its shape.
+    /// The tensor's values after checking its shape (`name`, else the first alternative present).
     func values(_ name: String, _ shape: [Int], alternatives: [String] = []) throws -> [Float] {
-        let tried = ([name] + alternatives).flatMap(candidates)
-        guard let found = tried.first(where: { store.shape(of: $0) != nil }), let actual = store.shape(of: found) else {
-            throw EncoderError.missingTensor(name: name, triedNames: tried)
+        guard let found = ([name] + alternatives).lazy.compactMap(store.resolve).first, let actual = store.shape(of: found) else {
+            throw EncoderError.missingTensor(name: name, triedNames: ([name] + alternatives).flatMap(WeightNames.candidateNames))
         }
         guard actual == shape else { throw EncoderError.wrongShape(name: found, expected: shape, actual: actual) }
         let tensor = try store.tensor(found)
