@@ -3,10 +3,12 @@ import PackageDescription
 
 /// Featurize: text -> features with pretrained transformer encoders.
 /// One module per concern; see docs/ARCHITECTURE.md.
-let optimized: [SwiftSetting] = [
-    // Real AVX2/FMA code for the Swift SIMD loops (see platform-notes: without it SIMD FMA calls libm fmaf).
-    .unsafeFlags(["-target-cpu", "haswell"]),
-]
+//
+// No unsafe flags: the package builds for any CPU and can be used as a versioned dependency. The hot loops
+// that need AVX2/FMA are C in `CPUKernels`, compiled per function with target attributes and chosen at run
+// time by CPU feature detection (portable C elsewhere). Swift code uses no `addingProduct` (without a
+// haswell target it would call libm `fmaf`). `scripts/test.sh` builds debug tests with `-Xcc -O3` so the C
+// kernels are optimised there too.
 
 let package = Package(
     name: "Featurize",
@@ -32,21 +34,21 @@ let package = Package(
         .target(name: "Kernels", path: "Kernels", exclude: ["README.md"], plugins: ["EmbedKernels"]),
 
         // Core modules.
-        .target(name: "Tokenizer", swiftSettings: optimized),
-        .target(name: "ModelIO"),
+        .target(name: "Tokenizer", dependencies: ["DataFormats"]),
+        .target(name: "DataFormats"),
+        .target(name: "ModelIO", dependencies: ["DataFormats"]),
         .target(name: "Backend"),
-        // CPUBackend's SIMD loops are ~100x slower unoptimised (generic SIMD witnesses), which made the
-        // parity tests take minutes in debug builds: optimise it in debug too.
-        // Packed-weight SGEMM micro-kernel in C (AVX2 + FMA intrinsics), optimised in every configuration.
-        .target(name: "CPUKernels", cSettings: [.unsafeFlags(["-O3", "-mavx2", "-mfma"])]),
-        .target(name: "CPUBackend", dependencies: ["Backend", "CBLAS", "CPUKernels"],
-                swiftSettings: optimized + [.unsafeFlags(["-O"], .when(configuration: .debug))]),
-        .target(name: "OpenCLBackend", dependencies: ["Backend", "COpenCL", "Kernels"], swiftSettings: optimized),
+        // CPU kernels in C: packed-weight SGEMM, attention, row kernels; AVX2+FMA variants picked at run time.
+        .target(name: "CPUKernels"),
+        .target(name: "CPUBackend", dependencies: ["Backend", "CBLAS", "CPUKernels", "Pooling"]),
+        // The oracle: plain loops as a ComputeBackend; every backend is tested against it.
+        .target(name: "ReferenceBackend", dependencies: ["Backend", "Pooling"]),
+        .target(name: "OpenCLBackend", dependencies: ["Backend", "COpenCL", "DataFormats", "Kernels", "ReferenceBackend"]),
         .target(name: "Encoder", dependencies: ["Backend", "ModelIO"]),
-        .target(name: "Pooling", dependencies: ["Backend"], swiftSettings: optimized),
-        .target(name: "FeatureIO", dependencies: ["ModelIO"]),
+        .target(name: "Pooling", dependencies: ["Backend"]),
+        .target(name: "FeatureIO", dependencies: ["DataFormats"]),
         .target(name: "Scheduler", dependencies: ["Backend", "FeatureIO"]),
-        .target(name: "Classifier", dependencies: ["FeatureIO"], swiftSettings: optimized),
+        .target(name: "Classifier", dependencies: ["FeatureIO"]),
         .target(name: "Featurize", dependencies: [
             "Tokenizer", "ModelIO", "FeatureIO", "Backend", "CPUBackend", "OpenCLBackend", "Encoder", "Pooling",
             "Scheduler", "Classifier",
@@ -62,7 +64,7 @@ let package = Package(
         // Tests.
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "OpenCLBackend"]),
+        .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "CPUKernels", "OpenCLBackend", "Pooling", "ReferenceBackend"]),
         .testTarget(name: "EncoderTests", dependencies: ["Featurize"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ClassifierTests", dependencies: ["Classifier"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "FeatureIO"]),

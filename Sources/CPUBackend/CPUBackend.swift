@@ -1,6 +1,7 @@
 import Backend
 import CBLAS
 import CPUKernels
+import Pooling
 import Dispatch
 #if canImport(Glibc)
 import Glibc
@@ -30,9 +31,9 @@ public final class CPUBuffer: DeviceBuffer {
     deinit { free(pointer) }
 }
 
-/// The CPU backend: a packed-weight AVX2/FMA SGEMM micro-kernel (`CPUKernels`) for the encoder's linear
-/// layers, a SIMD attention kernel per (sequence, head), Swift SIMD loops for the rest; OpenBLAS `sgemm` for
-/// plain (unpacked) weights.
+/// The CPU backend: a packed-weight SGEMM micro-kernel (`CPUKernels`) for the encoder's linear layers, a SIMD
+/// attention kernel per (sequence, head) and C row kernels (LayerNorm, residual add) — AVX2+FMA variants where
+/// the CPU has them, portable C elsewhere (`kernelPath`) — and OpenBLAS `sgemm` for plain (unpacked) weights.
 ///
 /// Threading: the backend owns the cores. OpenBLAS is set to one thread and each op is split by rows over
 /// `threads` workers (`DispatchQueue.concurrentPerform`), each worker running the single-threaded kernel on its
@@ -44,8 +45,12 @@ public final class CPUBuffer: DeviceBuffer {
 public final class CPUBackend: ComputeBackend {
     public let threads: Int
     public var name: String {
-        "cpu (\(packedWeights ? "packed AVX2 GEMM" : "OpenBLAS"), \(threads) thread\(threads == 1 ? "" : "s"))"
+        "cpu (\(packedWeights ? "packed \(CPUBackend.kernelPath) GEMM" : "OpenBLAS"), \(threads) thread\(threads == 1 ? "" : "s"))"
     }
+
+    /// The `CPUKernels` variant this process runs: `avx2+fma` (x86-64 CPUs with AVX2 and FMA) or `portable`
+    /// (any other CPU, or `FEATURIZE_CPU_KERNELS=portable`).
+    public static var kernelPath: String { String(cString: fz_kernel_path()) }
 
     /// True (default): `linear` weights are packed once for the `CPUKernels` micro-kernel GEMM. False (set
     /// `FEATURIZE_CPU_GEMM=openblas`): plain weights and OpenBLAS `sgemm` (kept as the benchmark baseline).
@@ -270,10 +275,14 @@ public final class CPUBackend: ComputeBackend {
     }
 
     public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
-                          scale: Float, out: any DeviceBuffer) throws {
+                          scale: Float, positionBias: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
         let op = "attention"
         let q = try cpu(qkv, op), o = try cpu(out, op)
+        let bias = try positionBias.map { try cpu($0, op) }
         let hidden = heads * headDim
+        if let bias {
+            try check(bias.count >= heads * seq * seq, op, "positionBias holds \(bias.count) < \(heads)x\(seq)x\(seq)")
+        }
         try check(lengths.count == batch, op, "lengths has \(lengths.count) entries, expected batch \(batch)")
         try check(q.count >= batch * seq * 3 * hidden, op, "qkv holds \(q.count) < \(batch * seq)x\(3 * hidden)")
         try check(o.count >= batch * seq * hidden, op, "out holds \(o.count) < \(batch * seq)x\(hidden)")
@@ -292,8 +301,10 @@ public final class CPUBackend: ComputeBackend {
                     guard n > 0 else { continue }
                     let base = q.pointer + b * seq * stride + h * headDim
                     // Scores over real positions only (padding keys excluded), softmax, · V, into this head's columns.
+                    let headBias = bias.map { UnsafePointer($0.pointer + h * seq * seq) }
                     if fz_attention_head(Int32(n), Int32(headDim), base, base + hidden, base + 2 * hidden, Int32(stride),
-                                         scale, o.pointer + b * seq * hidden + h * headDim, Int32(hidden)) != 0 {
+                                         scale, headBias, Int32(seq),
+                                         o.pointer + b * seq * hidden + h * headDim, Int32(hidden)) != 0 {
                         failed[item] = 1
                     }
                 }
@@ -336,8 +347,8 @@ public final class CPUBackend: ComputeBackend {
             throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(b) outside 0...\(seq)")
         }
         for b in 0..<batch {
-            poolSequence(h.pointer + b * seq * cols, length: Int(lengths[b]), cols: cols, mode: mode,
-                         out: o.pointer + outOffset + b * outStride)
+            HostPooling.poolSequence(h.pointer + b * seq * cols, length: Int(lengths[b]), cols: cols, mode: mode,
+                                     out: o.pointer + outOffset + b * outStride)
         }
     }
 
@@ -385,48 +396,15 @@ public final class CPUBackend: ComputeBackend {
 
 @inline(__always)
 private func addRows(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
-    var c = 0
-    while c + 8 <= count {
-        let va = UnsafeRawPointer(a + c).loadUnaligned(as: SIMD8<Float>.self)
-        let vb = UnsafeRawPointer(b + c).loadUnaligned(as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(out + c).storeBytes(of: va + vb, as: SIMD8<Float>.self)
-        c += 8
-    }
-    while c < count { out[c] = a[c] + b[c]; c += 1 }
+    fz_add_rows(a, b, out, count)
 }
 
 /// LayerNorm of one row (two-pass: mean, then biased variance of the centred values; eps added to the
-/// variance). `row` and `out` may be the same memory.
+/// variance). `row` and `out` may be the same memory. (`CPUKernels`: AVX2+FMA or portable.)
 @inline(__always)
 private func layerNormRow(_ row: UnsafeMutablePointer<Float>, cols: Int, gamma: UnsafePointer<Float>,
                           beta: UnsafePointer<Float>, eps: Float, out: UnsafeMutablePointer<Float>) {
-    var acc = SIMD8<Float>.zero
-    var c = 0
-    while c + 8 <= cols { acc += UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self); c += 8 }
-    var sum = acc.sum()
-    while c < cols { sum += row[c]; c += 1 }
-    let mean = sum / Float(cols)
-    var acc2 = SIMD8<Float>.zero
-    c = 0
-    let vm = SIMD8<Float>(repeating: mean)
-    while c + 8 <= cols {
-        let d = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self) - vm
-        acc2 = acc2.addingProduct(d, d)
-        c += 8
-    }
-    var sq = acc2.sum()
-    while c < cols { let d = row[c] - mean; sq += d * d; c += 1 }
-    let rstd = 1 / (sq / Float(cols) + eps).squareRoot()
-    let vr = SIMD8<Float>(repeating: rstd)
-    c = 0
-    while c + 8 <= cols {
-        let v = UnsafeRawPointer(row + c).loadUnaligned(as: SIMD8<Float>.self)
-        let g = UnsafeRawPointer(gamma + c).loadUnaligned(as: SIMD8<Float>.self)
-        let b = UnsafeRawPointer(beta + c).loadUnaligned(as: SIMD8<Float>.self)
-        UnsafeMutableRawPointer(out + c).storeBytes(of: (v - vm) * vr * g + b, as: SIMD8<Float>.self)
-        c += 8
-    }
-    while c < cols { out[c] = (row[c] - mean) * rstd * gamma[c] + beta[c]; c += 1 }
+    fz_layer_norm_row(row, Int32(cols), gamma, beta, eps, out)
 }
 
 /// Bias add and activation of one output row (the OpenBLAS path; the activation is `CPUKernels`' code, the same
@@ -454,36 +432,17 @@ public enum CPUMath {
     public static func tanh(_ x: SIMD8<Float>) -> SIMD8<Float> { apply(x, Int32(FZ_MATH_TANH)) }
 }
 
-/// Pools one sequence `[length, cols]` (rows at `hidden`) into `out[cols]`; semantics of module `Pooling`.
-/// A sequence of length 0 pools to zeros.
-private func poolSequence(_ hidden: UnsafePointer<Float>, length n: Int, cols: Int, mode: PoolingMode,
-                          out: UnsafeMutablePointer<Float>) {
-    guard n > 0 else { out.update(repeating: 0, count: cols); return }
-    switch mode {
-    case .cls:
-        out.update(from: hidden, count: cols)
-    case .last:
-        out.update(from: hidden + (n - 1) * cols, count: cols)
-    case .max:
-        out.update(from: hidden, count: cols)
-        for t in 1..<n {
-            let r = hidden + t * cols
-            for c in 0..<cols where r[c] > out[c] { out[c] = r[c] }
+
+extension CPUBackend {
+    /// The registry's description of the host CPU (`cpu`), whose backend is `CPUBackend(threads:)`.
+    public static var deviceInfo: DeviceInfo {
+        let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
+        let path = kernelPath
+        return DeviceInfo(id: "cpu", kind: .cpu, name: "cpu (\(path) C kernels, OpenBLAS)",
+                          capabilities: path == "avx2+fma" ? [.avx2] : [],
+                          details: ["\(cores > 0 ? Int(cores) : 1) processors; C kernels: \(path) "
+                                    + "(FEATURIZE_CPU_KERNELS=portable forces the portable ones)"]) { threads in
+            CPUBackend(threads: threads)
         }
-    case .mean, .meanSqrtLen, .weightedMean:
-        out.update(repeating: 0, count: cols)
-        let weighted = mode == .weightedMean
-        for t in 0..<n {
-            let r = hidden + t * cols
-            let w = weighted ? Float(t + 1) : 1
-            for c in 0..<cols { out[c] += r[c] * w }
-        }
-        let divisor: Float
-        switch mode {
-        case .mean: divisor = Float(n)
-        case .meanSqrtLen: divisor = Float(n).squareRoot()
-        default: divisor = Float(n * (n + 1) / 2)
-        }
-        for c in 0..<cols { out[c] /= divisor }
     }
 }

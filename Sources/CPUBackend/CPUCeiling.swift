@@ -1,26 +1,18 @@
 import Backend
 import CBLAS
+import CPUKernels
 import Dispatch
 
 /// Measurements of what this CPU can do, for `featurize bench-cpu` and the throughput notes: the FMA peak and
 /// the GEMM rates of OpenBLAS and of the packed micro-kernel at the encoder's shapes.
 public enum CPUCeiling {
-    /// FMA peak in GFLOP/s over `threads` threads: each runs 10 independent SIMD8 FMA chains (`a += b * c`;
-    /// 8 lanes x 2 FLOPs x 10 per iteration) for `iterations` iterations.
+    /// FMA peak in GFLOP/s over `threads` threads: each runs 10 independent 8-lane FMA chains (`a += b * c`;
+    /// 8 lanes x 2 FLOPs x 10 per iteration) for `iterations` iterations (`fz_fma_chains`: AVX2 FMA where the
+    /// CPU has it, else the portable multiply-add).
     public static func fmaPeak(threads: Int, iterations: Int = 50_000_000) -> Double {
         let start = DispatchTime.now().uptimeNanoseconds
         DispatchQueue.concurrentPerform(iterations: max(1, threads)) { worker in
-            let b = SIMD8<Float>(repeating: 0.999_99), c = SIMD8<Float>(repeating: 1e-6 * Float(worker + 1))
-            var a0 = SIMD8<Float>(repeating: Float(worker)), a1 = a0 + 1, a2 = a0 + 2, a3 = a0 + 3, a4 = a0 + 4
-            var a5 = a0 + 5, a6 = a0 + 6, a7 = a0 + 7, a8 = a0 + 8, a9 = a0 + 9
-            for _ in 0..<iterations {
-                a0 = a0.addingProduct(b, c); a1 = a1.addingProduct(b, c)
-                a2 = a2.addingProduct(b, c); a3 = a3.addingProduct(b, c)
-                a4 = a4.addingProduct(b, c); a5 = a5.addingProduct(b, c)
-                a6 = a6.addingProduct(b, c); a7 = a7.addingProduct(b, c)
-                a8 = a8.addingProduct(b, c); a9 = a9.addingProduct(b, c)
-            }
-            let sum = (a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9).sum()
+            let sum = fz_fma_chains(iterations, Float(worker))
             if sum == 42 { print("") }   // keeps the chains alive
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9

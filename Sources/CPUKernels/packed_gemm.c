@@ -13,180 +13,28 @@
 // buffer. c is written, not read, on the first k block (no beta pass), and the bias and activation are applied
 // in registers on the last k block (no second pass over c).
 //
-// Built with -mavx2 -mfma (Package.swift), like the Swift modules built with -target-cpu haswell: the binary
-// needs an x86-64 CPU with AVX2 and FMA (Intel since 2013, every AMD Zen).
+// Compiled for AVX2 + FMA through a target attribute on every function of this file (no global -mavx2), so the
+// package builds for any CPU; `dispatch.c` calls these `fz_avx2_*` variants only when the CPU has AVX2 and FMA
+// (and `portable.c` otherwise). The file is empty on other architectures.
+
+#if defined(__x86_64__) || defined(__i386__)
+
+// Public names of this file are the AVX2 variants; `dispatch.c` defines the public entry points.
+#define fz_gemm_packed_rows fz_avx2_gemm_packed_rows
+#define fz_activate fz_avx2_activate
 
 #include "CPUKernels.h"
+#include "internal.h"
 
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MR 6
-#define NR 16
-#define KC_MAX 384
-#define MC_MAX 240
+#pragma STDC FP_CONTRACT ON
+#pragma clang attribute push (__attribute__((target("avx2,fma"))), apply_to = function)
 
-// ---- k blocking (shared by pack and gemm) -------------------------------------------------------------
-
-/// Block length of k: k split into the fewest blocks of at most KC_MAX, as equal as possible.
-static inline int kc_for(int k) {
-    int blocks = (k + KC_MAX - 1) / KC_MAX;
-    if (blocks < 1) blocks = 1;
-    return (k + blocks - 1) / blocks;
-}
-
-static inline int panels_for(int n) { return (n + NR - 1) / NR; }
-
-size_t fz_packed_weight_count(int n, int k) {
-    if (n <= 0 || k <= 0) return 0;
-    return (size_t)panels_for(n) * NR * (size_t)k;
-}
-
-// Layout: for each k block starting at pc (length kcb), for each panel j: kcb rows of 16 floats,
-// element (p, jj) = w[j*16 + jj][pc + p] (0 past n). Block pc starts at pc * npad, panel j at j * kcb * 16.
-void fz_pack_weight(const float *w, int n, int k, float *packed) {
-    if (n <= 0 || k <= 0) return;
-    const int kc = kc_for(k), np = panels_for(n), npad = np * NR;
-    for (int pc = 0; pc < k; pc += kc) {
-        const int kcb = (k - pc < kc) ? k - pc : kc;
-        float *block = packed + (size_t)pc * npad;
-        for (int j = 0; j < np; j++) {
-            float *panel = block + (size_t)j * kcb * NR;
-            for (int jj = 0; jj < NR; jj++) {
-                const int row = j * NR + jj;
-                if (row < n) {
-                    const float *src = w + (size_t)row * k + pc;
-                    for (int p = 0; p < kcb; p++) panel[(size_t)p * NR + jj] = src[p];
-                } else {
-                    for (int p = 0; p < kcb; p++) panel[(size_t)p * NR + jj] = 0;
-                }
-            }
-        }
-    }
-}
-
-void fz_unpack_weight(const float *packed, int n, int k, float *w) {
-    if (n <= 0 || k <= 0) return;
-    const int kc = kc_for(k), np = panels_for(n), npad = np * NR;
-    for (int pc = 0; pc < k; pc += kc) {
-        const int kcb = (k - pc < kc) ? k - pc : kc;
-        const float *block = packed + (size_t)pc * npad;
-        for (int row = 0; row < n; row++) {
-            const float *panel = block + (size_t)(row / NR) * kcb * NR;
-            for (int p = 0; p < kcb; p++) w[(size_t)row * k + pc + p] = panel[(size_t)p * NR + row % NR];
-        }
-    }
-}
-
-// ---- activations (8 lanes; same polynomials as the Swift row kernels) ---------------------------------
-
-static inline __m256 clamp8(__m256 x, float lo, float hi) {
-    return _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
-}
-
-/// erf: rational minimax approximation on [-4, 4] (Eigen/XLA float32 coefficients), clamped outside.
-static inline __m256 erf8(__m256 a) {
-    const __m256 x = clamp8(a, -4.f, 4.f);
-    const __m256 x2 = _mm256_mul_ps(x, x);
-    __m256 p = _mm256_fmadd_ps(x2, _mm256_set1_ps(-2.72614225801306e-10f), _mm256_set1_ps(2.77068142495902e-08f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-2.10102402082508e-06f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-5.69250639462346e-05f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-7.34990630326855e-04f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-2.95459980854025e-03f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-1.60960333262415e-02f));
-    p = _mm256_mul_ps(p, x);
-    __m256 q = _mm256_fmadd_ps(x2, _mm256_set1_ps(-1.45660718464996e-05f), _mm256_set1_ps(-2.13374055278905e-04f));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(-1.68282697438203e-03f));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(-7.37332916720468e-03f));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(-1.42647390514189e-02f));
-    return _mm256_div_ps(p, q);
-}
-
-/// tanh: rational minimax approximation clamped to ±7.9988 (Eigen float32 coefficients).
-static inline __m256 tanh8(__m256 a) {
-    const __m256 x = clamp8(a, -7.99881172180175781f, 7.99881172180175781f);
-    const __m256 x2 = _mm256_mul_ps(x, x);
-    __m256 p = _mm256_fmadd_ps(x2, _mm256_set1_ps(-2.76076847742355e-16f), _mm256_set1_ps(2.00018790482477e-13f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(-8.60467152213735e-11f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(5.12229709037114e-08f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(1.48572235717979e-05f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(6.37261928875436e-04f));
-    p = _mm256_fmadd_ps(x2, p, _mm256_set1_ps(4.89352455891786e-03f));
-    p = _mm256_mul_ps(p, x);
-    __m256 q = _mm256_fmadd_ps(x2, _mm256_set1_ps(1.19825839466702e-06f), _mm256_set1_ps(1.18534705686654e-04f));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(2.26843463243900e-03f));
-    q = _mm256_fmadd_ps(x2, q, _mm256_set1_ps(4.89352518554385e-03f));
-    return _mm256_div_ps(p, q);
-}
-
-/// exp of 8 lanes (Cephes scheme, same constants as the Swift `exp8`): x = n ln2 + r, degree-5 polynomial
-/// for e^r, scaled by 2^n; inputs clamped to [-87.3, 88.38] (so -inf gives ~0, never NaN).
-static inline __m256 exp8(__m256 a) {
-    const __m256 x0 = clamp8(a, -87.3f, 88.3762626647949f);
-    const __m256 magic = _mm256_set1_ps(12582912.f);
-    const __m256 shifted = _mm256_fmadd_ps(x0, _mm256_set1_ps(1.44269504088896341f), magic);
-    const __m256 n = _mm256_sub_ps(shifted, magic);
-    __m256 x = _mm256_fmadd_ps(n, _mm256_set1_ps(-0.693359375f), x0);
-    x = _mm256_fmadd_ps(n, _mm256_set1_ps(2.12194440e-4f), x);
-    __m256 y = _mm256_fmadd_ps(x, _mm256_set1_ps(1.9875691500e-4f), _mm256_set1_ps(1.3981999507e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073e-3f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894e-2f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459e-1f));
-    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201e-1f));
-    y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.f)));
-    const __m256i integer = _mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_set1_epi32(0x4B400000));
-    const __m256 scale = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(integer, _mm256_set1_epi32(127)), 23));
-    return _mm256_mul_ps(y, scale);
-}
-
-static inline __m256 activate8(__m256 x, int act) {
-    switch (act) {
-    case FZ_ACT_GELU_ERF: {
-        // x * 0.5 * (1 + erf(x / sqrt(2)))
-        const __m256 e = erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752440f)));
-        return _mm256_mul_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), _mm256_add_ps(_mm256_set1_ps(1.f), e));
-    }
-    case FZ_ACT_GELU_TANH: {
-        // 0.5 * x * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 * x^3)))
-        const __m256 x3 = _mm256_mul_ps(_mm256_mul_ps(x, x), x);
-        const __m256 inner = _mm256_mul_ps(_mm256_set1_ps(0.79788456080286535588f),
-                                           _mm256_fmadd_ps(_mm256_set1_ps(0.044715f), x3, x));
-        return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x), _mm256_add_ps(_mm256_set1_ps(1.f), tanh8(inner)));
-    }
-    case FZ_ACT_RELU: return _mm256_max_ps(x, _mm256_setzero_ps());
-    case FZ_ACT_TANH: return tanh8(x);
-    default: return x;
-    }
-}
-
-static inline __m256 math8(__m256 x, int function) {
-    switch (function) {
-    case FZ_MATH_ERF: return erf8(x);
-    case FZ_MATH_TANH: return tanh8(x);
-    case FZ_MATH_EXP: return exp8(x);
-    default: return x;
-    }
-}
-
-/// Applies `f(v, code)` to `count` floats in place, 8 lanes at a time (the tail through a zero-padded vector).
-static void map8(float *x, size_t count, __m256 (*f)(__m256, int), int code) {
-    size_t i = 0;
-    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, f(_mm256_loadu_ps(x + i), code));
-    if (i < count) {
-        float tmp[8] = {0};
-        memcpy(tmp, x + i, (count - i) * sizeof(float));
-        _mm256_storeu_ps(tmp, f(_mm256_loadu_ps(tmp), code));
-        memcpy(x + i, tmp, (count - i) * sizeof(float));
-    }
-}
-
-void fz_activate(float *x, size_t count, int act) {
-    if (act != FZ_ACT_NONE) map8(x, count, activate8, act);
-}
-
-void fz_math(float *x, size_t count, int function) { map8(x, count, math8, function); }
+#include "math_avx2.h"
 
 // ---- micro-kernel -------------------------------------------------------------------------------------
 
@@ -347,138 +195,6 @@ void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, 
     }
 }
 
-// ---- attention for one (sequence, head) ---------------------------------------------------------------
+#pragma clang attribute pop
 
-static inline float hsum8(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-static inline float hmax8(__m256 v) {
-    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_max_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
-
-// Thread-local scratch for attention (Kᵀ and the score matrix), grown on demand.
-static _Thread_local float *att_buffer = NULL;
-static _Thread_local size_t att_capacity = 0;
-
-int fz_attention_head(int n, int d, const float *q, const float *k, const float *v, int stride,
-                      float scale, float *out, int out_stride) {
-    if (n <= 0 || d <= 0) return 0;
-    const int npad = (n + 7) / 8 * 8;
-    const size_t need = (size_t)d * npad + (size_t)n * npad;
-    if (need > att_capacity) {
-        free(att_buffer);
-        att_buffer = NULL;
-        att_capacity = 0;
-        void *p = NULL;
-        if (posix_memalign(&p, 64, need * sizeof(float)) != 0) return -1;
-        att_buffer = p;
-        att_capacity = need;
-    }
-    float *kt = att_buffer;                    // [d, npad]: kt[c][j] = k[j][c] * scale, 0 past n
-    float *scores = att_buffer + (size_t)d * npad;   // [n, npad]
-    for (int c = 0; c < d; c++) {
-        float *row = kt + (size_t)c * npad;
-        for (int j = 0; j < n; j++) row[j] = k[(size_t)j * stride + c] * scale;
-        for (int j = n; j < npad; j++) row[j] = 0.f;
-    }
-    const __m256 minus_inf = _mm256_set1_ps(-INFINITY);
-    for (int i = 0; i < n; i++) {
-        const float *qi = q + (size_t)i * stride;
-        float *s = scores + (size_t)i * npad;
-        // s[j] = sum_c q[i][c] * kt[c][j]: 4 blocks of 8 keys at a time (4 independent FMA chains).
-        int j = 0;
-        for (; j + 32 <= npad; j += 32) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-            for (int c = 0; c < d; c++) {
-                const __m256 qc = _mm256_broadcast_ss(qi + c);
-                const float *kr = kt + (size_t)c * npad + j;
-                a0 = _mm256_fmadd_ps(qc, _mm256_load_ps(kr), a0);
-                a1 = _mm256_fmadd_ps(qc, _mm256_load_ps(kr + 8), a1);
-                a2 = _mm256_fmadd_ps(qc, _mm256_load_ps(kr + 16), a2);
-                a3 = _mm256_fmadd_ps(qc, _mm256_load_ps(kr + 24), a3);
-            }
-            _mm256_store_ps(s + j, a0);
-            _mm256_store_ps(s + j + 8, a1);
-            _mm256_store_ps(s + j + 16, a2);
-            _mm256_store_ps(s + j + 24, a3);
-        }
-        for (; j < npad; j += 8) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-            int c = 0;
-            for (; c + 2 <= d; c += 2) {
-                a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(qi + c), _mm256_load_ps(kt + (size_t)c * npad + j), a0);
-                a1 = _mm256_fmadd_ps(_mm256_broadcast_ss(qi + c + 1), _mm256_load_ps(kt + (size_t)(c + 1) * npad + j), a1);
-            }
-            if (c < d) a0 = _mm256_fmadd_ps(_mm256_broadcast_ss(qi + c), _mm256_load_ps(kt + (size_t)c * npad + j), a0);
-            _mm256_store_ps(s + j, _mm256_add_ps(a0, a1));
-        }
-        // Keys past n get -inf (weight exactly 0 after exp).
-        if (n < npad) {
-            const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-            const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - (npad - 8)), lane);
-            _mm256_store_ps(s + npad - 8, _mm256_blendv_ps(minus_inf, _mm256_load_ps(s + npad - 8), _mm256_castsi256_ps(valid)));
-        }
-        __m256 vmax = minus_inf;
-        for (int t = 0; t < npad; t += 8) vmax = _mm256_max_ps(vmax, _mm256_load_ps(s + t));
-        const __m256 m = _mm256_set1_ps(hmax8(vmax));
-        __m256 vsum = _mm256_setzero_ps();
-        for (int t = 0; t < npad; t += 8) {
-            const __m256 e = exp8(_mm256_sub_ps(_mm256_load_ps(s + t), m));
-            _mm256_store_ps(s + t, e);
-            vsum = _mm256_add_ps(vsum, e);
-        }
-        const __m256 inv = _mm256_set1_ps(1.f / hsum8(vsum));
-        // out[i] = (sum_j e[j] v[j]) / sum: 32 columns at a time, even and odd keys in separate accumulators
-        // (8 independent FMA chains); then 8 columns at a time; then a scalar tail.
-        float *oi = out + (size_t)i * out_stride;
-        int c = 0;
-        for (; c + 32 <= d; c += 32) {
-            __m256 e0 = _mm256_setzero_ps(), e1 = _mm256_setzero_ps(), e2 = _mm256_setzero_ps(), e3 = _mm256_setzero_ps();
-            __m256 o0 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps(), o2 = _mm256_setzero_ps(), o3 = _mm256_setzero_ps();
-            int t = 0;
-            for (; t + 2 <= n; t += 2) {
-                const float *v0 = v + (size_t)t * stride + c, *v1 = v0 + stride;
-                const __m256 p0 = _mm256_broadcast_ss(s + t), p1 = _mm256_broadcast_ss(s + t + 1);
-                e0 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0), e0);
-                e1 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 8), e1);
-                e2 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 16), e2);
-                e3 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 24), e3);
-                o0 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1), o0);
-                o1 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1 + 8), o1);
-                o2 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1 + 16), o2);
-                o3 = _mm256_fmadd_ps(p1, _mm256_loadu_ps(v1 + 24), o3);
-            }
-            if (t < n) {
-                const float *v0 = v + (size_t)t * stride + c;
-                const __m256 p0 = _mm256_broadcast_ss(s + t);
-                e0 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0), e0);
-                e1 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 8), e1);
-                e2 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 16), e2);
-                e3 = _mm256_fmadd_ps(p0, _mm256_loadu_ps(v0 + 24), e3);
-            }
-            _mm256_storeu_ps(oi + c, _mm256_mul_ps(_mm256_add_ps(e0, o0), inv));
-            _mm256_storeu_ps(oi + c + 8, _mm256_mul_ps(_mm256_add_ps(e1, o1), inv));
-            _mm256_storeu_ps(oi + c + 16, _mm256_mul_ps(_mm256_add_ps(e2, o2), inv));
-            _mm256_storeu_ps(oi + c + 24, _mm256_mul_ps(_mm256_add_ps(e3, o3), inv));
-        }
-        for (; c + 8 <= d; c += 8) {
-            __m256 acc = _mm256_setzero_ps();
-            for (int t = 0; t < n; t++) acc = _mm256_fmadd_ps(_mm256_broadcast_ss(s + t), _mm256_loadu_ps(v + (size_t)t * stride + c), acc);
-            _mm256_storeu_ps(oi + c, _mm256_mul_ps(acc, inv));
-        }
-        const float inv1 = _mm256_cvtss_f32(inv);
-        for (; c < d; c++) {
-            float acc = 0.f;
-            for (int t = 0; t < n; t++) acc += s[t] * v[(size_t)t * stride + c];
-            oi[c] = acc * inv1;
-        }
-    }
-    return 0;
-}
+#endif  // x86

@@ -157,10 +157,10 @@ func mixedDot4(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: Uns
     var j = 0
     while j + 8 <= n {
         let wv = wr.loadUnaligned(fromByteOffset: j * 8, as: SIMD8<Double>.self)
-        a0 = a0.addingProduct(SIMD8<Double>(r0.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)), wv)
-        a1 = a1.addingProduct(SIMD8<Double>(r1.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)), wv)
-        a2 = a2.addingProduct(SIMD8<Double>(r2.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)), wv)
-        a3 = a3.addingProduct(SIMD8<Double>(r3.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)), wv)
+        a0 = (a0 + SIMD8<Double>(r0.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)) * wv)
+        a1 = (a1 + SIMD8<Double>(r1.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)) * wv)
+        a2 = (a2 + SIMD8<Double>(r2.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)) * wv)
+        a3 = (a3 + SIMD8<Double>(r3.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)) * wv)
         j += 8
     }
     var s = SIMD4<Double>(a0.sum(), a1.sum(), a2.sum(), a3.sum())
@@ -183,10 +183,10 @@ func mixedAxpy4(_ c0: Double, _ c1: Double, _ c2: Double, _ c3: Double,
     var j = 0
     while j + 8 <= n {
         var acc = yr.loadUnaligned(fromByteOffset: j * 8, as: SIMD8<Double>.self)
-        acc = acc.addingProduct(v0, SIMD8<Double>(r0.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
-        acc = acc.addingProduct(v1, SIMD8<Double>(r1.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
-        acc = acc.addingProduct(v2, SIMD8<Double>(r2.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
-        acc = acc.addingProduct(v3, SIMD8<Double>(r3.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
+        acc = (acc + v0 * SIMD8<Double>(r0.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
+        acc = (acc + v1 * SIMD8<Double>(r1.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
+        acc = (acc + v2 * SIMD8<Double>(r2.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
+        acc = (acc + v3 * SIMD8<Double>(r3.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self)))
         yr.storeBytes(of: acc, toByteOffset: j * 8, as: SIMD8<Double>.self)
         j += 8
     }
@@ -205,13 +205,13 @@ func mixedDot(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Double>, _ n: Int) -
     while j + 16 <= n {
         let x0 = SIMD8<Double>(xr.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self))
         let x1 = SIMD8<Double>(xr.loadUnaligned(fromByteOffset: (j + 8) * 4, as: SIMD8<Float>.self))
-        a0 = a0.addingProduct(x0, wr.loadUnaligned(fromByteOffset: j * 8, as: SIMD8<Double>.self))
-        a1 = a1.addingProduct(x1, wr.loadUnaligned(fromByteOffset: (j + 8) * 8, as: SIMD8<Double>.self))
+        a0 = (a0 + x0 * wr.loadUnaligned(fromByteOffset: j * 8, as: SIMD8<Double>.self))
+        a1 = (a1 + x1 * wr.loadUnaligned(fromByteOffset: (j + 8) * 8, as: SIMD8<Double>.self))
         j += 16
     }
     if j + 8 <= n {
         let x0 = SIMD8<Double>(xr.loadUnaligned(fromByteOffset: j * 4, as: SIMD8<Float>.self))
-        a0 = a0.addingProduct(x0, wr.loadUnaligned(fromByteOffset: j * 8, as: SIMD8<Double>.self))
+        a0 = (a0 + x0 * wr.loadUnaligned(fromByteOffset: j * 8, as: SIMD8<Double>.self))
         j += 8
     }
     var s = (a0 + a1).sum()

@@ -1,3 +1,4 @@
+import DataFormats
 import Foundation
 
 /// Errors reading or writing `.npy` files; each names the file.
@@ -102,23 +103,10 @@ public enum NpyReader {
             case 8:
                 for i in 0..<count { values[i] = Float(Double(bitPattern: UInt64(littleEndian: base.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self)))) }
             default:
-                for i in 0..<count { values[i] = halfToFloat(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
+                for i in 0..<count { values[i] = halfBitsToFloat(UInt16(littleEndian: base.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
             }
         }
         return try FeatureMatrix(values: values, rows: rows, columns: columns)
-    }
-
-    /// IEEE 754 binary16 bits to Float32 (exact; handles subnormals, infinities and NaN).
-    static func halfToFloat(_ h: UInt16) -> Float {
-        let sign = UInt32(h & 0x8000) << 16
-        let exponent = Int((h >> 10) & 0x1F)
-        let mantissa = UInt32(h & 0x03FF)
-        if exponent == 0 {
-            let magnitude = Float(mantissa) * Float(sign: .plus, exponent: -24, significand: 1)
-            return sign != 0 ? -magnitude : magnitude
-        }
-        if exponent == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
-        return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | (mantissa << 13))
     }
 
     private static func rawValue(forKey key: String, in header: String, path: String) throws -> String {

@@ -1,4 +1,4 @@
-import ModelIO
+import DataFormats
 
 /// Streams input texts for `featurize extract` from a file or standard input (`-`).
 ///

@@ -1,4 +1,4 @@
-import CPUBackend
+import Backend
 import Foundation
 import Scheduler
 import Tokenizer
@@ -101,16 +101,10 @@ public final class ExtractionJob {
         report.resumedRows = writer.rowsDone
         report.dimension = primary.dimension
 
-        func execution(_ e: FeatureExtractor, name: String) -> ExecutionDevice<Encoding> {
-            ExecutionDevice(name: name) { batch in
-                let flat = try e.features(of: batch.payloads, specs: [e.spec])[0]
-                let d = e.dimension
-                return (0..<batch.count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
-            }
-        }
+        func execution(_ e: FeatureExtractor, name: String) -> ExecutionDevice<Encoding> { e.executionDevice(name: name) }
         // Warm-up on accelerators: the largest batch the budget allows, so a budget that does not fit fails now.
         // (The CPU backend allocates as it goes and has the host's memory; it skips this.)
-        for e in devices where !(e.backend is CPUBackend) {
+        for e in devices where e.device.defaults.warmUp {
             try e.warmUp(maxBatchTokens: options.batching.maxBatchTokens)
         }
         let fault = options.faultInjection
@@ -126,13 +120,10 @@ public final class ExtractionJob {
         }
         let scheduler = try BatchScheduler<String, Encoding>(devices: execDevices, fallback: execFallback,
                                                              policy: options.batching)
-        let tokenCount = UncheckedCounter()
+        let tokenCount = TokenCounters()
         var written = 0
         let stats = try scheduler.run(items: source, startIndex: writer.rowsDone, prepare: { texts in
-            let encodings = primary.tokenize(texts)
-            tokenCount.add(tokens: encodings.reduce(0) { $0 + $1.count },
-                           truncated: encodings.reduce(0) { $0 + ($1.wasTruncated ? 1 : 0) })
-            return encodings.map { ($0, $0.count) }
+            primary.prepare(texts, counting: tokenCount)
         }, sink: { _, row in
             try writer.append(row)
             written += 1
@@ -161,7 +152,7 @@ public final class ExtractionJob {
 
 /// Token counters updated from the tokenizing thread and read from the writing one (progress), both under the
 /// lock (an unlocked read was a data race ThreadSanitizer reported in `featurize extract`).
-final class UncheckedCounter: @unchecked Sendable {
+final class TokenCounters: @unchecked Sendable {
     private let lock = NSLock()
     private var counts = (tokens: 0, truncated: 0)
     var tokens: Int { lock.lock(); defer { lock.unlock() }; return counts.tokens }

@@ -1,9 +1,7 @@
 import Backend
-import CPUBackend
 import Dispatch
 import Encoder
 import Foundation
-import OpenCLBackend
 import ModelIO
 import Pooling
 import Tokenizer
@@ -17,21 +15,6 @@ public enum FeaturizeError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .invalidOption(detail): return detail
         case let .deviceUnavailable(device, reason): return "device '\(device)' is not available: \(reason)"
-        }
-    }
-}
-
-/// Where the encoder runs.
-public enum ComputeDevice: Sendable, Equatable, CustomStringConvertible {
-    /// OpenBLAS + Swift on the CPU.
-    case cpu
-    /// The OpenCL device `index` of `OpenCLDiscovery.devices` (`featurize devices` lists them).
-    case opencl(index: Int)
-
-    public var description: String {
-        switch self {
-        case .cpu: return "cpu"
-        case let .opencl(index): return "opencl:\(index)"
         }
     }
 }
@@ -55,14 +38,17 @@ public struct ExtractionStats: Sendable, Equatable {
 /// Text → feature vectors with a pretrained BERT-family encoder.
 ///
 /// The pipeline is tokenizer → encoder (hidden states of the requested layers) → pooling (`PoolingSpec`) →
-/// optional L2 normalisation. Inside a window of `batchSize * 16` texts the texts are sorted by token
-/// length so that batches carry little padding; results are returned in input order.
+/// optional L2 normalisation. `extract(texts:)` batches exactly as `featurize extract` does (the scheduler's
+/// length-sorted batches under the device's token budget, at most `batchSize` texts each); results are
+/// returned in input order.
 ///
 /// Defaults: on a sentence-transformers directory (modules.json) the pooling modes, `Normalize` and
 /// `max_seq_length` of its configuration, last layer — the result then equals
 /// `SentenceTransformer(dir).encode(texts)`; otherwise mean pooling of the last layer, no normalisation,
 /// maximum length = `max_position_embeddings`.
 public final class FeatureExtractor {
+    /// The resolved model (directory, max length, default pooling).
+    public let modelSpec: ModelSpec
     public let model: ModelDirectory
     public let spec: PoolingSpec
     /// Maximum tokens per text (special tokens included); longer texts are truncated.
@@ -70,6 +56,8 @@ public final class FeatureExtractor {
     public let batchSize: Int
     /// Output features per text.
     public let dimension: Int
+    /// Where the encoder runs, and its backend.
+    public let device: DeviceInfo
     public let backend: any ComputeBackend
 
     private let encoder: Encoder
@@ -81,43 +69,37 @@ public final class FeatureExtractor {
     /// - Parameters:
     ///   - modelDirectory: a Hugging Face / sentence-transformers model directory.
     ///   - pooling: what to pool; nil for the default described on the type.
-    ///   - maxLength: maximum tokens per text; nil for the model's default. Must not exceed
-    ///     `max_position_embeddings`.
-    ///   - batchSize: texts per encoder call.
-    ///   - device: where to run.
+    ///   - maxLength: maximum tokens per text; nil for the model's default (`MaxLengthRule`). Must not exceed
+    ///     the usable positions (`max_position_embeddings`, less `padding_idx + 1` for RoBERTa-style ids).
+    ///   - batchSize: most texts per encoder batch (the device's token budget may cut batches smaller).
+    ///   - device: where to run (`DeviceRegistry.system` lists this process's devices; default the CPU).
     ///   - threads: CPU threads (nil: all active processors).
-    public init(modelDirectory: String, pooling: PoolingSpec? = nil, maxLength: Int? = nil, batchSize: Int = 32,
-                device: ComputeDevice = .cpu, threads: Int? = nil) throws {
+    public convenience init(modelDirectory: String, pooling: PoolingSpec? = nil, maxLength: Int? = nil, batchSize: Int = 32,
+                            device: DeviceInfo = DeviceRegistry.system.cpu, threads: Int? = nil) throws {
+        try self.init(model: try ModelSpec(path: modelDirectory, maxLength: maxLength), pooling: pooling,
+                      batchSize: batchSize, device: device, threads: threads)
+    }
+
+    /// An extractor for a resolved model (several devices share one `ModelSpec`: the directory is read once).
+    public init(model modelSpec: ModelSpec, pooling: PoolingSpec? = nil, batchSize: Int = 32,
+                device: DeviceInfo = DeviceRegistry.system.cpu, threads: Int? = nil) throws {
         guard batchSize >= 1 else { throw FeaturizeError.invalidOption("batch size must be at least 1, got \(batchSize)") }
         if let threads, threads < 1 { throw FeaturizeError.invalidOption("threads must be at least 1, got \(threads)") }
-        let model = try ModelDirectory(path: modelDirectory)
+        self.modelSpec = modelSpec
+        let model = modelSpec.directory
         self.model = model
         let config = model.config
-        let st = model.sentenceTransformers
-
-        spec = try pooling ?? FeatureExtractor.defaultPooling(model)
+        spec = pooling ?? modelSpec.defaultPooling
         resolvedLayers = try spec.resolvedLayers(numLayers: config.numLayers)
-
-        let positions = config.maxPositionEmbeddings
-        if let maxLength {
-            guard maxLength >= 2 else { throw FeaturizeError.invalidOption("max length must be at least 2, got \(maxLength)") }
-            guard maxLength <= positions else {
-                throw FeaturizeError.invalidOption("max length \(maxLength) exceeds the model's max_position_embeddings \(positions)")
-            }
-            self.maxLength = maxLength
-        } else {
-            self.maxLength = min(st?.maxSeqLength ?? positions, positions)
-        }
+        maxLength = modelSpec.maxLength
         self.batchSize = batchSize
-        lowercaseInput = st?.doLowerCase ?? false
+        lowercaseInput = modelSpec.lowercaseInput
         dimension = spec.outputDimension(hidden: config.hiddenSize)
 
-        switch device {
-        case .cpu: backend = CPUBackend(threads: threads)
-        case let .opencl(index): backend = try OpenCLBackend(deviceIndex: index)
-        }
+        self.device = device
+        backend = try device.makeBackend(threads: threads)
         tokenizerThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        tokenizer = try TextTokenizer.load(directory: model.transformerPath, maxLength: self.maxLength, truncation: true)
+        tokenizer = try modelSpec.loadTokenizer()
         let weights = try model.loadWeights()
         encoder = try Encoder(config: config, weights: weights, backend: backend)
         if spec.methods.contains(.pooler) && !encoder.hasPooler {
@@ -125,17 +107,9 @@ public final class FeatureExtractor {
         }
     }
 
-    /// The default pooling of a model directory: its sentence-transformers pooling modes and Normalize
-    /// (last layer), else mean pooling of the last layer without normalisation.
+    /// The default pooling of a model directory (`ModelSpec.defaultPooling`).
     public static func defaultPooling(modelDirectory: String) throws -> PoolingSpec {
-        try defaultPooling(try ModelDirectory(path: modelDirectory))
-    }
-
-    static func defaultPooling(_ model: ModelDirectory) throws -> PoolingSpec {
-        guard let st = model.sentenceTransformers else { return PoolingSpec(methods: [.tokens(.mean)]) }
-        let methods = try st.poolingModes.map { try PoolingMethod(name: $0) }
-        return PoolingSpec(methods: methods.isEmpty ? [.tokens(.mean)] : methods, layers: [-1],
-                           layerReduce: .concat, normalize: st.normalize)
+        try ModelSpec(path: modelDirectory).defaultPooling
     }
 
     /// Features of `texts`, one row per text in input order: `[texts.count, dimension]`.
@@ -147,45 +121,6 @@ public final class FeatureExtractor {
 
     /// Features of `texts` as arrays (`[texts.count][dimension]`).
     public func extractRows(texts: [String]) throws -> [[Float]] { try extract(texts: texts).rowArrays() }
-
-    /// Like `extract(texts:progress:)`, also returning the final counters in `stats`.
-    public func extract(texts: [String], stats: inout ExtractionStats,
-                        progress: ((ExtractionStats) -> Void)? = nil) throws -> FeatureMatrix {
-        let start = DispatchTime.now().uptimeNanoseconds
-        stats = ExtractionStats(totalTexts: texts.count)
-        var result = [Float](repeating: 0, count: texts.count * dimension)
-        let window = batchSize * 16
-        var windowStart = 0
-        while windowStart < texts.count {
-            let windowEnd = min(texts.count, windowStart + window)
-            let slice = Array(texts[windowStart..<windowEnd])
-            let encodings = tokenize(slice)
-            // Longest first (as sentence-transformers), stable for equal lengths.
-            let order = encodings.indices.sorted {
-                encodings[$0].count != encodings[$1].count ? encodings[$0].count > encodings[$1].count : $0 < $1
-            }
-            var batchStart = 0
-            while batchStart < order.count {
-                let members = Array(order[batchStart..<min(order.count, batchStart + batchSize)])
-                let features = try encode(members.map { encodings[$0] })
-                for (k, index) in members.enumerated() {
-                    let destination = (windowStart + index) * dimension
-                    result.withUnsafeMutableBufferPointer { out in
-                        for c in 0..<dimension { out[destination + c] = features[k * dimension + c] }
-                    }
-                    stats.tokens += encodings[index].count
-                    if encodings[index].wasTruncated { stats.truncated += 1 }
-                }
-                stats.texts += members.count
-                stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-                progress?(stats)
-                batchStart += batchSize
-            }
-            windowStart = windowEnd
-        }
-        stats.seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        return try FeatureMatrix(values: result, rows: texts.count, columns: dimension)
-    }
 
     /// Tokenizes texts with the model's tokenizer and truncation (and the model's lowercasing, if any),
     /// on `threads` cores; order preserved.

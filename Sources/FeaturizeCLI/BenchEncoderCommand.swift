@@ -1,11 +1,9 @@
 import ArgumentParser
 import Backend
-import CPUBackend
 import Encoder
 import Featurize
 import Foundation
 import ModelIO
-import OpenCLBackend
 
 /// `featurize bench-encoder` (hidden): whole-encoder throughput on one device for a fixed batch of token ids
 /// (`[batch, seq]` int32 .npy, no padding), median of timed runs after warm-up; optionally writes the last
@@ -20,8 +18,8 @@ struct BenchEncoderCommand: ParsableCommand {
     var model: String
     @Option(help: "Token ids: .npy int32 [batch, seq].")
     var ids: String
-    @Option(help: "Device: cpu, opencl or opencl:N.")
-    var device: String = "opencl"
+    @Option(help: "Device: cpu, opencl or opencl:N.", transform: { try DeviceSpec(parsing: $0) })
+    var device = DeviceSpec([.opencl(index: nil)])
     @Option(help: "Timed runs (the median is reported).")
     var runs: Int = 10
     @Option(help: "Warm-up runs (not timed).")
@@ -33,11 +31,11 @@ struct BenchEncoderCommand: ParsableCommand {
         let data = try Data(contentsOf: URL(fileURLWithPath: ids))
         let (batch, seq, tokenIDs) = try Self.readInt32Matrix(data, path: ids)
         let dir = try ModelDirectory(path: model)
-        let backend: any ComputeBackend
-        switch try DeviceSelection(parsing: device).resolve() {
-        case .cpu: backend = CPUBackend()
-        case let .opencl(index): backend = try OpenCLBackend(deviceIndex: index)
+        let devices = try DeviceRegistry.system.resolve(device).devices
+        guard devices.count == 1, let target = devices.first else {
+            throw ValidationError("--device \(device) names \(devices.count) devices; bench-encoder times one")
         }
+        let backend = try target.makeBackend()
         let encoder = try Encoder(config: dir.config, weights: try dir.loadWeights(), backend: backend)
         let lengths = [Int32](repeating: Int32(seq), count: batch)
         let last = dir.config.numLayers

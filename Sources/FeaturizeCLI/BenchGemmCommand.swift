@@ -1,4 +1,6 @@
 import ArgumentParser
+import Backend
+import Featurize
 import OpenCLBackend
 
 /// `featurize bench-gemm` (hidden): GEMM GFLOP/s of the encoder's shapes from device event timings (median of
@@ -9,13 +11,13 @@ struct BenchGemmCommand: ParsableCommand {
         abstract: "Measure OpenCL GEMM throughput at the encoder's shapes.",
         shouldDisplay: false)
 
-    @Option(help: "OpenCL device: opencl or opencl:N.")
-    var device: String = "opencl"
+    @Option(help: "OpenCL device: opencl or opencl:N.", transform: { try DeviceSpec(parsing: $0) })
+    var device = DeviceSpec([.opencl(index: nil)])
     @Option(help: "Token rows (M).")
     var tokens: Int = 4096
     @Option(help: "Hidden sizes, comma-separated (384 = MiniLM, 768 = BERT-base).")
     var hidden: String = "384,768"
-    @Option(help: "GEMM variant: default, tiled, cpu or both.")
+    @Option(help: "GEMM variant: default, tiled, register-blocked (cpu) or both.")
     var variant: String = "both"
     @Option(help: "Timed runs per shape (the median is reported).")
     var repetitions: Int = 5
@@ -35,9 +37,9 @@ struct BenchGemmCommand: ParsableCommand {
         switch variant {
         case "default": variants = [nil]
         case "tiled": variants = [.tiled]
-        case "cpu": variants = [.cpu]
-        case "both": variants = [.tiled, .cpu]
-        default: throw ValidationError("--variant must be default, tiled, cpu or both")
+        case "register-blocked", "cpu": variants = [.registerBlocked]
+        case "both": variants = [.tiled, .registerBlocked]
+        default: throw ValidationError("--variant must be default, tiled, register-blocked (or cpu) or both")
         }
         print("bench-gemm on \(backend.name): parameters from \(backend.parameterSource)")
         print("  \(backend.parameters)")

@@ -1,53 +1,67 @@
 import ArgumentParser
+import Backend
+import Featurize
 import OpenCLBackend
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// `featurize devices`: lists OpenCL platforms and devices and says which one `--device auto` picks.
+/// `featurize devices`: lists the devices of this process (OpenCL platforms and devices, the CPU) and what
+/// `--device auto` picks.
 struct DevicesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "devices",
-        abstract: "List OpenCL platforms and devices, and the device `--device auto` picks.")
+        abstract: "List the OpenCL platforms and devices and the CPU, and the devices `--device auto` picks.")
 
     func run() throws {
-        let platforms = OpenCLDiscovery.platforms
-        let devices = OpenCLDiscovery.devices
-        print("OpenCL platforms: \(platforms.count)")
-        for (i, platform) in platforms.enumerated() { print("  platform \(i): \(platform)") }
-        for warning in OpenCLDiscovery.warnings { print("  warning: \(warning)") }
-        if devices.isEmpty {
-            print("No OpenCL devices (no ICD installed, or none usable; see /etc/OpenCL/vendors or OCL_ICD_VENDORS).")
+        let registry = DeviceRegistry.system
+        var out = StandardOutput()
+        try out.line("OpenCL platforms: \(OpenCLDiscovery.platforms.count)")
+        for (i, platform) in OpenCLDiscovery.platforms.enumerated() { try out.line("  platform \(i): \(platform)") }
+        for warning in registry.warnings { try out.line("  warning: \(warning)") }
+        if registry.openCLDevices.isEmpty {
+            try out.line("No OpenCL devices (no ICD installed, or none usable; see /etc/OpenCL/vendors or OCL_ICD_VENDORS).")
         }
-        for d in devices {
-            let (parameters, source) = KernelParameters.resolved(for: d)
-            print("opencl:\(d.index)  \(d.name)")
-            print("    platform \(d.platformIndex) (\(d.platformName)), vendor \(d.vendor), type \(d.type.rawValue), "
-                + "compute units \(d.computeUnits)")
-            print("    global memory \(formatBytes(d.globalMemory)), local memory \(formatBytes(d.localMemory)), "
-                + "max allocation \(formatBytes(d.maxAllocation)), max work-group \(d.maxWorkGroupSize)")
-            print("    \(d.openCLCVersion), \(d.deviceVersion), driver \(d.driverVersion), "
-                + "fp16 \(d.supportsFP16 ? "yes" : "no"), fp64 \(d.supportsFP64 ? "yes" : "no")")
-            print("    kernels: \(parameters.gemmVariant.rawValue) GEMM, parameters from \(source)")
+        for device in registry.devices {
+            try out.line("\(device.id)  \(device.name)  [\(device.kind.rawValue)]")
+            for detail in device.details { try out.line("    \(detail)") }
         }
-        print("cpu  always available (OpenBLAS)")
-        switch try DeviceSelection.auto.resolve() {
-        case .cpu: print("auto picks: cpu (no OpenCL GPU)")
-        case let .opencl(index): print("auto picks: opencl:\(index) \(devices[index].name)")
-        }
+        let auto = registry.autoDevices.map(\.id).joined(separator: ", ")
+        try out.line("auto picks: \(auto)\(registry.autoDevices.first?.kind == .cpu ? " (no OpenCL GPU)" : "")")
     }
 }
 
-/// "1.5 GiB"-style sizes.
-func formatBytes(_ bytes: Int) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(bytes), unit = 0
-    while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
-    return (unit == 0 ? String(bytes) : formatFixed(value, digits: 1)) + " " + units[unit]
+/// Resolves a `--device` value that must name one OpenCL device; its `opencl:N` index.
+func openCLDeviceIndex(_ spec: DeviceSpec) throws -> Int {
+    do { return try DeviceRegistry.system.resolveOpenCLDevice(spec).ordinal } catch let error as BackendError {
+        throw ValidationError(error.description)
+    }
 }
 
-/// Resolves a `--device` value that must name an OpenCL device; a clear error otherwise.
-func openCLDeviceIndex(_ text: String) throws -> Int {
-    let selection = try DeviceSelection(parsing: text)
-    switch try selection.resolve() {
-    case let .opencl(index): return index
-    case .cpu: throw ValidationError("--device \(text) resolves to the CPU backend; this command needs an OpenCL device (opencl or opencl:N)")
+/// Standard output with every write checked: a failed write (a full disk, a closed pipe) is an error naming
+/// standard output, never a silent short output.
+struct StandardOutput {
+    func line(_ text: String) throws { try write(text + "\n") }
+
+    func write(_ text: String) throws {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { raw in
+                Glibc.write(1, raw.baseAddress! + offset, raw.count - offset)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw RuntimeError("standard output: write failed: \(String(cString: strerror(errno)))")
+            }
+            offset += n
+        }
+        bytes.removeAll()
     }
+}
+
+/// A runtime failure (exit 1) with a message naming what failed.
+struct RuntimeError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Featurize
-import CPUBackend
 import FeatureIO
 import Foundation
 import Scheduler
@@ -25,57 +24,24 @@ struct ExtractCommand: ParsableCommand {
             continues with --resume; --shard i/N splits the input over machines (join with featurize merge).
             """)
 
-    @Option(name: .long, help: "Model directory (Hugging Face / sentence-transformers layout).")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(name: .long, help: "Input file (.txt, .jsonl, .csv, .tsv) or - for standard input.")
     var input: String
 
-    @Option(name: .long, help: "Output file: .npy or .safetensors.")
+    @OptionGroup var textField: TextFieldOptions
+
+    @Option(name: .long, help: "Output file: .npy, .safetensors or .jsonl.")
     var output: String
 
-    @Option(name: .long, help: "Pooling, comma-separated: cls, mean, max, mean_sqrt_len, weighted_mean, last, pooler.")
-    var pooling: String?
+    @OptionGroup var poolingOptions: PoolingOptions
 
-    // `.unconditional`: the value may start with '-' ("-1", "-4..-1").
-    @Option(name: .long, parsing: .unconditional, help: "Layers (HF hidden_states indices, 0 = embeddings, negatives from the end): -1, -4,-3,-2,-1, 0,6,12 or -4..-1.")
-    var layers: String = "-1"
+    @OptionGroup var batching: BatchingOptions
 
-    @Option(name: .customLong("layer-reduce"), help: "How several layers combine: concat or mean.")
-    var layerReduce: String = "concat"
-
-    @Flag(name: .long, help: "L2-normalise every output vector (on by default when the sentence-transformers config has Normalize).")
-    var normalize = false
-
-    @Option(name: .customLong("max-length"), help: "Maximum tokens per text, special tokens included (default: the model's).")
-    var maxLength: Int?
-
-    @Option(name: .customLong("batch-size"), help: "Most texts per encoder batch (default: only --max-batch-tokens limits it).")
-    var batchSize: Int?
-
-    @Option(name: .customLong("max-batch-tokens"), help: "Token budget of one batch: longest text × texts (padded cost). Default: 4096 on the CPU alone (its GEMMs skip padding rows, and larger batches reuse each weight panel more; measured fastest there), 16384 with a GPU; never below --max-length.")
-    var maxBatchTokens: Int?
-
-    @Option(name: .long, help: "Texts read, sorted by length and cut into batches together.")
-    var window: Int = 8_192
-
-    @Flag(name: .customLong("no-sort"), help: "Batches in input order instead of length-sorted (for comparisons).")
-    var noSort = false
-
-    @Option(name: .long, help: "Devices: auto (every OpenCL GPU, else the CPU), cpu, opencl, opencl:N, or a list such as opencl:0,opencl:1,cpu.")
-    var device: String = "auto"
-
-    @Option(name: .long, help: "CPU threads (default: all processors).")
-    var threads: Int?
-
-    @Option(name: .customLong("text-field"), help: "JSONL field holding the text (default: text).")
-    var textField: String?
-
-    @Option(name: .customLong("text-column"), help: "CSV/TSV column holding the text (default: text).")
-    var textColumn: String?
+    @OptionGroup var deviceOptions: DeviceOptions
 
     @Option(name: .long, help: "Output precision: float32 (f32) or float16 (f16).")
-    var dtype: String = "float32"
+    var dtype: FeatureDType = .float32
 
     @Flag(name: .long, help: "Continue an interrupted job from OUTPUT.parts/ (same settings required).")
     var resume = false
@@ -83,8 +49,11 @@ struct ExtractCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace the output file if it exists.")
     var overwrite = false
 
-    @Option(name: .long, help: "Process shard i of N (rows r with r % N == i), e.g. 0/4; join with `featurize merge`.")
-    var shard: String?
+    @Option(name: .long, help: "Process shard i of N (rows r with r % N == i), e.g. 0/4; join with `featurize merge`. auto: i and N from a Slurm job array (SLURM_ARRAY_TASK_ID, ..._COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, N from auto/N or FEATURIZE_SHARD_COUNT).",
+            transform: { text in
+                do { return try ShardSpec(parsing: text, environment: ProcessInfo.processInfo.environment) } catch { throw ValidationError("--shard: \(error)") }
+            })
+    var shard: ShardSpec?
 
     @Option(name: .long, help: "Write a JSON summary (counts, padding efficiency, per-phase seconds, per-device batches, retries).")
     var stats: String?
@@ -92,77 +61,38 @@ struct ExtractCommand: ParsableCommand {
     @Flag(name: .long, help: "No progress bar and no summary.")
     var quiet = false
 
-    var outputDType: FeatureDType? {
-        switch dtype { case "f32": return .float32; case "f16": return .float16; default: return FeatureDType(rawValue: dtype) }
-    }
-
     func validate() throws {
-        if let batchSize, batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
-        if let maxBatchTokens, !(2...100_000_000).contains(maxBatchTokens) {
-            throw ValidationError("--max-batch-tokens must be in 2...100000000")
-        }
-        guard window >= 1 else { throw ValidationError("--window must be at least 1") }
-        if let maxLength, maxLength < 2 { throw ValidationError("--max-length must be at least 2") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
-        do { _ = try DevicePlan.parse(device) } catch { throw ValidationError("\(error)") }
-        guard outputDType != nil else {
-            throw ValidationError("unknown dtype '\(dtype)'; valid: float32, float16 (f32, f16)")
-        }
         guard FeatureOutputFormat(path: output) != nil else {
             throw ValidationError("--output must end in .npy, .safetensors or .jsonl, got '\(output)'")
         }
-        if let shard { do { _ = try ShardSpec(parsing: shard) } catch { throw ValidationError("--shard: \(error)") } }
         if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
     }
 
     func run() throws {
-        let plan: DevicePlan
-        do {
-            var spec: PoolingSpec
-            if let pooling {
-                spec = try PoolingSpec.parse(pooling: pooling, layers: layers, layerReduce: layerReduce, normalize: normalize)
-            } else {
-                // The model's default methods (sentence-transformers config, else mean) with the given layers.
-                spec = try FeatureExtractor.defaultPooling(modelDirectory: model)
-                spec.layers = try PoolingSpec.parseLayers(layers)
-                guard let reduce = LayerReduce(rawValue: layerReduce) else { throw PoolingError.unknownLayerReduce(layerReduce) }
-                spec.layerReduce = reduce
-                spec.normalize = spec.normalize || normalize
+        let model = modelOptions.model, threads = deviceOptions.threads
+        let modelSpec = try modelOptions.resolve()
+        let spec = try poolingOptions.spec(model: modelSpec)
+        let faultInjection = try FaultInjection.fromEnvironment()
+        let plan = try deviceOptions.plan(cpuFallback: faultInjection != nil) { device in
+            try usageErrors {
+                try FeatureExtractor(model: modelSpec, pooling: spec, device: device, threads: threads)
             }
-            plan = try DevicePlan.make(device) { target in
-                try FeatureExtractor(modelDirectory: model, pooling: spec, maxLength: maxLength, device: target, threads: threads)
-            }
-        } catch let error as PoolingError {
-            throw ValidationError(error.description)
-        } catch let error as FeaturizeError {
-            throw ValidationError(error.description)
         }
         if !quiet { for w in plan.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) } }
-        guard let extractor = plan.devices.first else { throw ValidationError("--device \(device) selects no device") }
-        let cpuOnly = plan.devices.allSatisfy { $0.backend is CPUBackend }
-        let maxBatchTokens = self.maxBatchTokens ?? max(cpuOnly ? 4_096 : 16_384, extractor.maxLength)
-        if maxBatchTokens < extractor.maxLength {
-            throw ValidationError("--max-batch-tokens \(maxBatchTokens) is below the maximum text length \(extractor.maxLength): a long text could never fit; raise it or lower --max-length")
-        }
+        guard let extractor = plan.devices.first else { throw ValidationError("--device \(deviceOptions.device) selects no device") }
 
-        var options = ExtractionJobOptions(input: input, textField: textField ?? textColumn, output: output)
-        options.dtype = outputDType ?? .float32
-        options.batching = BatchingPolicy(maxBatchTokens: maxBatchTokens, maxBatchSize: batchSize, window: window,
-                                          sortByLength: !noSort)
+        var options = ExtractionJobOptions(input: input, textField: textField.field, output: output)
+        options.dtype = dtype
+        options.batching = try batching.policy(for: plan, maxLength: extractor.maxLength)
         options.resume = resume
         options.metadata = ["model": model, "pooling": extractor.spec.methods.map(\.description).joined(separator: ","),
                             "layers": extractor.spec.layers.map(String.init).joined(separator: ","),
                             "layer_reduce": extractor.spec.layerReduce.rawValue,
                             "normalize": String(extractor.spec.normalize)]
         options.overwrite = overwrite
-        options.shard = try shard.map { try ShardSpec(parsing: $0) }
-        options.faultInjection = try FaultInjection.fromEnvironment()
-        // Under fault injection a CPU-only job gets a second CPU backend as its fallback, so the test of
-        // "a failing device loses no row" also runs where there is no GPU.
-        let fallback = try plan.fallback ?? (options.faultInjection == nil ? nil
-            : try FeatureExtractor(modelDirectory: model, pooling: extractor.spec, maxLength: maxLength,
-                                   device: .cpu, threads: threads))
-        let job = try ExtractionJob(devices: plan.devices, fallback: fallback, options: options)
+        options.shard = shard
+        options.faultInjection = faultInjection
+        let job = try ExtractionJob(devices: plan.devices, fallback: plan.fallback, options: options)
 
         let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0, total: nil)
         job.progress = { rows, tokens, seconds, total in bar.update(texts: rows, tokens: tokens, seconds: seconds, total: total) }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Backend
+import Featurize
 import OpenCLBackend
 
 /// `featurize selftest --device opencl[:N]` (hidden): every OpenCL kernel against naive host loops at the
@@ -9,15 +11,15 @@ struct SelfTestCommand: ParsableCommand {
         abstract: "Check every OpenCL kernel against a naive host reference (max differences).",
         shouldDisplay: false)
 
-    @Option(help: "OpenCL device: opencl or opencl:N.")
-    var device: String = "opencl"
+    @Option(help: "OpenCL device: opencl or opencl:N.", transform: { try DeviceSpec(parsing: $0) })
+    var device = DeviceSpec([.opencl(index: nil)])
 
     func run() throws {
         let index = try openCLDeviceIndex(device)
         let backend = try OpenCLBackend(deviceIndex: index)
         // The other GEMM variant with otherwise identical parameters, so both kernels are checked on this device.
         var otherParameters = backend.parameters
-        otherParameters.gemmVariant = backend.parameters.gemmVariant == .tiled ? .cpu : .tiled
+        otherParameters.gemmVariant = backend.parameters.gemmVariant == .tiled ? .registerBlocked : .tiled
         if otherParameters.gemmVariant == .tiled, otherParameters.validationProblem(for: backend.device) != nil {
             otherParameters = .smallGPU
             otherParameters.gemmVariant = .tiled

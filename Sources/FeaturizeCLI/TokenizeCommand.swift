@@ -16,20 +16,12 @@ struct TokenizeCommand: ParsableCommand {
             A summary (texts, tokens, truncated, seconds) is printed to stderr.
             """)
 
-    @Option(name: .long, help: "Model directory (tokenizer.json, or vocab.txt + tokenizer_config.json).")
-    var model: String
+    @OptionGroup var modelOptions: ModelOptions
 
     @Option(name: .long, help: "Input: .txt (one text per line), .jsonl, .csv, .tsv, or '-' for stdin lines.")
     var input: String = "-"
 
-    @Option(name: .customLong("text-field"), help: "JSONL field holding the text (default: text).")
-    var textField: String?
-
-    @Option(name: .customLong("text-column"), help: "CSV/TSV column holding the text (default: text).")
-    var textColumn: String?
-
-    @Option(name: .customLong("max-length"), help: "Maximum tokens per text, special tokens included (default: from the model configs).")
-    var maxLength: Int?
+    @OptionGroup var textField: TextFieldOptions
 
     @Flag(name: .customLong("no-truncation"), help: "Do not truncate.")
     var noTruncation = false
@@ -41,15 +33,14 @@ struct TokenizeCommand: ParsableCommand {
     var threads: Int?
 
     func validate() throws {
-        if noTruncation, maxLength != nil { throw ValidationError("--max-length and --no-truncation exclude each other") }
-        if let maxLength, maxLength < 1 { throw ValidationError("--max-length must be at least 1") }
+        if noTruncation, modelOptions.maxLength != nil { throw ValidationError("--max-length and --no-truncation exclude each other") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
         let start = Date()
-        let tokenizer = try TextTokenizer.load(directory: model, maxLength: maxLength, truncation: !noTruncation)
-        let texts = try TextInputReader(path: input, field: textField ?? textColumn).readAll()
+        let tokenizer = try TextTokenizer.load(directory: modelOptions.model, maxLength: modelOptions.maxLength, truncation: !noTruncation)
+        let texts = try TextInputReader(path: input, field: textField.field).readAll()
 
         let tokenizeStart = Date()
         let encodings = tokenizer.encodeBatch(texts, threads: threads ?? ProcessInfo.processInfo.activeProcessorCount)

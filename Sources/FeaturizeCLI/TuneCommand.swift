@@ -1,4 +1,6 @@
 import ArgumentParser
+import Backend
+import Featurize
 import OpenCLBackend
 
 /// `featurize tune --device opencl:N`: searches GEMM kernel parameters for the encoder's shapes on one
@@ -9,8 +11,8 @@ struct TuneCommand: ParsableCommand {
         commandName: "tune",
         abstract: "Search OpenCL GEMM tile parameters for this device and store the fastest.")
 
-    @Option(help: "OpenCL device: opencl or opencl:N.")
-    var device: String = "opencl"
+    @Option(help: "OpenCL device: opencl or opencl:N.", transform: { try DeviceSpec(parsing: $0) })
+    var device = DeviceSpec([.opencl(index: nil)])
     @Option(help: "Token rows (M) of the GEMMs to tune for.")
     var tokens: Int = 4096
     @Option(help: "Hidden size of the encoder to tune for (384 = MiniLM, 768 = BERT-base).")
@@ -24,33 +26,7 @@ struct TuneCommand: ParsableCommand {
         let index = try openCLDeviceIndex(device)
         guard tokens > 0, hidden > 0, repetitions > 0 else { throw ValidationError("--tokens, --hidden, --repetitions must be > 0") }
         let info = OpenCLDiscovery.devices[index]
-        let base = KernelParameters.defaults(for: info)
-        var candidates: [KernelParameters] = [base]
-        if info.type == .cpu {
-            for (m, n) in [(2, 2), (4, 2), (2, 4), (3, 4), (4, 3), (4, 4), (6, 2), (8, 1), (1, 8)] {
-                for local in [1, 8] {
-                    var p = base
-                    p.gemmVariant = .cpu; p.cpuBlockM = m; p.cpuBlockN = n; p.cpuLocalSize = local
-                    candidates.append(p)
-                }
-            }
-        } else {
-            for (tm, tn, tk, wm, wn, vw) in [(64, 64, 16, 4, 4, 4), (128, 128, 16, 8, 8, 4), (128, 64, 16, 8, 4, 4),
-                                             (64, 128, 16, 4, 8, 4), (128, 128, 8, 8, 8, 4), (64, 64, 32, 4, 4, 4),
-                                             (128, 128, 16, 8, 8, 8), (32, 32, 16, 4, 4, 4), (64, 64, 16, 4, 4, 2),
-                                             (128, 128, 32, 8, 8, 4), (128, 64, 32, 8, 4, 4)] {
-                var p = base
-                p.gemmVariant = .tiled
-                p.tileM = tm; p.tileN = tn; p.tileK = tk; p.workPerThreadM = wm; p.workPerThreadN = wn; p.vectorWidth = vw
-                candidates.append(p)
-            }
-        }
-        var seen: [KernelParameters] = []
-        candidates = candidates.filter { p in
-            guard p.validationProblem(for: info) == nil, !seen.contains(p) else { return false }
-            seen.append(p)
-            return true
-        }
+        let candidates = KernelParameters.tuningCandidates(for: info)
         let shapes = GemmBenchmark.encoderShapes(tokens: tokens, hidden: hidden)
         let totalFlops = shapes.map(\.flops).reduce(0, +)
         print("tune on opencl:\(index) \(info.name): \(candidates.count) candidates, shapes \(shapes.map(\.description).joined(separator: "; "))")

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import DataFormats
 
 /// A whole file mapped read-only into memory (`mmap`, `MAP_PRIVATE`).
 ///
@@ -53,47 +54,12 @@ final class MappedFile: @unchecked Sendable {
     var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: base, count: count) }
 }
 
-/// File-system helpers shared by the loaders (no Foundation needed).
-enum FileSystem {
-    enum Kind { case missing, regularFile, directory, other }
-
-    static func kind(of path: String) -> Kind {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return .missing }
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: return .regularFile
-        case S_IFDIR: return .directory
-        default: return .other
-        }
-    }
-
-    static func isFile(_ path: String) -> Bool { kind(of: path) == .regularFile }
-
-    /// Names in a directory (not recursive), sorted; empty when unreadable.
-    static func contents(of directory: String) -> [String] {
-        guard let dir = opendir(directory) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> String in
-                let chars = raw.bindMemory(to: CChar.self)
-                return String(cString: chars.baseAddress!)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
-    }
-
-    /// Reads a whole (small) file.
+extension FileSystem {
+    /// Reads a whole (small) file; a missing file is `ModelIOError.fileNotFound`, other failures `.cannotRead`.
     static func readAll(_ path: String) throws -> [UInt8] {
-        let file = try MappedFile(path: path)
-        return Array(file.bytes)
-    }
-
-    /// `directory/name` (name may contain `/`); `directory` "" means the name itself.
-    static func join(_ directory: String, _ name: String) -> String {
-        if name.isEmpty { return directory }
-        if directory.isEmpty { return name }
-        return directory.hasSuffix("/") ? directory + name : directory + "/" + name
+        do { return try readBytes(path) } catch let error as FileSystemError {
+            if error.isMissing { throw ModelIOError.fileNotFound(path: path) }
+            throw ModelIOError.cannotRead(path: path, reason: error.reason)
+        }
     }
 }

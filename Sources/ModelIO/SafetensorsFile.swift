@@ -1,3 +1,5 @@
+import DataFormats
+
 /// Element types of the safetensors format (names as they appear in the header).
 public enum SafetensorsDType: String, Sendable, CaseIterable {
     case BOOL, U8, I8, I16, U16, I32, U32, I64, U64
@@ -160,7 +162,7 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
             #endif
         case .F16:
             for i in 0..<count {
-                outBase[i] = halfToFloat(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                outBase[i] = halfBitsToFloat(UInt16(littleEndian: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
             }
         case .BF16:
             for i in 0..<count {
@@ -174,21 +176,6 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
         default:
             break // callers check `convertsToFloat32`
         }
-    }
-
-    /// IEEE 754 binary16 → binary32 (exact; handles subnormals, infinities and NaN).
-    @inline(__always)
-    public static func halfToFloat(_ h: UInt16) -> Float {
-        let sign = UInt32(h & 0x8000) << 16
-        let exponent = UInt32(h >> 10) & 0x1F
-        let mantissa = UInt32(h & 0x3FF)
-        if exponent == 0 {
-            if mantissa == 0 { return Float(bitPattern: sign) }
-            let magnitude = Float(mantissa) * (1.0 / 16_777_216.0) // mantissa * 2^-24
-            return sign != 0 ? -magnitude : magnitude
-        }
-        if exponent == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
-        return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
     }
 
     // MARK: - Header validation

@@ -48,9 +48,6 @@ public enum OpenCLDiscovery {
     /// A problem met while enumerating (e.g. a platform that failed to list devices), for diagnostics.
     public static var warnings: [String] { discovered.warnings }
 
-    /// Index of the device `auto` picks: the first GPU, else nil (the CPU backend).
-    public static var autoDeviceIndex: Int? { devices.first { $0.type == .gpu }?.index }
-
     private struct Discovered: @unchecked Sendable {
         var platforms: [String] = []
         var devices: [OpenCLDeviceInfo] = []

@@ -1,4 +1,5 @@
 import Backend
+import DataFormats
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -9,8 +10,13 @@ import Darwin
 public enum GemmVariant: String, Sendable, CaseIterable {
     /// Local-memory tiles + register blocking + vector loads (`gemm_nt_tiled`): GPUs.
     case tiled
-    /// float8 dot products, register block, no barriers (`gemm_nt_cpu`): CPU devices (PoCL).
-    case cpu
+    /// float8 dot products, register block, no barriers (`gemm_nt_cpu`): the variant for CPU devices (PoCL).
+    case registerBlocked = "register-blocked"
+
+    /// Parses a variant name; `cpu` is the name tuning files written before 2026-11-30 use.
+    public init?(name: String) {
+        if name == "cpu" { self = .registerBlocked } else { self.init(rawValue: name) }
+    }
 }
 
 /// Per-device kernel parameters. They become `-D` build options (tile sizes are never constants in the
@@ -68,7 +74,7 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
 
     /// CPU devices (PoCL): barrier-free register-blocked kernels, work-group of one for the row kernels.
     public static let cpuDefault = KernelParameters(
-        gemmVariant: .cpu, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
+        gemmVariant: .registerBlocked, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
         vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
         batchedBlockM: 4, batchedBlockN: 4, batchedLocalN: 4, batchedLocalM: 1, rowGroupSize: 1,
         approximateErf: 1)
@@ -131,11 +137,11 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
 
     public var description: String { serialized.split(separator: "\n").joined(separator: " ") }
 
-    /// The GEMM part in one short phrase, e.g. "tiled 64x64x16 wpt 4x4 vw4" or "cpu block 4x2 local 8".
+    /// The GEMM part in one short phrase, e.g. "tiled 64x64x16 wpt 4x4 vw4" or "register-blocked 4x2 local 8".
     public var gemmSummary: String {
         switch gemmVariant {
         case .tiled: return "tiled \(tileM)x\(tileN)x\(tileK) wpt \(workPerThreadM)x\(workPerThreadN) vw\(vectorWidth)"
-        case .cpu: return "cpu block \(cpuBlockM)x\(cpuBlockN) local \(cpuLocalSize)"
+        case .registerBlocked: return "register-blocked \(cpuBlockM)x\(cpuBlockN) local \(cpuLocalSize)"
         }
     }
 
@@ -168,7 +174,7 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
                 throw BackendError.invalidArgument(op: "tuning file", detail: "\(source):\(number + 1): expected key = value")
             }
             if parts[0] == "gemmVariant" {
-                guard let v = GemmVariant(rawValue: parts[1]) else {
+                guard let v = GemmVariant(name: parts[1]) else {
                     throw BackendError.invalidArgument(op: "tuning file", detail: "\(source):\(number + 1): unknown gemmVariant '\(parts[1])'")
                 }
                 result.gemmVariant = v
@@ -190,14 +196,14 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         let safe = (device.name + "-" + device.driverVersion).map { c -> Character in
             c.isLetter || c.isNumber || c == "." || c == "-" ? c : "_"
         }
-        return FileUtilities.cacheDirectory() + "/tuning/" + String(safe) + ".params"
+        return KernelCache.cacheDirectory() + "/tuning/" + String(safe) + ".params"
     }
 
     /// Writes `parameters` as `device`'s tuning file (with a `#` comment line first).
     public static func writeTuningFile(_ parameters: KernelParameters, for device: OpenCLDeviceInfo, comment: String) throws {
         let path = tuningFilePath(for: device)
         let text = "# \(comment)\n# device: \(device.name), driver \(device.driverVersion)\n" + parameters.serialized
-        guard FileUtilities.writeBytes(Array(text.utf8), to: path) else {
+        guard KernelCache.writeBytes(Array(text.utf8), to: path) else {
             throw BackendError.unavailable(reason: "cannot write tuning file \(path)")
         }
     }
@@ -207,7 +213,7 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
     public static func resolved(for device: OpenCLDeviceInfo) -> (KernelParameters, String) {
         let base = defaults(for: device)
         let path = tuningFilePath(for: device)
-        guard let text = FileUtilities.readText(path) else { return (base, "built-in table") }
+        guard let text = KernelCache.readText(path) else { return (base, "built-in table") }
         do {
             let tuned = try parse(text, over: base, source: path)
             if let problem = tuned.validationProblem(for: device) {
@@ -230,7 +236,7 @@ extension Substring {
 }
 
 /// Minimal file helpers on the C library (keeps the module free of Foundation).
-enum FileUtilities {
+enum KernelCache {
     /// `$FEATURIZE_CACHE_DIR`, else `$HOME/.cache/featurize`, else `/tmp/featurize-cache`.
     static func cacheDirectory() -> String {
         if let dir = getenv("FEATURIZE_CACHE_DIR"), dir.pointee != 0 { return String(cString: dir) }
@@ -238,44 +244,17 @@ enum FileUtilities {
         return "/tmp/featurize-cache"
     }
 
-    static func readBytes(_ path: String) -> [UInt8]? {
-        guard let file = fopen(path, "rb") else { return nil }
-        defer { fclose(file) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, file)
-            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-            if n < chunk.count { break }
-        }
-        return ferror(file) == 0 ? bytes : nil
-    }
+    static func readBytes(_ path: String) -> [UInt8]? { try? FileSystem.readBytes(path) }
 
     static func readText(_ path: String) -> String? {
         readBytes(path).map { String(decoding: $0, as: UTF8.self) }
     }
 
-    /// Creates `path` and its parents (like mkdir -p). Returns false on failure.
-    @discardableResult
-    static func makeDirectories(_ path: String) -> Bool {
-        var current = path.hasPrefix("/") ? "" : "."
-        for part in path.split(separator: "/") {
-            current += "/" + part
-            if mkdir(current, 0o755) != 0 && errno != EEXIST { return false }
-        }
-        return true
-    }
-
-    /// Writes atomically (temporary file + rename) after creating the parent directory. Returns false on failure.
+    /// Writes atomically after creating the parent directory (a cache: failure only costs a rebuild).
     @discardableResult
     static func writeBytes(_ bytes: [UInt8], to path: String) -> Bool {
-        if let slash = path.lastIndex(of: "/") { makeDirectories(String(path[..<slash])) }
-        let temporary = path + ".tmp\(getpid())"
-        guard let file = fopen(temporary, "wb") else { return false }
-        let written = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
-        let closed = fclose(file) == 0
-        guard written == bytes.count, closed, rename(temporary, path) == 0 else { unlink(temporary); return false }
-        return true
+        if let slash = path.lastIndex(of: "/") { try? FileSystem.makeDirectories(String(path[..<slash])) }
+        return (try? FileSystem.writeAtomically(bytes, to: path, temporarySuffix: ".tmp\(getpid())")) != nil
     }
 
     /// 64-bit FNV-1a hash.
@@ -288,5 +267,41 @@ enum FileUtilities {
     static func hex(_ value: UInt64) -> String {
         let s = String(value, radix: 16)
         return String(repeating: "0", count: 16 - s.count) + s
+    }
+}
+
+extension KernelParameters {
+    /// The parameter sets `featurize tune` times on `device`: the defaults, then register blocks and local sizes
+    /// of the CPU-shaped GEMM (CPU devices) or tile shapes of the tiled GEMM (GPUs); only sets valid for the
+    /// device, each once.
+    public static func tuningCandidates(for info: OpenCLDeviceInfo) -> [KernelParameters] {
+        let base = KernelParameters.defaults(for: info)
+        var candidates: [KernelParameters] = [base]
+        if info.type == .cpu {
+            for (m, n) in [(2, 2), (4, 2), (2, 4), (3, 4), (4, 3), (4, 4), (6, 2), (8, 1), (1, 8)] {
+                for local in [1, 8] {
+                    var p = base
+                    p.gemmVariant = .registerBlocked; p.cpuBlockM = m; p.cpuBlockN = n; p.cpuLocalSize = local
+                    candidates.append(p)
+                }
+            }
+        } else {
+            for (tm, tn, tk, wm, wn, vw) in [(64, 64, 16, 4, 4, 4), (128, 128, 16, 8, 8, 4), (128, 64, 16, 8, 4, 4),
+                                             (64, 128, 16, 4, 8, 4), (128, 128, 8, 8, 8, 4), (64, 64, 32, 4, 4, 4),
+                                             (128, 128, 16, 8, 8, 8), (32, 32, 16, 4, 4, 4), (64, 64, 16, 4, 4, 2),
+                                             (128, 128, 32, 8, 8, 4), (128, 64, 32, 8, 4, 4)] {
+                var p = base
+                p.gemmVariant = .tiled
+                p.tileM = tm; p.tileN = tn; p.tileK = tk; p.workPerThreadM = wm; p.workPerThreadN = wn; p.vectorWidth = vw
+                candidates.append(p)
+            }
+        }
+        var seen: [KernelParameters] = []
+        candidates = candidates.filter { p in
+            guard p.validationProblem(for: info) == nil, !seen.contains(p) else { return false }
+            seen.append(p)
+            return true
+        }
+        return candidates
     }
 }

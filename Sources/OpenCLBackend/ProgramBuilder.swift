@@ -17,20 +17,20 @@ enum ProgramBuilder {
     /// Cache file for this device / options / source.
     static func cachePath(device: OpenCLDeviceInfo, options: String) -> String {
         let key = device.name + "\u{1}" + device.driverVersion + "\u{1}" + device.platformVersion + "\u{1}" + options
-            + "\u{1}" + FileUtilities.hex(FileUtilities.fnv1a(source.utf8))
-        return FileUtilities.cacheDirectory() + "/opencl/" + FileUtilities.hex(FileUtilities.fnv1a(key.utf8)) + ".bin"
+            + "\u{1}" + KernelCache.hex(KernelCache.fnv1a(source.utf8))
+        return KernelCache.cacheDirectory() + "/opencl/" + KernelCache.hex(KernelCache.fnv1a(key.utf8)) + ".bin"
     }
 
     /// A built program. Tries the cached binary first; on any problem with it, builds from source and
     /// refreshes the cache (cache write failures are ignored: the cache is an optimisation).
     static func build(context: cl_context, device: OpenCLDeviceInfo, options: String) throws -> (cl_program, fromCache: Bool) {
         let path = cachePath(device: device, options: options)
-        if let binary = FileUtilities.readBytes(path), !binary.isEmpty,
+        if let binary = KernelCache.readBytes(path), !binary.isEmpty,
            let program = programFromBinary(context: context, device: device, binary: binary, options: options) {
             return (program, true)
         }
         let program = try programFromSource(context: context, device: device, options: options)
-        if let binary = programBinary(program) { FileUtilities.writeBytes(binary, to: path) }
+        if let binary = programBinary(program) { KernelCache.writeBytes(binary, to: path) }
         return (program, false)
     }
 

@@ -167,31 +167,52 @@ public enum HostPooling {
                             mode: PoolingMode) -> [Float] {
         precondition(hidden.count >= batch * seq * cols && lengths.count == batch, "HostPooling.pool: shape mismatch")
         var out = [Float](repeating: 0, count: batch * cols)
-        for b in 0..<batch {
-            let n = min(max(Int(lengths[b]), 0), seq)
-            guard n > 0 else { continue }
-            let base = b * seq * cols
-            for c in 0..<cols {
-                var acc: Float
-                switch mode {
-                case .cls: acc = hidden[base + c]
-                case .last: acc = hidden[base + (n - 1) * cols + c]
-                case .max:
-                    acc = hidden[base + c]
-                    for t in 1..<n { acc = max(acc, hidden[base + t * cols + c]) }
-                case .mean, .meanSqrtLen, .weightedMean:
-                    acc = 0
-                    for t in 0..<n { acc += hidden[base + t * cols + c] * (mode == .weightedMean ? Float(t + 1) : 1) }
-                    switch mode {
-                    case .mean: acc /= Float(n)
-                    case .meanSqrtLen: acc /= Float(n).squareRoot()
-                    default: acc /= Float(n * (n + 1) / 2)
-                    }
+        hidden.withUnsafeBufferPointer { h in
+            out.withUnsafeMutableBufferPointer { o in
+                for b in 0..<batch {
+                    poolSequence(h.baseAddress! + b * seq * cols, length: min(max(Int(lengths[b]), 0), seq), cols: cols,
+                                 mode: mode, out: o.baseAddress! + b * cols)
                 }
-                out[b * cols + c] = acc
             }
         }
         return out
+    }
+
+    /// Pools one sequence `[length, cols]` (rows at `hidden`) into `out[cols]`: the definition of every mode
+    /// (the CPU backend runs exactly this; device kernels are tested against it). A sequence of length 0
+    /// pools to zeros.
+    /// - cls: row 0; last: row n-1; max: element-wise max over the n real rows; mean: sum / n;
+    ///   mean_sqrt_len: sum / sqrt(n); weighted_mean: sum of (t+1)·row[t] / (n(n+1)/2).
+    public static func poolSequence(_ hidden: UnsafePointer<Float>, length n: Int, cols: Int, mode: PoolingMode,
+                                    out: UnsafeMutablePointer<Float>) {
+        guard n > 0 else { out.update(repeating: 0, count: cols); return }
+        switch mode {
+        case .cls:
+            out.update(from: hidden, count: cols)
+        case .last:
+            out.update(from: hidden + (n - 1) * cols, count: cols)
+        case .max:
+            out.update(from: hidden, count: cols)
+            for t in 1..<n {
+                let r = hidden + t * cols
+                for c in 0..<cols where r[c] > out[c] { out[c] = r[c] }
+            }
+        case .mean, .meanSqrtLen, .weightedMean:
+            out.update(repeating: 0, count: cols)
+            let weighted = mode == .weightedMean
+            for t in 0..<n {
+                let r = hidden + t * cols
+                let w: Float = weighted ? Float(t + 1) : 1
+                for c in 0..<cols { out[c] += r[c] * w }
+            }
+            let divisor: Float
+            switch mode {
+            case .mean: divisor = Float(n)
+            case .meanSqrtLen: divisor = Float(n).squareRoot()
+            default: divisor = Float(n * (n + 1) / 2)
+            }
+            for c in 0..<cols { out[c] /= divisor }
+        }
     }
 
     /// Averages `layers` blocks laid out layer-major in each row (`[rows, layers * width]`) into `[rows, width]`.

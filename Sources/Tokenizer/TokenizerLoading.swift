@@ -1,3 +1,4 @@
+import DataFormats
 import Foundation
 
 /// Reads typed fields from a parsed JSON object, with errors naming the file and the dotted field path.
@@ -88,16 +89,12 @@ struct JSONFields {
 }
 
 extension TextTokenizer {
-    /// `model_type`s whose position ids start at `pad_token_id + 1` (usable length `max_position_embeddings - pad - 1`).
-    static let offsetPositionModelTypes: Set<String> = ["roberta", "xlm-roberta", "camembert", "mpnet"]
-
     /// Loads a tokenizer from a model directory: `tokenizer.json` if present, else `vocab.txt` with BERT
     /// defaults (`tokenizer_config.json` settings: do_lower_case, strip_accents, tokenize_chinese_chars, special tokens).
     ///
-    /// Maximum length (tokens, special tokens included), first found: `maxLength`, sentence_bert_config.json
-    /// `max_seq_length`, tokenizer_config.json `model_max_length` (values above 1e9 are "unset" sentinels);
-    /// never above config.json `max_position_embeddings` (minus `pad_token_id + 1` for RoBERTa-style `model_type`s,
-    /// whose positions start after the padding index), used alone if nothing else is set.
+    /// Maximum length (tokens, special tokens included): `DataFormats.MaxLengthRule` (explicit `maxLength`,
+    /// sentence_bert_config.json `max_seq_length`, tokenizer_config.json `model_max_length`, config.json usable
+    /// positions; never above the usable positions), nil (no truncation) when none is set.
     /// `truncation: false` disables truncation and the character cap (`maxLength` is then nil).
     public static func load(directory: String, maxLength: Int? = nil, truncation: Bool = true,
                             direction: TruncationDirection = .right) throws -> TextTokenizer {
@@ -116,21 +113,23 @@ extension TextTokenizer {
 
         var resolved: Int? = nil
         if truncation {
-            resolved = maxLength
-            if resolved == nil { resolved = try sentenceConfig?.optionalInt("max_seq_length") }
-            if resolved == nil, let config = tokenizerConfig, config.has("model_max_length") {
-                if let number = config.object["model_max_length"] as? NSNumber, number.doubleValue < 1e9 {
-                    resolved = try config.int("model_max_length")
+            // The one rule (DataFormats.MaxLengthRule), fed from the directory's config files.
+            var mml: Double? = nil
+            if let config = tokenizerConfig, config.has("model_max_length") {
+                guard let number = config.object["model_max_length"] as? NSNumber else {
+                    throw TokenizerError.invalidField(path: file("tokenizer_config.json"), field: "model_max_length", detail: "expected a number")
                 }
+                mml = number.doubleValue
             }
+            var usable: Int? = nil
             if let positions = try modelConfig?.optionalInt("max_position_embeddings") {
-                var usable = positions
-                // RoBERTa-style models number positions from padding_idx + 1, so padding_idx + 1 positions are unusable.
-                if let type = try modelConfig?.optionalString("model_type"), offsetPositionModelTypes.contains(type) {
-                    usable = positions - (try modelConfig?.optionalInt("pad_token_id") ?? 1) - 1
-                }
-                resolved = min(resolved ?? usable, usable)
+                usable = MaxLengthRule.usablePositions(maxPositionEmbeddings: positions,
+                                                       modelType: try modelConfig?.optionalString("model_type") ?? "",
+                                                       padTokenId: try modelConfig?.optionalInt("pad_token_id"))
             }
+            resolved = MaxLengthRule.resolve(explicit: maxLength,
+                                             sentenceTransformersMaxSeqLength: try sentenceConfig?.optionalInt("max_seq_length"),
+                                             tokenizerModelMaxLength: mml, usablePositions: usable)
             if let value = resolved, value < 1 {
                 throw TokenizerError.invalidField(path: directory, field: "max_length", detail: "must be at least 1, got \(value)")
             }

@@ -22,10 +22,14 @@ private enum CLI {
     }
 
     /// Runs the binary; returns (exit status, stdout, stderr).
-    static func run(_ arguments: [String], stdin: String? = nil) throws -> (status: Int32, out: Data, err: String) {
+    static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws
+        -> (status: Int32, out: Data, err: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try binary())
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -95,6 +99,30 @@ struct ExtractCommandTests {
         #expect(npy.values.count == expected.values.count)
         let worst = zip(npy.values, expected.values).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
         #expect(worst <= 1e-5, "CLI vs library max abs diff \(worst)")
+    }
+
+    @Test("FEATURIZE_CPU_KERNELS=portable runs the portable C kernels: same features as the fast path within 1e-5")
+    func portableKernelsMatchTheFastPath() throws {
+        let dir = try CLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let input = CLI.fixtures + "/texts.txt"
+        for model in ["bert_gelu", "bert_gelu_new_f16", "distilbert_relu"].map({ CLI.fixtures + "/models/" + $0 }) {
+            var outputs: [[Float]] = []
+            for path in ["auto", "portable"] {
+                let output = dir + "/\(path).npy"
+                let result = try CLI.run(["extract", "--model", model, "--input", input, "--output", output, "--device", "cpu",
+                                          "--pooling", "cls,mean,max", "--layers", "0..-1", "--overwrite", "--quiet"],
+                                         environment: ["FEATURIZE_CPU_KERNELS": path])
+                #expect(result.status == 0, "stderr: \(result.err)")
+                outputs.append(try readNpy(output).values)
+            }
+            #expect(outputs[0].count == outputs[1].count && !outputs[0].isEmpty)
+            let worst = zip(outputs[0], outputs[1]).reduce(Float(0)) { max($0, abs($1.0 - $1.1)) }
+            #expect(worst <= 1e-5, "\(model): portable vs default kernels max abs diff \(worst)")
+        }
+        let devices = try CLI.run(["devices"], environment: ["FEATURIZE_CPU_KERNELS": "portable"])
+        #expect(String(decoding: devices.out, as: UTF8.self).contains("portable"),
+                "`featurize devices` names the CPU kernel path: \(String(decoding: devices.out, as: UTF8.self))")
     }
 
     @Test("no flags on a sentence-transformers directory equals SentenceTransformer.encode; stdin, summary line")

@@ -50,7 +50,7 @@ import Tokenizer
     @Test func openCLAndCPUTogetherKeepOrderAndValues() throws {
         let dir = Self.tempDir()
         let spec = PoolingSpec(methods: [.tokens(.mean), .tokens(.max)])
-        let gpu = try FeatureExtractor(modelDirectory: Self.modelPath, pooling: spec, device: .opencl(index: 0))
+        let gpu = try FeatureExtractor(modelDirectory: Self.modelPath, pooling: spec, device: try #require(DeviceRegistry.system.openCLDevices.first))
         let cpu = try extractor()
         var options = ExtractionJobOptions(input: try Self.writeInput(dir, Array(Self.texts.prefix(300))), output: dir + "/two.npy")
         options.batching = BatchingPolicy(maxBatchTokens: 512, window: 300)

@@ -155,11 +155,11 @@ func fileBytes(_ path: String) -> [UInt8] {
         // Every half value round-trips, and every midpoint between neighbours rounds to the even one.
         for raw in 0..<0x7C00 {
             let h = UInt16(raw)
-            let f = SafetensorsFile.halfToFloat(h)
+            let f = halfBitsToFloat(h)
             if floatToHalfBits(f) != h { Issue.record("0x\(String(raw, radix: 16)) does not round-trip"); return }
             if floatToHalfBits(-f) != h | 0x8000 { Issue.record("-0x\(String(raw, radix: 16)) does not round-trip"); return }
             if raw == 0x7BFF { continue } // the next value is infinity
-            let next = SafetensorsFile.halfToFloat(h + 1)
+            let next = halfBitsToFloat(h + 1)
             let mid = (f + next) / 2 // exact in float32
             let even = (h & 1) == 0 ? h : h + 1
             if floatToHalfBits(mid) != even { Issue.record("midpoint after 0x\(String(raw, radix: 16))"); return }
@@ -170,7 +170,7 @@ func fileBytes(_ path: String) -> [UInt8] {
         #expect(floatToHalfBits(65519.996) == 0x7BFF)
         #expect(floatToHalfBits(.infinity) == 0x7C00)
         #expect(floatToHalfBits(-.infinity) == 0xFC00)
-        #expect(SafetensorsFile.halfToFloat(floatToHalfBits(.nan)).isNaN)
+        #expect(halfBitsToFloat(floatToHalfBits(.nan)).isNaN)
         #expect(floatToHalfBits(1e-8) == 0)
         #expect(floatToHalfBits(2.9802322e-08) == 0) // exactly half the smallest subnormal: ties to even (0)
         #expect(floatToHalfBits(2.9802326e-08) == 1)

@@ -43,7 +43,7 @@ import Testing
         // checked against the definition value = (-1)^s * 2^(e-15) * (1 + m/1024), subnormals 2^-14 * m/1024.
         for raw in 0...0xFFFF {
             let h = UInt16(raw)
-            let f = SafetensorsFile.halfToFloat(h)
+            let f = halfBitsToFloat(h)
             let sign: Float = (h & 0x8000) != 0 ? -1 : 1
             let e = Int((h >> 10) & 0x1F), m = Float(h & 0x3FF)
             if e == 31 {
@@ -174,7 +174,9 @@ import Testing
         #expect(WeightNames.layerNormAlias("encoder.layer.0.output.dense.weight") == nil)
         #expect(WeightNames.candidateNames(for: "a.LayerNorm.weight") ==
                 ["a.LayerNorm.weight", "bert.a.LayerNorm.weight", "distilbert.a.LayerNorm.weight",
-                 "a.LayerNorm.gamma", "bert.a.LayerNorm.gamma", "distilbert.a.LayerNorm.gamma"])
+                 "roberta.a.LayerNorm.weight", "mpnet.a.LayerNorm.weight",
+                 "a.LayerNorm.gamma", "bert.a.LayerNorm.gamma", "distilbert.a.LayerNorm.gamma",
+                 "roberta.a.LayerNorm.gamma", "mpnet.a.LayerNorm.gamma"])
     }
 
     @Test func sentenceTransformers6Layout() throws {

@@ -28,11 +28,14 @@ size_t fz_packed_weight_count(int n, int k);
 
 /// Packs an `nn.Linear` weight `w` (`[n, k]`, row-major, out-features × in-features) into panels of 16
 /// output features × a block of k (zero-padded past n) for `fz_gemm_packed_rows`. `packed` holds
-/// `fz_packed_weight_count(n, k)` floats (64-byte alignment recommended).
+/// `fz_packed_weight_count(n, k)` floats and must be 32-byte aligned (the AVX2 kernel uses aligned loads;
+/// the CPU backend allocates 64-byte aligned buffers).
 void fz_pack_weight(const float *w, int n, int k, float *packed);
 
 /// Inverse of `fz_pack_weight`: writes the logical `[n, k]` weight back to `w`.
 void fz_unpack_weight(const float *packed, int n, int k, float *w);
+
+/// The functions from here on are thread-safe and run an AVX2+FMA or a portable variant (see `fz_kernel_path`).
 
 /// `c[m, n] = act(a[m, k] · wᵀ + bias)` with `w` packed by `fz_pack_weight`, over logical rows: logical row i
 /// (0..<m) is row `index[i]` of both `a` and `c` (`index` NULL: row i; the CPU backend passes the real token
@@ -43,17 +46,49 @@ void fz_unpack_weight(const float *packed, int n, int k, float *w);
 void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
                          const float *bias, int act, float *c, int ldc);
 
-/// Attention of one sequence and head: `out[i] = softmax_j(scale * q[i] · k[j]) · v[j]` for i, j < n.
-/// q, k, v: n rows of d floats with row stride `stride`; out: n rows with stride `out_stride`.
+/// Attention of one sequence and head: `out[i] = softmax_j(scale * q[i] · k[j] + bias[i][j]) · v[j]` for
+/// i, j < n. q, k, v: n rows of d floats with row stride `stride`; bias: NULL (no bias) or rows of at least n
+/// floats with row stride `bias_stride`; out: n rows with stride `out_stride`.
 /// Returns 0, or -1 when its scratch buffer (thread-local, (d + n) * n floats) cannot be allocated.
 int fz_attention_head(int n, int d, const float *q, const float *k, const float *v, int stride,
-                      float scale, float *out, int out_stride);
+                      float scale, const float *bias, int bias_stride, float *out, int out_stride);
 
 /// Applies an activation in place to `count` floats (same code as the GEMM epilogue).
 void fz_activate(float *x, size_t count, int act);
 
 /// Applies erf, tanh or exp (`FZ_MATH_*`) in place to `count` floats.
 void fz_math(float *x, size_t count, int function);
+
+/// `out[c] = a[c] + b[c]` for `count` floats (`out` may alias `a` or `b`).
+void fz_add_rows(const float *a, const float *b, float *out, size_t count);
+
+/// LayerNorm of one row of `cols` floats: two passes (mean, then the biased variance of the centred values),
+/// eps added to the variance, then `* gamma + beta`. `row` and `out` may be the same memory.
+void fz_layer_norm_row(const float *row, int cols, const float *gamma, const float *beta, float eps, float *out);
+
+/// Runs 10 independent 8-lane multiply-add chains for `iterations` steps (160 FLOPs a step) and returns their
+/// sum (so the work cannot be optimised away); the FMA-peak probe of `featurize bench-cpu`.
+float fz_fma_chains(long iterations, float seed);
+
+/// The kernel variant this process runs: "avx2+fma" or "portable" (chosen once, from the CPU's features and
+/// `FEATURIZE_CPU_KERNELS=portable`).
+const char *fz_kernel_path(void);
+
+/// One variant's kernels, for tests that compare the variants in one process (the public functions above
+/// dispatch to one of them).
+typedef struct {
+    void (*gemm_packed_rows)(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
+                             const float *bias, int act, float *c, int ldc);
+    int (*attention_head)(int n, int d, const float *q, const float *k, const float *v, int stride, float scale,
+                          const float *bias, int bias_stride, float *out, int out_stride);
+    void (*activate)(float *x, size_t count, int act);
+    void (*math)(float *x, size_t count, int function);
+    void (*add_rows)(const float *a, const float *b, float *out, size_t count);
+    void (*layer_norm_row)(const float *row, int cols, const float *gamma, const float *beta, float eps, float *out);
+} fz_kernel_table;
+
+/// The kernels of `variant` (0: portable, 1: AVX2+FMA), or NULL when this CPU cannot run that variant.
+const fz_kernel_table *fz_kernel_variant(int variant);
 
 #ifdef __cplusplus
 }

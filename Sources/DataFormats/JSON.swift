@@ -62,7 +62,8 @@ public indirect enum JSONValue: Sendable, Equatable {
         return JSONValue.readInteger(text)
     }
 
-    static func readInteger(_ text: String) -> IntegerReading {
+    /// Reads a JSON number's text as an exact integer (`.notAnInteger` for a fraction or exponent).
+    public static func readInteger(_ text: String) -> IntegerReading {
         var utf8 = Substring(text).utf8[...]
         var negative = false
         if utf8.first == UInt8(ascii: "-") { negative = true; utf8 = utf8.dropFirst() }
