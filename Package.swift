@@ -62,7 +62,7 @@ let package = Package(
         .executableTarget(name: "FeaturizeFuzz", dependencies: ["ModelIO", "FeatureIO", "Scheduler", "Tokenizer"]),
 
         // Tests.
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizerTests", dependencies: ["DataFormats", "Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
         .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "CPUKernels", "OpenCLBackend", "Pooling", "ReferenceBackend"]),
         .testTarget(name: "EncoderTests", dependencies: ["Featurize"], resources: [.copy("Fixtures")]),
