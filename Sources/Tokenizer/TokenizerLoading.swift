@@ -49,9 +49,9 @@ extension TextTokenizer {
             fm.fileExists(atPath: file(name)) ? try JSONFields.read(file(name)) : nil
         }
         let tokenizerConfig = try optionalConfig("tokenizer_config.json")
-        // The model's config files matter only when no length is given (a bare `tokenize` of a directory).
+        // sentence_bert_config.json matters only when no length is given; config.json caps any length.
         let sentenceConfig = truncation && maxLength == nil ? try optionalConfig("sentence_bert_config.json") : nil
-        let modelConfig = truncation && maxLength == nil ? try optionalConfig("config.json") : nil
+        let modelConfig = truncation ? try optionalConfig("config.json") : nil
 
         var resolved: Int? = nil
         if truncation {
