@@ -1,3 +1,4 @@
+import DataFormats
 import Foundation
 
 /// Deterministic train/test splits of labelled rows.
@@ -42,18 +43,6 @@ extension SplitMix64 {
     }
 }
 
-/// SplitMix64 pseudo-random generator (Steele, Lea & Flood 2014).
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 extension FeatureMatrix {
     /// The rows at `indices` (in that order), shape `[indices.count, columns]`.

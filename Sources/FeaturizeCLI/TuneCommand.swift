@@ -31,7 +31,7 @@ struct TuneCommand: ParsableCommand {
         let totalFlops = shapes.map(\.flops).reduce(0, +)
         print("tune on opencl:\(index) \(info.name): \(candidates.count) candidates, shapes \(shapes.map(\.description).joined(separator: "; "))")
         var best: (KernelParameters, Double)? = nil
-        var randomState = OpenCLSelfTest.Random(state: 7)
+        var randomState = OpenCLSelfTest.Random(seed: 7)
         for p in candidates {
             do {
                 let backend = try OpenCLBackend(deviceIndex: index, parameters: p, profiling: true)
