@@ -160,6 +160,18 @@ public final class FeatureExtractor {
         }
     }
 
+    /// What besides the pooling spec shapes the output (prompt, head steps), for job fingerprints.
+    public var outputSignature: String {
+        let steps = head.steps.map { step -> String in
+            switch step {
+            case let .dense(layer): return "dense(\(layer.config.inFeatures)->\(layer.config.outFeatures),\(layer.config.activation.rawValue))"
+            case .normalize: return "normalize"
+            case let .truncate(n): return "truncate(\(n))"
+            }
+        }
+        return "prompt=\(prompt.map { "\"\($0)\"" } ?? "none")|skip=\(excludedPromptTokens)|head=\(steps.joined(separator: ","))"
+    }
+
     /// The default pooling of a model directory (`ModelSpec.defaultPooling`).
     public static func defaultPooling(modelDirectory: String) throws -> PoolingSpec {
         try ModelSpec(path: modelDirectory).defaultPooling

@@ -37,6 +37,7 @@ public struct SentenceTransformersConfig: Sendable, Equatable {
                 includePrompt: Bool = true, poolingConfigPath: String = "") {
         self.poolingModes = poolingModes; self.normalize = normalize; self.maxSeqLength = maxSeqLength
         self.doLowerCase = doLowerCase; self.includePrompt = includePrompt; self.poolingConfigPath = poolingConfigPath
+        head = normalize ? [.normalize] : []
     }
 
     /// sentence-transformers mode names (new `pooling_mode` values) → our raw names, in legacy order.
@@ -341,6 +342,7 @@ public struct ModelDirectory: Sendable {
                                                 doLowerCase: doLowerCase, includePrompt: includePrompt,
                                                 poolingConfigPath: poolingPath)
         var width = modes.count * hiddenSize
+        result.head = []
         for module in pending.head {
             switch module.kind {
             case "Dense":
