@@ -3,20 +3,31 @@ import Featurize
 import FeatureIO
 import Foundation
 
-/// `--prompt`, `--prompt-name`, `--truncate-dim`: sentence-transformers `encode(prompt=, prompt_name=,
-/// truncate_dim=)`. With none of them the model's `default_prompt_name` applies, as in `encode()`.
-struct EmbeddingOutputOptions: ParsableArguments {
+/// `--prompt`, `--prompt-name`: sentence-transformers `encode(prompt=, prompt_name=)`. With neither the
+/// model's `default_prompt_name` applies, as in `encode()`.
+struct PromptOptions: ParsableArguments {
     @Option(name: .long, help: "Text prepended to every input (sentence-transformers prompt=; \"\" for none). Default: the model's default_prompt_name prompt, if any.")
     var prompt: String?
 
     @Option(name: .customLong("prompt-name"), help: "One of the model's named prompts (config_sentence_transformers.json prompts; sentence-transformers prompt_name=).")
     var promptName: String?
 
+    func validate() throws {
+        if prompt != nil && promptName != nil { throw ValidationError("--prompt and --prompt-name exclude each other; give one") }
+    }
+
+    /// The prompt these flags choose.
+    var choice: PromptChoice { prompt.map { .text($0) } ?? promptName.map { .named($0) } ?? .modelDefault }
+}
+
+/// The prompt flags and `--truncate-dim` (`encode(truncate_dim=)`).
+struct EmbeddingOutputOptions: ParsableArguments {
+    @OptionGroup var promptOptions: PromptOptions
+
     @Option(name: .customLong("truncate-dim"), help: "Keep the first N features after the model's Dense/Normalize modules (Matryoshka; encode(truncate_dim=N)). With --normalize the truncated vector is L2-normalised again.")
     var truncateDim: Int?
 
     func validate() throws {
-        if prompt != nil && promptName != nil { throw ValidationError("--prompt and --prompt-name exclude each other; give one") }
         if let truncateDim, !(1...1_000_000).contains(truncateDim) {
             throw ValidationError("--truncate-dim must be in 1...1000000, got \(truncateDim)")
         }
@@ -24,8 +35,7 @@ struct EmbeddingOutputOptions: ParsableArguments {
 
     /// The extractor's output options; `normalize` is the `--normalize` flag.
     func options(normalize: Bool) -> EmbeddingOptions {
-        let choice: PromptChoice = prompt.map { .text($0) } ?? promptName.map { .named($0) } ?? .modelDefault
-        return EmbeddingOptions(prompt: choice, truncateDim: truncateDim, normalizeAfterTruncation: normalize && truncateDim != nil)
+        EmbeddingOptions(prompt: promptOptions.choice, truncateDim: truncateDim, normalizeAfterTruncation: normalize && truncateDim != nil)
     }
 }
 
