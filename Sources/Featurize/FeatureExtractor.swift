@@ -69,11 +69,11 @@ public final class FeatureExtractor {
     public let head: EmbeddingHead
 
     private let encoder: Encoder
-    private let tokenizer: TextTokenizer
+    let tokenizer: TextTokenizer
     /// `spec` as the pooling stage runs it (normalisation moved into `head`).
     private let poolingStage: PoolingSpec
     private let resolvedLayers: [Int]
-    private let lowercaseInput: Bool
+    let lowercaseInput: Bool
     private let tokenizerThreads: Int
 
     /// - Parameters:
