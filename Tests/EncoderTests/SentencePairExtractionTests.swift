@@ -28,7 +28,7 @@ private enum PairFixture {
 }
 
 @Suite("Sentence pairs (templates, truncation strategies) against Hugging Face")
-struct PairEncodingTests {
+struct SentencePairExtractionTests {
     @Test("ids and type ids equal tokenizers' for longest_first, only_first, only_second; refusals match",
           arguments: PairTruncation.allCases)
     func tokenizerMatches(_ strategy: PairTruncation) throws {
