@@ -72,6 +72,18 @@ public final class FeatureExtractor {
     let tokenizer: TextTokenizer
     /// `spec` as the pooling stage runs it (normalisation moved into `head`).
     private let poolingStage: PoolingSpec
+    /// The pooling stage's spec and output width (`[rows, pooledWidth]` before the head).
+    var poolingStageSpec: PoolingSpec { poolingStage }
+    var pooledWidth: Int { poolingStage.outputDimension(hidden: model.config.hiddenSize) }
+    private var wholeTextTokenizer: TextTokenizer?
+
+    /// The model's tokenizer without truncation or a character cap (for windows of long texts), loaded once.
+    func untruncatedTokenizer() throws -> TextTokenizer {
+        if let t = wholeTextTokenizer { return t }
+        let t = try TextTokenizer.load(directory: model.transformerPath, maxLength: nil, truncation: false)
+        wholeTextTokenizer = t
+        return t
+    }
     private let resolvedLayers: [Int]
     let lowercaseInput: Bool
     private let tokenizerThreads: Int
