@@ -53,6 +53,8 @@ struct ExtractCommand: ParsableCommand {
 
     @Option(name: .long, help: "With --precision int8/uint8: embeddings (.npy [n, dim]) or a [2, dim] ranges file (featurize quantize --save-ranges) that set the per-dimension ranges instead of the output's own rows.")
     var calibration: String?
+
+    @OptionGroup var inputShape: InputShapeOptions
     // --- end of issue 15 options ---
 
     @Flag(name: .long, help: "Continue an interrupted job from OUTPUT.parts/ (same settings required).")
@@ -83,6 +85,9 @@ struct ExtractCommand: ParsableCommand {
             guard dtype == .float32 else { throw ValidationError("--precision \(precision.rawValue) and --dtype \(dtype.rawValue) exclude each other") }
         } else if calibration != nil {
             throw ValidationError("--calibration needs --precision int8 or uint8")
+        }
+        if inputShape.isActive && (resume || shard != nil || precision != .float32) {
+            throw ValidationError("text pairs and --long-input chunk|rows run on the whole input at once: no --resume, --shard or --precision")
         }
     }
 
@@ -115,6 +120,11 @@ struct ExtractCommand: ParsableCommand {
                             "normalize": String(extractor.spec.normalize)]
         if let prompt = extractor.prompt { options.metadata["prompt"] = prompt }
         if let n = embeddingOptions.truncateDim { options.metadata["truncate_dim"] = String(n) }
+        if inputShape.isActive {  // issue 15: pairs and windows, whole input in memory
+            try inputShape.run(extractor: extractor, input: input, textField: textField.field, output: output, dtype: dtype,
+                               overwrite: overwrite, metadata: options.metadata, quiet: quiet)
+            return
+        }
         options.overwrite = overwrite
         options.shard = shard
         options.faultInjection = faultInjection

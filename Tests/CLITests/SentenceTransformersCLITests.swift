@@ -155,4 +155,42 @@ struct SentenceTransformersCLITests {
                                    "--output", "/tmp/never.jsonl", "--precision", "int8"])
         #expect(jsonl.status == 64)
     }
+
+    @Test("--pair-column encodes text pairs as transformers does (mean-pooled BertModel, max abs <= 1e-5)")
+    func pairs() throws {
+        let dir = try STCLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let pairs = try String(contentsOfFile: STCLI.fixture("pairs/pairs.tsv"), encoding: .utf8)
+        try ("text\tsecond\n" + pairs).write(toFile: dir + "/pairs.tsv", atomically: true, encoding: .utf8)
+        let model = STCLI.root.appendingPathComponent("Tests/EncoderTests/Fixtures/models/bert_gelu").path
+        let r = try STCLI.run(["extract", "--model", model, "--input", dir + "/pairs.tsv", "--pair-column", "second",
+                               "--pooling", "mean", "--max-length", "24", "--output", dir + "/o.npy", "--device", "cpu", "--quiet"])
+        #expect(r.status == 0, "\(r.output)")
+        let got = try NpyReader.readMatrix(path: dir + "/o.npy")
+        let expected = try NpyReader.readMatrix(path: STCLI.fixture("pairs/expected_mean_longest_first.npy"))
+        #expect(got.rows == 7 && got.columns == 36)
+        #expect((zip(got.values, expected.values).map { abs($0 - $1) }.max() ?? 1) <= 1e-5)
+        let refused = try STCLI.run(["extract", "--model", model, "--input", dir + "/pairs.tsv", "--pair-column", "second",
+                                     "--pair-truncation", "only_first", "--max-length", "24", "--output", dir + "/p.npy", "--device", "cpu", "--quiet"])
+        #expect(refused.status != 0 && refused.output.contains("only_first"), "\(refused.output)")
+    }
+
+    @Test("--long-input chunk gives one row per text, rows one row per window with an index")
+    func longInput() throws {
+        let dir = try STCLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let long = String(repeating: "The quick brown fox jumps over the lazy dog. ", count: 30)
+        try ("short text\n" + long + "\n").write(toFile: dir + "/in.txt", atomically: true, encoding: .utf8)
+        let model = STCLI.root.appendingPathComponent("Tests/EncoderTests/Fixtures/models/bert_gelu").path
+        let base = ["extract", "--model", model, "--input", dir + "/in.txt", "--device", "cpu", "--quiet", "--stride", "4"]
+        #expect(try STCLI.run(base + ["--long-input", "chunk", "--output", dir + "/c.npy"]).status == 0)
+        #expect(try NpyReader.readMatrix(path: dir + "/c.npy").rows == 2)
+        let r = try STCLI.run(base + ["--long-input", "rows", "--output", dir + "/r.npy"])
+        #expect(r.status == 0, "\(r.output)")
+        let rows = try NpyReader.readMatrix(path: dir + "/r.npy").rows
+        let index = try String(contentsOfFile: dir + "/r.npy.windows.jsonl", encoding: .utf8).split(separator: "\n")
+        #expect(rows > 3 && index.count == rows)
+        #expect(index.first?.contains("\"text\": 0") == true && index.last?.contains("\"text\": 1") == true)
+        #expect(try STCLI.run(base + ["--output", dir + "/x.npy"]).status == 64)  // --stride without --long-input
+    }
 }
