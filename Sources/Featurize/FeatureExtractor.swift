@@ -68,7 +68,7 @@ public final class FeatureExtractor {
     /// What runs after pooling: the model's Dense/Normalize modules, truncation, normalisation.
     public let head: EmbeddingHead
 
-    private let encoder: Encoder
+    let encoder: Encoder
     let tokenizer: TextTokenizer
     /// `spec` as the pooling stage runs it (normalisation moved into `head`).
     private let poolingStage: PoolingSpec

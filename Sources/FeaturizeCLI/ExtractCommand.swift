@@ -86,6 +86,14 @@ struct ExtractCommand: ParsableCommand {
         } else if calibration != nil {
             throw ValidationError("--calibration needs --precision int8 or uint8")
         }
+        if poolingOptions.tokenLevel {
+            guard output.hasSuffix(".safetensors") || output.hasSuffix(".jsonl") else {
+                throw ValidationError("--pooling none writes .safetensors or .jsonl, got '\(output)'")
+            }
+            if inputShape.isActive || resume || shard != nil || precision != .float32 || dtype != .float32 || embeddingOptions.truncateDim != nil {
+                throw ValidationError("--pooling none runs on the whole input at once: no pairs, --long-input, --resume, --shard, --precision, --dtype or --truncate-dim")
+            }
+        }
         if inputShape.isActive && (resume || shard != nil || precision != .float32) {
             throw ValidationError("text pairs and --long-input chunk|rows run on the whole input at once: no --resume, --shard or --precision")
         }
@@ -120,6 +128,11 @@ struct ExtractCommand: ParsableCommand {
                             "normalize": String(extractor.spec.normalize)]
         if let prompt = extractor.prompt { options.metadata["prompt"] = prompt }
         if let n = embeddingOptions.truncateDim { options.metadata["truncate_dim"] = String(n) }
+        if poolingOptions.tokenLevel {  // issue 15: token-level output, whole input in memory
+            try writeTokenLevel(extractor: extractor, input: input, textField: textField.field, output: output,
+                                overwrite: overwrite, metadata: options.metadata)
+            return
+        }
         if inputShape.isActive {  // issue 15: pairs and windows, whole input in memory
             try inputShape.run(extractor: extractor, input: input, textField: textField.field, output: output, dtype: dtype,
                                overwrite: overwrite, metadata: options.metadata, quiet: quiet)

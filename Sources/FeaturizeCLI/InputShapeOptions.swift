@@ -91,3 +91,16 @@ struct InputShapeOptions: ParsableArguments {
         }
     }
 }
+
+/// `--pooling none`: every token's vector of the chosen layers for the whole input, written by `TokenFeaturesFile`.
+func writeTokenLevel(extractor: FeatureExtractor, input: String, textField: String?, output: String, overwrite: Bool,
+                     metadata: [String: String]) throws {
+    if !overwrite && FileManager.default.fileExists(atPath: output) {
+        throw ValidationError("\(output) exists; pass --overwrite to replace it")
+    }
+    let texts = try TextInputReader(path: input, field: textField).readAll()
+    let tokens = try usageErrors { try extractor.extractTokens(texts: texts) }
+    var meta = metadata
+    meta["pooling"] = "none"
+    try TokenFeaturesFile.write(tokens, to: output, metadata: meta)
+}

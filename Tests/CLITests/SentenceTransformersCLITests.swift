@@ -1,5 +1,6 @@
 import FeatureIO
 import Foundation
+import ModelIO
 import Testing
 
 // `featurize extract` / `featurize quantize` against SentenceTransformer.encode() and quantize_embeddings
@@ -192,5 +193,27 @@ struct SentenceTransformersCLITests {
         #expect(rows > 3 && index.count == rows)
         #expect(index.first?.contains("\"text\": 0") == true && index.last?.contains("\"text\": 1") == true)
         #expect(try STCLI.run(base + ["--output", dir + "/x.npy"]).status == 64)  // --stride without --long-input
+    }
+
+    @Test("--pooling none writes ragged token features (.safetensors: features, offsets, token_ids, char_offsets; .jsonl)")
+    func tokenLevel() throws {
+        let dir = try STCLI.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let base = ["extract", "--model", STCLI.fixture("prompts"), "--input", STCLI.fixture("texts.txt"), "--device", "cpu",
+                    "--quiet", "--pooling", "none"]
+        let r = try STCLI.run(base + ["--output", dir + "/t.safetensors"])
+        #expect(r.status == 0, "\(r.output)")
+        let file = try SafetensorsFile(path: dir + "/t.safetensors")
+        let expected = try NpyReader.readMatrix(path: STCLI.fixture("prompts/expected_tokens.npy"))
+        let features = try file.tensor("features")
+        #expect(features.shape == [expected.rows, 36])
+        #expect((zip(features.values, expected.values).map { abs($0 - $1) }.max() ?? 1) <= 1e-5)
+        let offsets = try file.integerTensor("offsets")
+        #expect(offsets.shape == [9] && offsets.values.first == 0 && offsets.values.last == Int64(expected.rows))
+        #expect(try file.integerTensor("token_ids").shape == [expected.rows])
+        #expect(try file.integerTensor("char_offsets").shape == [expected.rows, 2])
+        #expect(try STCLI.run(base + ["--output", dir + "/t.jsonl"]).status == 0)
+        #expect(try String(contentsOfFile: dir + "/t.jsonl", encoding: .utf8).split(separator: "\n").count == 8)
+        #expect(try STCLI.run(base + ["--output", dir + "/t.npy"]).status == 64)
     }
 }
