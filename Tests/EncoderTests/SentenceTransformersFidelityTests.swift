@@ -78,6 +78,18 @@ struct SentenceTransformersFidelityTests {
         #expect(agreement.minCosine >= 0.99999, "\(name)/\(label): min cosine \(agreement.minCosine)")
     }
 
+    @Test("On OpenCL (PoCL here) too: the prompt exclusion and the head run on the host after the device's encoder",
+          .enabled(if: !DeviceRegistry.system.openCLDevices.isEmpty), arguments: [0, 1, 6, 8])
+    func matchesEncodeOnOpenCL(_ index: Int) throws {
+        let (name, label, options, width) = Self.cases[index]
+        let device = try #require(DeviceRegistry.system.openCLDevices.first)
+        let texts = try STFixture.texts()
+        let expected = try NpyArray(path: FixturePaths.file("st/\(name)/expected_\(label).npy"))
+        let extractor = try FeatureExtractor(modelDirectory: STFixture.directory(name), batchSize: 3, device: device, output: options)
+        let agreement = rowAgreement(try extractor.extract(texts: texts).values, expected.floats, cols: width)
+        #expect(agreement.maxAbs <= 1e-5 && agreement.minCosine >= 0.99999, "\(name)/\(label) on \(device.id): \(agreement)")
+    }
+
     @Test("The prompt changes the output, and include_prompt false excludes exactly the prompt's tokens")
     func promptIsApplied() throws {
         let extractor = try FeatureExtractor(modelDirectory: STFixture.directory("prompts"))
