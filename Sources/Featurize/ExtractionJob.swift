@@ -78,7 +78,7 @@ public final class ExtractionJob {
             ? "\(options.input)|\(attrs?[.size] ?? 0)|\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
             : "\((options.input as NSString).lastPathComponent)|\(attrs?[.size] ?? 0)"
         let b = options.batching
-        return [includeShard ? e.model.path : (e.model.path as NSString).lastPathComponent, "\(e.spec)", "\(e.maxLength)", inputID, options.textField ?? "text",
+        return [includeShard ? e.model.path : (e.model.path as NSString).lastPathComponent, "\(e.spec)", e.outputSignature, "\(e.maxLength)", inputID, options.textField ?? "text",
                 "\(b.maxBatchTokens)|\(b.maxBatchSize ?? 0)|\(b.window)|\(b.sortByLength)",
                 includeShard ? (options.shard.map { "\($0.index)/\($0.count)" } ?? "all") : "shards",
                 options.dtype.rawValue].joined(separator: "\n")

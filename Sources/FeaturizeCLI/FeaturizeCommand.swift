@@ -8,5 +8,5 @@ struct FeaturizeCommand: ParsableCommand {
         abstract: "Turn text into features with pretrained transformer encoders, and train classifiers on them.",
         subcommands: [TokenizeCommand.self, ExtractCommand.self, MergeCommand.self, AblateCommand.self,
                       TrainCommand.self, PredictCommand.self, EvaluateCommand.self, DevicesCommand.self,
-                      TuneCommand.self, SelfTestCommand.self, BenchGemmCommand.self, BenchEncoderCommand.self, BenchCPUCommand.self])
+                      TuneCommand.self, QuantizeCommand.self, SelfTestCommand.self, BenchGemmCommand.self, BenchEncoderCommand.self, BenchCPUCommand.self])
 }
