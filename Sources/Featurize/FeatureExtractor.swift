@@ -10,11 +10,15 @@ import Tokenizer
 public enum FeaturizeError: Error, CustomStringConvertible, Equatable {
     case invalidOption(String)
     case deviceUnavailable(device: String, reason: String)
+    /// `--strict`: rows holding NaN or ±Inf (0-based row numbers, the first few).
+    case nonFiniteRows(count: Int, rows: [Int], output: String)
 
     public var description: String {
         switch self {
         case let .invalidOption(detail): return detail
         case let .deviceUnavailable(device, reason): return "device '\(device)' is not available: \(reason)"
+        case let .nonFiniteRows(count, rows, output):
+            return "\(output): \(count) row(s) hold NaN or infinite values (rows \(rows.map(String.init).joined(separator: ", "))\(count > rows.count ? ", ..." : "")); --strict refuses them, no output written (check the model's weights, or use float32 if float16 overflowed)"
         }
     }
 }

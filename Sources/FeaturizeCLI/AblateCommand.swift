@@ -89,7 +89,7 @@ struct AblateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let log: (String) -> Void = { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+        let log: (String) -> Void = { line in if !quiet { StandardError.line(line) } }
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: report, isDirectory: &isDir), !overwrite,
            !((try? FileManager.default.contentsOfDirectory(atPath: report))?.isEmpty ?? true) {
@@ -126,7 +126,8 @@ struct AblateCommand: ParsableCommand {
             batching: try batching.policy(for: plan, maxLength: extractor.maxLength),
             reportDirectory: report, title: "Featurize ablation: \((model as NSString).lastPathComponent) on \((train as NSString).lastPathComponent)",
             log: log)
-        print(outcome.report.markdown())
-        print("Encoded \(outcome.trainRows + outcome.testRows) texts once in \(String(format: "%.1f", outcome.extractSeconds)) s; report: \(outcome.files.html)")
+        let out = StandardOutput()
+        try out.line(outcome.report.markdown())
+        try out.line("Encoded \(outcome.trainRows + outcome.testRows) texts once in \(String(format: "%.1f", outcome.extractSeconds)) s; report: \(outcome.files.html)")
     }
 }

@@ -174,6 +174,16 @@ extension EncoderConfig {
         for (field, value) in positive where value <= 0 {
             throw ModelIOError.configInvalidField(path: path, field: field, reason: "must be positive, found \(value)")
         }
+        // Upper bounds far above any encoder's, checked before a size allocates anything (issue 16: a
+        // `num_hidden_layers` of 1e12 aborted in an allocation).
+        let limits: [(String, Int, Int)] = [
+            (names.vocab, config.vocabSize, 10_000_000), (names.hidden, config.hiddenSize, 1 << 16),
+            (names.layers, config.numLayers, 1_000), (names.heads, config.numHeads, 1 << 12),
+            (names.intermediate, config.intermediateSize, 1 << 20), (names.positions, config.maxPositionEmbeddings, 1 << 20),
+        ]
+        for (field, value, limit) in limits where value > limit {
+            throw ModelIOError.configInvalidField(path: path, field: field, reason: "\(value) is out of range (at most \(limit))")
+        }
         guard config.hiddenSize % config.numHeads == 0 else {
             throw ModelIOError.configInvalidField(
                 path: path, field: names.hidden,
