@@ -42,7 +42,7 @@ public enum FeatureIOError: Error, Sendable, Equatable, CustomStringConvertible 
         case let .readFailed(path, reason): return "\(path): read failed: \(reason)"
         case let .writeFailed(path, reason): return "\(path): write failed: \(reason)"
         case let .unknownFormat(path):
-            return "\(path): unknown input format (use a .txt, .jsonl, .csv or .tsv file, or name the format)"
+            return "\(path): unknown input format from its extension: use a .txt, .jsonl, .csv or .tsv name, or read it as text lines from standard input (--input - < FILE)"
         case let .invalidUTF8(path, line): return "\(path):\(line): invalid UTF-8"
         case let .lineTooLong(path, line, limit):
             return "\(path):\(line): line longer than \(limit) bytes (\(limit >> 20) MiB, the limit of one text line); is this a text file?"

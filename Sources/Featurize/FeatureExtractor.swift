@@ -106,6 +106,11 @@ public final class FeatureExtractor {
         backend = try device.makeBackend(threads: threads)
         tokenizerThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         tokenizer = try TextTokenizer.load(directory: model.transformerPath, maxLength: self.maxLength, truncation: true)
+        // A token id the embedding table lacks is a model-directory error, not a device failure mid-job.
+        let ids = tokenizer.model.vocab.map { ($0.key, $0.value) } + tokenizer.addedTokens.map { ($0.content, $0.id) }
+        if let (token, id) = ids.max(by: { $0.1 < $1.1 }), Int(id) >= config.vocabSize {
+            throw FeaturizeError.invalidOption("\(model.transformerPath): the tokenizer has token id \(id) (\"\(token)\") but config.json's vocab_size is \(config.vocabSize): the tokenizer and the weights do not belong together")
+        }
         let weights = try model.loadWeights()
         encoder = try Encoder(config: config, weights: weights, backend: backend)
         if spec.methods.contains(.pooler) && !encoder.hasPooler {

@@ -99,6 +99,7 @@ struct AblateCommand: ParsableCommand {
         var trainTexts = texts, trainLabels = labels, testTexts: [String] = [], testLabels: [String] = []
         if let test {
             (testTexts, testLabels) = try Self.readLabelled(test, text: textColumn, label: labelColumn)
+            try Self.checkTestLabels(testLabels, trainLabels: labels, test: test, train: train, labelColumn: labelColumn)
         } else {
             let split = try TrainTestSplit.stratified(labels: labels, testFraction: testFraction, seed: seed)
             trainTexts = split.train.map { texts[$0] }; trainLabels = split.train.map { labels[$0] }

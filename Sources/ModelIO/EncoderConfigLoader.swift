@@ -166,6 +166,12 @@ extension EncoderConfig {
                 hiddenAct: try reader.string("activation", default: "gelu"),
                 padTokenId: try reader.int("pad_token_id", default: 0))
         }
+        // An explicit null for a size is not "absent": reading it as the default (768, 12, ...) would describe
+        // another model than the weights.
+        for field in [names.vocab, names.hidden, names.layers, names.heads, names.intermediate, names.positions]
+        where reader.value[field] == .null {
+            throw ModelIOError.configInvalidField(path: path, field: field, reason: "is null; give the number (or remove the field for the default)")
+        }
         let positive: [(String, Int)] = [
             (names.vocab, config.vocabSize), (names.hidden, config.hiddenSize), (names.layers, config.numLayers),
             (names.heads, config.numHeads), (names.intermediate, config.intermediateSize),

@@ -259,6 +259,44 @@ import Glibc
         #expect(free.status == 0, "\(free.err)")
     }
 
+    @Test func item12MessagesSayWhatIsWrong() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let base = ["extract", "--input", Self.texts, "--output", dir + "/o.npy", "--quiet"]
+        // A tokenizer with ids beyond the model's vocabulary: a model error at load, not "no healthy device".
+        let small = dir + "/small"
+        try Self.copyModel(to: small)
+        var config = try String(contentsOfFile: small + "/config.json", encoding: .utf8)
+        config = config.replacingOccurrences(of: "\"vocab_size\": 3963", with: "\"vocab_size\": 1000")
+        try Self.write(config, to: small + "/config.json")
+        let vocab = try Self.run(base + ["--model", small])
+        #expect(vocab.status != 0 && vocab.err.contains("vocab_size is 1000") && !vocab.err.contains("device"), "\(vocab.err)")
+        // hidden_size: null is not the default 768.
+        let null = dir + "/null"
+        try Self.copyModel(to: null)
+        config = try String(contentsOfFile: null + "/config.json", encoding: .utf8)
+        try Self.write(config.replacingOccurrences(of: "\"hidden_size\": 36", with: "\"hidden_size\": null"), to: null + "/config.json")
+        let nullRun = try Self.run(base + ["--model", null])
+        #expect(nullRun.status != 0 && nullRun.err.contains("\"hidden_size\": is null") && !nullRun.err.contains("768"), "\(nullRun.err)")
+        // A missing model path.
+        let missing = try Self.run(base + ["--model", dir + "/no-such-model"])
+        #expect(missing.status != 0 && missing.err.contains("no-such-model: no such model directory"), "\(missing.err)")
+        // The .dat hint names only options that exist.
+        try Self.write("a\n", to: dir + "/in.dat")
+        let dat = try Self.run(["extract", "--model", Self.model, "--input", dir + "/in.dat", "--output", dir + "/d.npy"])
+        #expect(dat.status != 0 && dat.err.contains("--input -") && !dat.err.contains("name the format"), "\(dat.err)")
+        // A layer out of range names the subcommand's help, not the top-level usage.
+        let layer = try Self.run(base + ["--model", Self.model, "--layers", "9"])
+        #expect(layer.status == 64 && layer.err.contains("featurize extract --help") && !layer.err.contains("featurize <subcommand>"), "\(layer.err)")
+        // ablate: a test label never seen in training names the test file and the record's line (a quoted
+        // text spanning two lines before it).
+        try Self.write("text,label\n" + (0..<8).map { "t \($0),\($0 % 2 == 0 ? "a" : "b")" }.joined(separator: "\n") + "\n", to: dir + "/train.csv")
+        try Self.write("text,label\n\"two\nlines\",a\nfine,b\nodd,c\n", to: dir + "/test.csv")
+        let ablate = try Self.run(["ablate", "--model", Self.model, "--train", dir + "/train.csv", "--test", dir + "/test.csv",
+                                   "--pooling", "mean", "--report", dir + "/rep", "--quiet"])
+        #expect(ablate.status == 64 && ablate.err.contains("test.csv:5: label 'c'") && ablate.err.contains("train.csv"), "\(ablate.err)")
+    }
+
     // MARK: 11. Non-finite rows
 
     @Test func item11NonFiniteRowsAreCountedAndStrictFails() throws {
