@@ -82,7 +82,10 @@ struct ExtractCommand: ParsableCommand {
     func run() throws {
         // Every output path is checked before any work: a --stats path that cannot be written fails now, not
         // after the whole job.
-        _ = try OutputTarget(output, overwrite: overwrite || resume, inputs: [input])
+        let target = try OutputTarget(output, overwrite: overwrite || resume, inputs: [input])
+        guard target.kind == .regularFile else {
+            throw ValidationError("--output \(output) is not a regular file: extract writes OUTPUT.parts/ and renames the finished file into place; write to a file and copy it")
+        }
         let statsTarget = try stats.map { try OutputTarget($0, option: "--stats", overwrite: overwrite || resume, inputs: [input]) }
         let model = modelOptions.model, maxLength = modelOptions.maxLength, threads = deviceOptions.threads
         let spec = try poolingOptions.spec(model: model)

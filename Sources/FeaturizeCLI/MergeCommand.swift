@@ -30,7 +30,9 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
-        _ = try OutputTarget(output, overwrite: overwrite, inputs: shards)
+        guard try OutputTarget(output, overwrite: overwrite, inputs: shards).kind == .regularFile else {
+            throw ValidationError("--output \(output) is not a regular file: merge renames the finished file into place; write to a file and copy it")
+        }
         let (rows, cols) = try ShardMerger.merge(inputs: shards, output: output, overwrite: overwrite)
         try StandardOutput().line("featurize merge: \(shards.count) shards -> \(output) [\(rows), \(cols)]")
     }

@@ -232,6 +232,12 @@ import Glibc
         #expect(String(decoding: received.data, as: UTF8.self).hasPrefix("{\"input_ids\": [101, "))
         var info = stat()
         #expect(lstat(fifo, &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO)
+        // extract renames a finished file into place: a FIFO output is refused, not replaced.
+        let fifoNpy = dir + "/fifo.npy"
+        #expect(mkfifo(fifoNpy, 0o644) == 0)
+        let extract = try Self.run(["extract", "--model", Self.model, "--input", input, "--output", fifoNpy, "--quiet"])
+        #expect(extract.status == 64 && extract.err.contains("not a regular file"), "\(extract.err)")
+        #expect(lstat(fifoNpy, &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO)
         // train refuses an existing output too.
         let (features, labels) = try ClassifierCLITests.makeData(in: dir, rows: 30)
         try Self.write("precious\n", to: dir + "/m.json")
