@@ -316,6 +316,17 @@ import Glibc
         let strict = try Self.run(["extract", "--model", nanModel, "--input", Self.texts, "--output", dir + "/s.npy", "--strict"])
         #expect(strict.status == 1 && strict.err.contains("NaN") && strict.err.contains("--strict"), "\(strict.err)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/s.npy"))
+        // A NaN query weight: the attention's exp must propagate NaN (the AVX2 clamp turned it into finite rows),
+        // on the CPU and on OpenCL (PoCL here; skipped with a note where no OpenCL device exists).
+        let queryModel = dir + "/query"
+        try Self.copyModel(to: queryModel)
+        try Self.setWeight(in: queryModel, tensor: "encoder.layer.0.attention.self.query.weight", to: .nan)
+        var devices = ["cpu"]
+        if try Self.run(["devices"]).out.contains("opencl:0 ") { devices.append("opencl:0") } else { print("IntegrityTests: no OpenCL device; NaN propagation checked on the CPU only") }
+        for device in devices {
+            let q = try Self.run(["extract", "--model", queryModel, "--input", Self.texts, "--output", dir + "/q-\(device).npy", "--device", device])
+            #expect(q.status == 0 && q.err.contains("40 row(s) hold NaN or infinite values"), "\(device): \(q.err)")
+        }
         // float16 overflow: finite in float32, infinite in the file.
         let bigModel = dir + "/big"
         try Self.copyModel(to: bigModel)
