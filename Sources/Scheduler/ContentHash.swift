@@ -1,4 +1,4 @@
-/// A streaming 128-bit content hash (two FNV-1a lanes with different primes, finished with a splitmix64
+/// A streaming 128-bit content hash (two multiply-xorshift lanes over 8-byte words with different primes, finished with a splitmix64
 /// avalanche and the byte count) for fingerprints: the input texts a chunk consumed, a model's files. It
 /// detects changed content (a different input, replaced weights), not deliberate collisions.
 public struct ContentHash: Sendable, Equatable {
@@ -8,11 +8,26 @@ public struct ContentHash: Sendable, Equatable {
 
     public init() {}
 
+    /// Adds `bytes`: whole 8-byte little-endian words first (8 times fewer steps), then the tail byte by
+    /// byte. The split into calls matters (callers add lengths to separate variable-length fields).
     public mutating func update(_ bytes: UnsafeRawBufferPointer) {
         var a = self.a, b = self.b
-        for byte in bytes {
-            a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-            b = (b ^ UInt64(byte)) &* 0x9e37_79b9_7f4a_7c15
+        let words = bytes.count / 8
+        var i = 0
+        while i < words {
+            let word = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self))
+            a = (a ^ word) &* 0x0000_0100_0000_01b3
+            a ^= a >> 29
+            b = (b ^ word) &* 0x9e37_79b9_7f4a_7c15
+            b ^= b >> 32
+            i += 1
+        }
+        var k = 8 * words
+        while k < bytes.count {
+            let byte = UInt64(bytes[k])
+            a = (a ^ byte) &* 0x0000_0100_0000_01b3
+            b = (b ^ byte) &* 0x9e37_79b9_7f4a_7c15
+            k += 1
         }
         self.a = a; self.b = b
         count &+= UInt64(bytes.count)
