@@ -34,14 +34,16 @@ let package = Package(
         .target(name: "Kernels", path: "Kernels", exclude: ["README.md"], plugins: ["EmbedKernels"]),
 
         // Core modules.
-        .target(name: "Tokenizer"),
+        .target(name: "Tokenizer", dependencies: ["DataFormats"]),
         .target(name: "DataFormats"),
         .target(name: "ModelIO", dependencies: ["DataFormats"]),
         .target(name: "Backend"),
         // CPU kernels in C: packed-weight SGEMM, attention, row kernels; AVX2+FMA variants picked at run time.
         .target(name: "CPUKernels"),
         .target(name: "CPUBackend", dependencies: ["Backend", "CBLAS", "CPUKernels", "Pooling"]),
-        .target(name: "OpenCLBackend", dependencies: ["Backend", "COpenCL", "DataFormats", "Kernels"]),
+        // The oracle: plain loops as a ComputeBackend; every backend is tested against it.
+        .target(name: "ReferenceBackend", dependencies: ["Backend", "Pooling"]),
+        .target(name: "OpenCLBackend", dependencies: ["Backend", "COpenCL", "DataFormats", "Kernels", "ReferenceBackend"]),
         .target(name: "Encoder", dependencies: ["Backend", "ModelIO"]),
         .target(name: "Pooling", dependencies: ["Backend"]),
         .target(name: "FeatureIO", dependencies: ["DataFormats"]),
@@ -62,7 +64,7 @@ let package = Package(
         // Tests.
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "CPUKernels", "OpenCLBackend"]),
+        .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "CPUKernels", "OpenCLBackend", "Pooling", "ReferenceBackend"]),
         .testTarget(name: "EncoderTests", dependencies: ["Featurize"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ClassifierTests", dependencies: ["Classifier"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "FeatureIO"]),

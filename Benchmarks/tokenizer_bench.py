@@ -1,20 +1,33 @@
 #!/usr/bin/env python3
 """Tokenizer throughput: `featurize tokenize` (release build) vs Hugging Face `tokenizers` encode_batch.
 
-Same texts for both: the 24,000-line corpus fixture (Tests/TokenizerTests/Fixtures/corpus.txt.gz), MiniLM
-tokenizer, no truncation, no padding. At 1 and 2 threads (RAYON_NUM_THREADS for HF, --threads for ours),
-3 runs each, interleaved (ours, HF, ours, HF, ...), median reported.
+Same texts and tokenizer.json for both, no truncation, no padding:
+  wordpiece: the MiniLM tokenizer on the 24,000-line corpus fixture (Tests/TokenizerTests/Fixtures/corpus.txt.gz);
+  bpe:       the byte-level BPE fixture (tokenizer-bpe.json.gz: ByteLevel + BPE + RobertaProcessing, vocab 8,000,
+             from scripts/fixtures/gen_bpe_tokenizer_fixtures.py) on the same corpus plus the 6,000 multilingual
+             lines (multilingual.txt.gz), 30,000 lines;
+  unigram:   the SentencePiece-Unigram fixture in the Hub's XLM-R arrangement (tokenizer-unigram-xlmr4.json.gz:
+             Precompiled + Replace + Metaspace + Unigram, vocab 4,000, from
+             scripts/fixtures/gen_unigram_tokenizer_fixtures.py) on the same corpus plus the 12,000 multilingual
+             lines (unigram-multilingual.txt.gz), 36,000 lines.
+At 1 and 2 threads (RAYON_NUM_THREADS for HF, --threads for ours), 3 runs each, interleaved (ours, HF, ours, HF,
+...), median reported.
 
 What is timed: the tokenize phase only, excluding process start, model load and file I/O.
   ours: the "tokenize X s" that `featurize tokenize` prints to stderr (TextTokenizer.encodeBatch of all lines);
   HF:   time.perf_counter() around Tokenizer.encode_batch(lines) in a fresh process per run.
-Usage: python3 Benchmarks/tokenizer_bench.py [--runs 3] [--binary .build/release/featurize]
+Usage: python3 Benchmarks/tokenizer_bench.py [--runs 3] [--binary .build/release/featurize] [--tokenizers wordpiece,bpe,unigram]
 """
 import argparse, gzip, os, re, statistics, subprocess, sys, tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODEL = os.path.join(ROOT, "models", "all-MiniLM-L6-v2")
-CORPUS = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures", "corpus.txt.gz")
+FIXTURES = os.path.join(ROOT, "Tests", "TokenizerTests", "Fixtures")
+CORPUS = os.path.join(FIXTURES, "corpus.txt.gz")
+MULTILINGUAL = os.path.join(FIXTURES, "multilingual.txt.gz")
+BPE_TOKENIZER = os.path.join(FIXTURES, "tokenizer-bpe.json.gz")
+UNIGRAM_TOKENIZER = os.path.join(FIXTURES, "tokenizer-unigram-xlmr4.json.gz")
+UNIGRAM_MULTILINGUAL = os.path.join(FIXTURES, "unigram-multilingual.txt.gz")
 
 HF_CHILD = r"""
 import sys, time
@@ -28,8 +41,8 @@ print(sum(len(e.ids) for e in encodings), seconds)
 """
 
 
-def run_ours(binary, path, threads):
-    result = subprocess.run([binary, "tokenize", "--model", MODEL, "--input", path, "--output", "/dev/null",
+def run_ours(binary, model, path, threads):
+    result = subprocess.run([binary, "tokenize", "--model", model, "--input", path, "--output", "/dev/null",
                              "--no-truncation", "--threads", str(threads)], capture_output=True, text=True, check=True)
     m = re.search(r"(\d+) texts, (\d+) tokens.*tokenize ([0-9.]+) s", result.stderr)
     if not m:
@@ -37,35 +50,26 @@ def run_ours(binary, path, threads):
     return int(m.group(2)), float(m.group(3))
 
 
-def run_hf(path, threads):
+def run_hf(model, path, threads):
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="true")
-    result = subprocess.run([sys.executable, "-c", HF_CHILD, os.path.join(MODEL, "tokenizer.json"), path],
+    result = subprocess.run([sys.executable, "-c", HF_CHILD, os.path.join(model, "tokenizer.json"), path],
                             capture_output=True, text=True, check=True, env=env)
     tokens, seconds = result.stdout.split()
     return int(tokens), float(seconds)
 
 
-def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "featurize"))
-    parser.add_argument("--threads", default="1,2")
-    args = parser.parse_args()
-    if not os.path.exists(args.binary):
-        subprocess.run(["swift", "build", "-c", "release", "--product", "featurize"], cwd=ROOT, check=True)
-    text = gzip.open(CORPUS, "rt", encoding="utf-8").read()
+def bench(name, binary, model, text, thread_counts, runs):
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
         f.write(text)
         path = f.name
-    n_lines = text.count("\n")
-    print("corpus: %d lines; timing the tokenize phase only (no process start, model load or I/O)" % n_lines)
+    print("%s: %d lines; timing the tokenize phase only (no process start, model load or I/O)" % (name, text.count("\n")))
     print("%-8s %14s %14s %8s" % ("threads", "ours tok/s", "HF tok/s", "ratio"))
     try:
-        for threads in [int(t) for t in args.threads.split(",")]:
+        for threads in thread_counts:
             ours, hf = [], []
-            for _ in range(args.runs):
-                tokens_ours, s_ours = run_ours(args.binary, path, threads)
-                tokens_hf, s_hf = run_hf(path, threads)
+            for _ in range(runs):
+                tokens_ours, s_ours = run_ours(binary, model, path, threads)
+                tokens_hf, s_hf = run_hf(model, path, threads)
                 if tokens_ours != tokens_hf:
                     sys.exit("token counts differ: ours %d, HF %d" % (tokens_ours, tokens_hf))
                 ours.append(tokens_ours / s_ours)
@@ -75,6 +79,34 @@ def main():
                 threads, mo, mh, mo / mh, [round(x) for x in ours], [round(x) for x in hf]))
     finally:
         os.remove(path)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "release", "featurize"))
+    parser.add_argument("--threads", default="1,2")
+    parser.add_argument("--tokenizers", default="wordpiece,bpe,unigram")
+    args = parser.parse_args()
+    if not os.path.exists(args.binary):
+        subprocess.run(["swift", "build", "-c", "release", "--product", "featurize"], cwd=ROOT, check=True)
+    threads = [int(t) for t in args.threads.split(",")]
+    corpus = gzip.open(CORPUS, "rt", encoding="utf-8").read()
+    kinds = args.tokenizers.split(",")
+    if "wordpiece" in kinds:
+        bench("wordpiece (MiniLM)", args.binary, MODEL, corpus, threads, args.runs)
+    if "bpe" in kinds:
+        with tempfile.TemporaryDirectory() as model:
+            with open(os.path.join(model, "tokenizer.json"), "wb") as f:
+                f.write(gzip.open(BPE_TOKENIZER).read())
+            text = corpus + gzip.open(MULTILINGUAL, "rt", encoding="utf-8").read()
+            bench("byte-level BPE (RoBERTa arrangement)", args.binary, model, text, threads, args.runs)
+    if "unigram" in kinds:
+        with tempfile.TemporaryDirectory() as model:
+            with open(os.path.join(model, "tokenizer.json"), "wb") as f:
+                f.write(gzip.open(UNIGRAM_TOKENIZER).read())
+            text = corpus + gzip.open(UNIGRAM_MULTILINGUAL, "rt", encoding="utf-8").read()
+            bench("SentencePiece Unigram (XLM-R Hub arrangement)", args.binary, model, text, threads, args.runs)
 
 
 if __name__ == "__main__":

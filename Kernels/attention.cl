@@ -68,10 +68,13 @@ __kernel void batched_gemm(const int M, const int N, const int K, const float al
 
 // Masked softmax over rows of `scores` [rowsPerMatrix * matrices, cols], in place. Row r belongs to matrix
 // z = r / rowsPerMatrix, which belongs to sequence (sequenceBase + z / heads) with `lengths[...]` real keys.
+// hasBias != 0: first adds the additive bias `bias[z % heads][r % rowsPerMatrix][j]` (layout
+// [heads, rowsPerMatrix, cols], shared by all sequences: MPNet's relative position bias) to the real keys.
 // Keys >= length get weight exactly 0; max-subtracted; a row with length 0 becomes all zeros.
-// One work-group of ROW_WG work-items per row.
+// One work-group of ROW_WG work-items per row (the GPU and the CPU-device GEMM variants share it).
 __kernel void masked_softmax(__global float* scores, const int cols, const int rowsPerMatrix, const int heads,
-                             __global const int* lengths, const int sequenceBase) {
+                             __global const int* lengths, const int sequenceBase,
+                             __global const float* bias, const int hasBias) {
     __local float scratch[ROW_WG];
     const int row = get_group_id(0);
     const int lid = get_local_id(0);
@@ -80,7 +83,17 @@ __kernel void masked_softmax(__global float* scores, const int cols, const int r
     __global float* x = scores + (long)row * cols;
 
     float localMax = -INFINITY;
-    for (int j = lid; j < length; j += ROW_WG) localMax = fmax(localMax, x[j]);
+    if (hasBias) {
+        // Each work-item adds the bias to the same keys it later exponentiates (no barrier needed).
+        __global const float* b = bias + ((long)(z % heads) * rowsPerMatrix + (row - z * rowsPerMatrix)) * cols;
+        for (int j = lid; j < length; j += ROW_WG) {
+            const float v = x[j] + b[j];
+            x[j] = v;
+            localMax = fmax(localMax, v);
+        }
+    } else {
+        for (int j = lid; j < length; j += ROW_WG) localMax = fmax(localMax, x[j]);
+    }
     const float rowMax = row_group_max(localMax, scratch);
 
     float localSum = 0.0f;

@@ -15,6 +15,6 @@ echo "== tokenize: $data"
 echo "== extract: sentence embeddings of $data with $model"
 "$bin" extract --model "$model" --input "$data" --output out/movie-reviews.npy --overwrite
 echo "== ablate: which pooling and layers classify the reviews best"
-"$bin" ablate --model "$model" --train "$data" --test-fraction 0.2 --seed 7 \
+"$bin" ablate --model "$model" --train "$data" --test-fraction 0.2 --seed 7 --cv 5 --C auto \
   --pooling cls,mean,max --layers 2,4,6 --report out/ablation --overwrite
-echo "Report: out/ablation/report.html (also report.md, results.csv, heatmap.svg)"
+echo "Report: out/ablation/report.html (also report.md, results.csv/json, heatmap.svg, forest.svg, length.svg)"

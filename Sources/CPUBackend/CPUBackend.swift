@@ -275,10 +275,14 @@ public final class CPUBackend: ComputeBackend {
     }
 
     public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
-                          scale: Float, out: any DeviceBuffer) throws {
+                          scale: Float, positionBias: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
         let op = "attention"
         let q = try cpu(qkv, op), o = try cpu(out, op)
+        let bias = try positionBias.map { try cpu($0, op) }
         let hidden = heads * headDim
+        if let bias {
+            try check(bias.count >= heads * seq * seq, op, "positionBias holds \(bias.count) < \(heads)x\(seq)x\(seq)")
+        }
         try check(lengths.count == batch, op, "lengths has \(lengths.count) entries, expected batch \(batch)")
         try check(q.count >= batch * seq * 3 * hidden, op, "qkv holds \(q.count) < \(batch * seq)x\(3 * hidden)")
         try check(o.count >= batch * seq * hidden, op, "out holds \(o.count) < \(batch * seq)x\(hidden)")
@@ -297,8 +301,10 @@ public final class CPUBackend: ComputeBackend {
                     guard n > 0 else { continue }
                     let base = q.pointer + b * seq * stride + h * headDim
                     // Scores over real positions only (padding keys excluded), softmax, · V, into this head's columns.
+                    let headBias = bias.map { UnsafePointer($0.pointer + h * seq * seq) }
                     if fz_attention_head(Int32(n), Int32(headDim), base, base + hidden, base + 2 * hidden, Int32(stride),
-                                         scale, o.pointer + b * seq * hidden + h * headDim, Int32(hidden)) != 0 {
+                                         scale, headBias, Int32(seq),
+                                         o.pointer + b * seq * hidden + h * headDim, Int32(hidden)) != 0 {
                         failed[item] = 1
                     }
                 }

@@ -46,8 +46,8 @@ void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, 
 }
 
 int fz_attention_head(int n, int d, const float *q, const float *k, const float *v, int stride, float scale,
-                      float *out, int out_stride) {
-    return DISPATCH(attention_head, n, d, q, k, v, stride, scale, out, out_stride);
+                      const float *bias, int bias_stride, float *out, int out_stride) {
+    return DISPATCH(attention_head, n, d, q, k, v, stride, scale, bias, bias_stride, out, out_stride);
 }
 
 void fz_activate(float *x, size_t count, int act) { DISPATCH(activate, x, count, act); }

@@ -25,7 +25,8 @@ static inline int panels_for(int n) { return (n + NR - 1) / NR; }
     void prefix##gemm_packed_rows(int m, const int *index, int n, int k, const float *a, int lda,          \
                                   const float *packed, const float *bias, int act, float *c, int ldc);     \
     int prefix##attention_head(int n, int d, const float *q, const float *k, const float *v, int stride,   \
-                               float scale, float *out, int out_stride);                                   \
+                               float scale, const float *bias, int bias_stride, float *out,                \
+                               int out_stride);                                                            \
     void prefix##activate(float *x, size_t count, int act);                                                \
     void prefix##math(float *x, size_t count, int function);                                               \
     void prefix##layer_norm_row(const float *row, int cols, const float *gamma, const float *beta,          \

@@ -127,7 +127,7 @@ static _Thread_local float *scores_buffer = NULL;
 static _Thread_local size_t scores_capacity = 0;
 
 int fz_portable_attention_head(int n, int d, const float *q, const float *k, const float *v, int stride,
-                               float scale, float *out, int out_stride) {
+                               float scale, const float *bias, int bias_stride, float *out, int out_stride) {
     if (n <= 0 || d <= 0) return 0;
     if ((size_t)n > scores_capacity) {
         float *p = realloc(scores_buffer, (size_t)n * sizeof(float));
@@ -143,6 +143,7 @@ int fz_portable_attention_head(int n, int d, const float *q, const float *k, con
             const float *kj = k + (size_t)j * stride;
             float dot = 0.f;
             for (int c = 0; c < d; c++) dot += qi[c] * (kj[c] * scale);
+            if (bias) dot += bias[(size_t)i * bias_stride + j];
             s[j] = dot;
             if (dot > mx || mx != mx) mx = dot;
         }

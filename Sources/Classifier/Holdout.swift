@@ -60,7 +60,7 @@ extension FeatureMatrix {
     }
 }
 
-/// Train on one set, evaluate on another: the building block of an ablation run.
+/// Train on one set, evaluate on another (a single holdout; `CrossValidatedAblation` does folds, C search and tests).
 public struct HoldoutEvaluation: Sendable {
     public var model: LogisticRegressionModel
     /// Metrics on the test set; the majority baseline uses the training set's most frequent class.

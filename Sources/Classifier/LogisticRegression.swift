@@ -157,8 +157,10 @@ public struct LogisticRegressionModel: Codable, Sendable, Equatable {
 public enum LogisticRegression {
     /// Trains on `features` `[N, D]` with one label per row. Labels become classes in sorted order.
     /// Deterministic: the gradient is summed over fixed row chunks in a fixed order, whatever the thread count.
+    /// `quiet` suppresses the non-convergence warning on standard error (the model's `converged` still says).
     public static func train(features: FeatureMatrix, labels: [String],
-                             options: LogisticRegressionOptions = LogisticRegressionOptions()) throws -> LogisticRegressionModel {
+                             options: LogisticRegressionOptions = LogisticRegressionOptions(),
+                             quiet: Bool = false) throws -> LogisticRegressionModel {
         guard features.rows == labels.count else {
             throw ClassifierError.rowCountMismatch(featureRows: features.rows, labelCount: labels.count)
         }
@@ -200,7 +202,7 @@ public enum LogisticRegression {
             weights.append(Array(result.x[(k * stride)..<(k * stride + d)]))
             intercepts.append(result.x[k * stride + d])
         }
-        if !result.converged {
+        if !result.converged && !quiet {
             let reason = result.status == .maxIterations
                 ? "reached the iteration limit (\(options.maxIterations)) before the tolerance \(options.tolerance); "
                   + "increase max iterations"

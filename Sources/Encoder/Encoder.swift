@@ -37,8 +37,12 @@ public static func hiddenActivation(_ name: String) throws -> Activation {
 }
 }
 
-/// A BERT-family encoder (BERT, DistilBERT, MiniLM) written once against `ComputeBackend`.
+/// A BERT-family encoder (BERT, DistilBERT, MiniLM, RoBERTa, XLM-RoBERTa, CamemBERT, MPNet) written once
+/// against `ComputeBackend`.
 ///
+/// RoBERTa-style models number positions from `padding_idx + 1` by their ids (`TokenPositions`); MPNet adds its
+/// relative position bias (`RelativePositionBias`, computed once per padded length) to the attention scores of
+/// every layer.
 /// Weights are uploaded once at init (Q/K/V fused into one `[3 * hidden, hidden]` projection). `forward`
 /// returns hidden states in Hugging Face `hidden_states` indexing (0 = embeddings output, L = last layer),
 /// computing only up to the deepest requested layer. Buffers are reused across calls (grown when a larger
@@ -47,7 +51,7 @@ public final class Encoder {
     public let config: EncoderConfig
     public let backend: any ComputeBackend
     public let activation: Activation
-    /// True when the weights include BERT's pooler (`pooler.dense.*`).
+    /// True when the weights include the pooler (`pooler.dense.*`; BERT, RoBERTa family, MPNet).
     public var hasPooler: Bool { pooler != nil }
 
     private struct Layer {
@@ -56,10 +60,18 @@ public final class Encoder {
     }
 
     private let word, position: any DeviceBuffer
+    /// The token-type table (BERT), or for RoBERTa-style models the position + token-type lookup table of
+    /// `tokenPositions` (then `position` is a zero table).
     private let tokenType: (any DeviceBuffer)?
+    /// RoBERTa-style, id-dependent position ids; nil for BERT and DistilBERT.
+    private let tokenPositions: TokenPositions?
     private let embedGamma, embedBeta: any DeviceBuffer
     private let layers: [Layer]
     private let pooler: (weight: any DeviceBuffer, bias: any DeviceBuffer)?
+    /// MPNet's relative position bias table; nil for the other types.
+    private let relativeBias: RelativePositionBias?
+    /// The uploaded `[heads, seq, seq]` bias of the last padded length used.
+    private var cachedPositionBias: (seq: Int, buffer: any DeviceBuffer)?
 
     // Work buffers, grown on demand.
     private var capacityRows = 0
@@ -71,7 +83,7 @@ public final class Encoder {
     private var intermediate: (any DeviceBuffer)?        // [rows, intermediate]
 
     /// Loads and uploads every weight. Tensor names are looked up with and without the `bert.` /
-    /// `distilbert.` prefix. Throws `EncoderError` naming a missing or mis-shaped tensor.
+    /// `distilbert.` / `roberta.` / `mpnet.` prefix. Throws `EncoderError` naming a missing or mis-shaped tensor.
     public init(config: EncoderConfig, weights: any WeightStore, backend: any ComputeBackend) throws {
         self.config = config
         self.backend = backend
@@ -82,15 +94,24 @@ public final class Encoder {
         guard inter > 0, config.numLayers >= 0, config.vocabSize > 0, config.maxPositionEmbeddings > 0 else {
             throw EncoderError.invalidConfig("sizes must be positive (intermediate \(inter), layers \(config.numLayers), vocab \(config.vocabSize), positions \(config.maxPositionEmbeddings))")
         }
+        guard config.maxSequencePositions >= 1 else {
+            throw EncoderError.invalidConfig("max_position_embeddings \(config.maxPositionEmbeddings) leaves no position after padding index \(config.positionPaddingIndex ?? 0)")
+        }
         activation = try Encoder.hiddenActivation(config.hiddenAct)
-        let loader = TensorLoader(store: weights, backend: backend, modelType: config.modelType)
+        let loader = TensorLoader(store: weights, backend: backend)
 
         switch config.modelType {
-        case .bert:
+        case .bert, .roberta, .xlmRoberta, .camembert:
             word = try loader.upload("embeddings.word_embeddings.weight", [config.vocabSize, h])
-            position = try loader.upload("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h])
-            tokenType = config.typeVocabSize > 0
-                ? try loader.upload("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h]) : nil
+            if config.modelType == .bert {
+                position = try loader.upload("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h])
+                tokenType = config.typeVocabSize > 0
+                    ? try loader.upload("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h]) : nil
+                tokenPositions = nil
+            } else {
+                let types = try loader.values("embeddings.token_type_embeddings.weight", [config.typeVocabSize, h])
+                (position, tokenType, tokenPositions) = try loader.uploadTokenPositions(config, tokenType: types)
+            }
             embedGamma = try loader.upload("embeddings.LayerNorm.weight", [h], alternatives: ["embeddings.LayerNorm.gamma"])
             embedBeta = try loader.upload("embeddings.LayerNorm.bias", [h], alternatives: ["embeddings.LayerNorm.beta"])
             layers = try (0..<config.numLayers).map { i in
@@ -109,15 +130,39 @@ public final class Encoder {
                     norm2Gamma: try loader.upload(p + "output.LayerNorm.weight", [h], alternatives: [p + "output.LayerNorm.gamma"]),
                     norm2Beta: try loader.upload(p + "output.LayerNorm.bias", [h], alternatives: [p + "output.LayerNorm.beta"]))
             }
-            if loader.exists("pooler.dense.weight") {
-                pooler = (try loader.uploadLinear("pooler.dense.weight", [h, h]), try loader.upload("pooler.dense.bias", [h]))
-            } else {
-                pooler = nil
+            pooler = try loader.optionalPooler(hidden: h)
+            relativeBias = nil
+        case .mpnet:
+            word = try loader.upload("embeddings.word_embeddings.weight", [config.vocabSize, h])
+            (position, tokenType, tokenPositions) = try loader.uploadTokenPositions(config, tokenType: nil)
+            embedGamma = try loader.upload("embeddings.LayerNorm.weight", [h])
+            embedBeta = try loader.upload("embeddings.LayerNorm.bias", [h])
+            layers = try (0..<config.numLayers).map { i in
+                let p = "encoder.layer.\(i)."
+                return Layer(
+                    qkvWeight: try loader.uploadConcatenated(["q", "k", "v"].map { p + "attention.attn.\($0).weight" }, [h, h], linear: true),
+                    qkvBias: try loader.uploadConcatenated(["q", "k", "v"].map { p + "attention.attn.\($0).bias" }, [h]),
+                    outWeight: try loader.uploadLinear(p + "attention.attn.o.weight", [h, h]),
+                    outBias: try loader.upload(p + "attention.attn.o.bias", [h]),
+                    norm1Gamma: try loader.upload(p + "attention.LayerNorm.weight", [h]),
+                    norm1Beta: try loader.upload(p + "attention.LayerNorm.bias", [h]),
+                    ffn1Weight: try loader.uploadLinear(p + "intermediate.dense.weight", [inter, h]),
+                    ffn1Bias: try loader.upload(p + "intermediate.dense.bias", [inter]),
+                    ffn2Weight: try loader.uploadLinear(p + "output.dense.weight", [h, inter]),
+                    ffn2Bias: try loader.upload(p + "output.dense.bias", [h]),
+                    norm2Gamma: try loader.upload(p + "output.LayerNorm.weight", [h]),
+                    norm2Beta: try loader.upload(p + "output.LayerNorm.bias", [h]))
             }
+            pooler = try loader.optionalPooler(hidden: h)
+            let buckets = config.relativeAttentionNumBuckets
+            relativeBias = try RelativePositionBias(
+                table: try loader.values("encoder.relative_attention_bias.weight", [buckets, config.numHeads]),
+                tableRows: buckets, heads: config.numHeads)
         case .distilbert:
             word = try loader.upload("embeddings.word_embeddings.weight", [config.vocabSize, h])
             position = try loader.upload("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h])
             tokenType = nil
+            tokenPositions = nil
             embedGamma = try loader.upload("embeddings.LayerNorm.weight", [h])
             embedBeta = try loader.upload("embeddings.LayerNorm.bias", [h])
             layers = try (0..<config.numLayers).map { i in
@@ -137,6 +182,7 @@ public final class Encoder {
                     norm2Beta: try loader.upload(p + "output_layer_norm.bias", [h]))
             }
             pooler = nil
+            relativeBias = nil
         }
     }
 
@@ -160,8 +206,10 @@ public final class Encoder {
         guard lengths.count == batch, lengths.allSatisfy({ $0 >= 1 && Int($0) <= seq }) else {
             throw EncoderError.invalidInput("lengths \(lengths) must be \(batch) values in 1...\(seq)")
         }
-        guard seq <= config.maxPositionEmbeddings else {
-            throw EncoderError.invalidInput("sequence length \(seq) exceeds max_position_embeddings \(config.maxPositionEmbeddings)")
+        guard seq <= config.maxSequencePositions else {
+            let detail = config.firstPositionRow == 0 ? ""
+                : " less the \(config.firstPositionRow) rows up to the padding index, \(config.maxSequencePositions) positions"
+            throw EncoderError.invalidInput("sequence length \(seq) exceeds max_position_embeddings \(config.maxPositionEmbeddings)\(detail)")
         }
         if let bad = wanted.first(where: { $0 < 0 || $0 > config.numLayers }) {
             throw EncoderError.invalidInput("layer \(bad) outside 0...\(config.numLayers)")
@@ -169,7 +217,18 @@ public final class Encoder {
         let rows = batch * seq
         try reserve(rows: rows)
         let deepest = wanted.max() ?? config.numLayers
-        let types: [Int32]? = tokenType == nil ? nil : (typeIds ?? [Int32](repeating: 0, count: rows))
+        // RoBERTa-family checkpoints with a single token type always use type 0 (their tokenizers return no
+        // token_type_ids); otherwise the caller's type ids, 0 when absent.
+        let useCallerTypes = config.modelType == .bert || config.typeVocabSize > 1
+        var types: [Int32]? = tokenType == nil ? nil
+            : ((useCallerTypes ? typeIds : nil) ?? [Int32](repeating: 0, count: rows))
+        if let tokenPositions {
+            if let types, let bad = types.firstIndex(where: { $0 < 0 || Int($0) >= tokenPositions.types }) {
+                throw EncoderError.invalidInput("token type \(types[bad]) at row \(bad) outside \(tokenPositions.types) types")
+            }
+            types = tokenPositions.lookupIds(ids: ids, typeIds: types, lengths: lengths, seq: seq)
+        }
+        let bias = try positionBias(seq: seq)
         try backend.embed(ids: ids, typeIds: types, batch: batch, seq: seq, hidden: h,
                           word: word, position: position, tokenType: tokenType,
                           gamma: embedGamma, beta: embedBeta, eps: config.layerNormEps, out: hiddenStates[0])
@@ -184,7 +243,7 @@ public final class Encoder {
             try backend.linearRealRows(input: x, lengths: lengths, seq: seq, inFeatures: h, weight: layer.qkvWeight, bias: layer.qkvBias,
                                outFeatures: 3 * h, activation: nil, out: qkv)
             try backend.attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim,
-                                  scale: scale, out: context)
+                                  scale: scale, positionBias: bias, out: context)
             try backend.linearRealRows(input: context, lengths: lengths, seq: seq, inFeatures: h, weight: layer.outWeight, bias: layer.outBias,
                                outFeatures: h, activation: nil, out: projected)
             try backend.addLayerNorm(x: projected, residual: x, rows: rows, cols: h, gamma: layer.norm1Gamma,
@@ -204,13 +263,24 @@ public final class Encoder {
         return result
     }
 
-    /// BERT's pooler on the `[CLS]` rows of `lastHidden` (`[batch * seq, hidden]`, the last layer's output of
+    /// MPNet's `[heads, seq, seq]` relative position bias on the backend (built when `seq` changes); nil for
+    /// models without one.
+    private func positionBias(seq: Int) throws -> (any DeviceBuffer)? {
+        guard let relativeBias else { return nil }
+        if let cached = cachedPositionBias, cached.seq == seq { return cached.buffer }
+        cachedPositionBias = nil
+        let buffer = try backend.makeBuffer(relativeBias.values(seq: seq))
+        cachedPositionBias = (seq, buffer)
+        return buffer
+    }
+
+    /// The pooler on the first-token (`[CLS]` / `<s>`) rows of `lastHidden` (`[batch * seq, hidden]`, the last layer's output of
     /// `forward`): writes `tanh(W · h_cls + b)` into `out` (`[batch, outStride]`) at column `outOffset`.
     public func applyPooler(lastHidden: any DeviceBuffer, batch: Int, seq: Int, out: any DeviceBuffer,
                             outOffset: Int, outStride: Int) throws {
         guard let pooler else {
             throw EncoderError.missingTensor(name: "pooler.dense.weight",
-                                             triedNames: ["pooler.dense.weight", "bert.pooler.dense.weight"])
+                                             triedNames: WeightNames.candidateNames(for: "pooler.dense.weight"))
         }
         let h = config.hiddenSize
         let cls = try backend.allocate(count: batch * h)
@@ -244,19 +314,13 @@ public final class Encoder {
 private struct TensorLoader {
     let store: any WeightStore
     let backend: any ComputeBackend
-    let modelType: ModelType
 
-    private func candidates(_ name: String) -> [String] { WeightNames.candidateNames(for: name) }
+    func exists(_ name: String) -> Bool { store.resolve(name) != nil }
 
-    func exists(_ name: String) -> Bool {
-        candidates(name).contains { store.shape(of: $0) != nil }
-    }
-
-    /// The tensor's values after checking its shape.
+    /// The tensor's values after checking its shape (`name`, else the first alternative present).
     func values(_ name: String, _ shape: [Int], alternatives: [String] = []) throws -> [Float] {
-        let tried = ([name] + alternatives).flatMap(candidates)
-        guard let found = tried.first(where: { store.shape(of: $0) != nil }), let actual = store.shape(of: found) else {
-            throw EncoderError.missingTensor(name: name, triedNames: tried)
+        guard let found = ([name] + alternatives).lazy.compactMap(store.resolve).first, let actual = store.shape(of: found) else {
+            throw EncoderError.missingTensor(name: name, triedNames: ([name] + alternatives).flatMap(WeightNames.candidateNames))
         }
         guard actual == shape else { throw EncoderError.wrongShape(name: found, expected: shape, actual: actual) }
         let tensor = try store.tensor(found)
@@ -268,6 +332,29 @@ private struct TensorLoader {
 
     func upload(_ name: String, _ shape: [Int], alternatives: [String] = []) throws -> any DeviceBuffer {
         try backend.makeBuffer(try values(name, shape, alternatives: alternatives))
+    }
+
+    /// RoBERTa-style positions (`TokenPositions`): a zero table for the embed op's position slot
+    /// (`[maxSequencePositions, hidden]`) and the `position + tokenType` lookup table for its gathered slot,
+    /// built from `embeddings.position_embeddings.weight` and `tokenType` (`[types, hidden]` values, or nil).
+    func uploadTokenPositions(_ config: EncoderConfig, tokenType: [Float]?) throws
+        -> (zeros: any DeviceBuffer, lookup: any DeviceBuffer, positions: TokenPositions) {
+        let h = config.hiddenSize
+        guard let paddingIndex = config.positionPaddingIndex else {
+            throw EncoderError.invalidConfig("\(config.modelType.rawValue) has no RoBERTa-style positions")
+        }
+        let position = try values("embeddings.position_embeddings.weight", [config.maxPositionEmbeddings, h])
+        let types = tokenType == nil ? 1 : config.typeVocabSize
+        let positions = TokenPositions(paddingIndex: paddingIndex, types: types)
+        let lookup = TokenPositions.table(position: position, tokenType: tokenType, types: types, hidden: h)
+        let zeros = [Float](repeating: 0, count: config.maxSequencePositions * h)
+        return (try backend.makeBuffer(zeros), try backend.makeBuffer(lookup), positions)
+    }
+
+    /// `pooler.dense.*` when the checkpoint has it (BERT, RoBERTa family, MPNet), else nil.
+    func optionalPooler(hidden h: Int) throws -> (weight: any DeviceBuffer, bias: any DeviceBuffer)? {
+        guard exists("pooler.dense.weight") else { return nil }
+        return (try uploadLinear("pooler.dense.weight", [h, h]), try upload("pooler.dense.bias", [h]))
     }
 
     /// A `linear` weight `[out, in]`, in the backend's preferred layout (`makeLinearWeight`).

@@ -156,7 +156,7 @@ public final class ExtractionJob {
         if let error = source.error { throw error }
         try writer.finish(emptyDim: primary.dimension)
         if let shard = options.shard {
-            var record = ShardRecord(shard: shard, inputRows: source.inputRows, rows: writer.rowsDone + written,
+            var record = ShardRecord(shard: shard, inputRows: source.inputRows, rows: firstRow + written,
                                      fingerprint: fingerprint(includeShard: false), dtype: options.dtype.rawValue)
             record.model = modelFingerprint
             record.input = source.fullHash

@@ -51,6 +51,8 @@ public struct ExtractionStats: Sendable, Equatable {
 /// `SentenceTransformer(dir).encode(texts)`; otherwise mean pooling of the last layer, no normalisation,
 /// maximum length = `max_position_embeddings`.
 public final class FeatureExtractor {
+    /// The resolved model (directory, max length, default pooling).
+    public let modelSpec: ModelSpec
     public let model: ModelDirectory
     public let spec: PoolingSpec
     /// Maximum tokens per text (special tokens included); longer texts are truncated.
@@ -71,45 +73,41 @@ public final class FeatureExtractor {
     /// - Parameters:
     ///   - modelDirectory: a Hugging Face / sentence-transformers model directory.
     ///   - pooling: what to pool; nil for the default described on the type.
-    ///   - maxLength: maximum tokens per text; nil for the model's default. Must not exceed
-    ///     `max_position_embeddings`.
+    ///   - maxLength: maximum tokens per text; nil for the model's default (`MaxLengthRule`). Must not exceed
+    ///     the usable positions (`max_position_embeddings`, less `padding_idx + 1` for RoBERTa-style ids).
     ///   - batchSize: most texts per encoder batch (the device's token budget may cut batches smaller).
     ///   - device: where to run (`DeviceRegistry.system` lists this process's devices; default the CPU).
     ///   - threads: CPU threads (nil: all active processors).
-    public init(modelDirectory: String, pooling: PoolingSpec? = nil, maxLength: Int? = nil, batchSize: Int = 32,
+    public convenience init(modelDirectory: String, pooling: PoolingSpec? = nil, maxLength: Int? = nil, batchSize: Int = 32,
+                            device: DeviceInfo = DeviceRegistry.system.cpu, threads: Int? = nil) throws {
+        try self.init(model: try ModelSpec(path: modelDirectory, maxLength: maxLength), pooling: pooling,
+                      batchSize: batchSize, device: device, threads: threads)
+    }
+
+    /// An extractor for a resolved model (several devices share one `ModelSpec`: the directory is read once).
+    public init(model modelSpec: ModelSpec, pooling: PoolingSpec? = nil, batchSize: Int = 32,
                 device: DeviceInfo = DeviceRegistry.system.cpu, threads: Int? = nil) throws {
         guard batchSize >= 1 else { throw FeaturizeError.invalidOption("batch size must be at least 1, got \(batchSize)") }
         if let threads, threads < 1 { throw FeaturizeError.invalidOption("threads must be at least 1, got \(threads)") }
-        let model = try ModelDirectory(path: modelDirectory)
+        self.modelSpec = modelSpec
+        let model = modelSpec.directory
         self.model = model
         let config = model.config
-        let st = model.sentenceTransformers
-
-        spec = try pooling ?? FeatureExtractor.defaultPooling(model)
+        spec = pooling ?? modelSpec.defaultPooling
         resolvedLayers = try spec.resolvedLayers(numLayers: config.numLayers)
-
-        let positions = config.maxPositionEmbeddings
-        if let maxLength {
-            guard maxLength >= 2 else { throw FeaturizeError.invalidOption("max length must be at least 2, got \(maxLength)") }
-            guard maxLength <= positions else {
-                throw FeaturizeError.invalidOption("max length \(maxLength) exceeds the model's max_position_embeddings \(positions)")
-            }
-            self.maxLength = maxLength
-        } else {
-            self.maxLength = min(st?.maxSeqLength ?? positions, positions)
-        }
+        maxLength = modelSpec.maxLength
         self.batchSize = batchSize
-        lowercaseInput = st?.doLowerCase ?? false
+        lowercaseInput = modelSpec.lowercaseInput
         dimension = spec.outputDimension(hidden: config.hiddenSize)
 
         self.device = device
         backend = try device.makeBackend(threads: threads)
         tokenizerThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
-        tokenizer = try TextTokenizer.load(directory: model.transformerPath, maxLength: self.maxLength, truncation: true)
+        tokenizer = try modelSpec.loadTokenizer()
         // A token id the embedding table lacks is a model-directory error, not a device failure mid-job.
         let ids = tokenizer.model.vocab.map { ($0.key, $0.value) } + tokenizer.addedTokens.map { ($0.content, $0.id) }
         if let (token, id) = ids.max(by: { $0.1 < $1.1 }), Int(id) >= config.vocabSize {
-            throw FeaturizeError.invalidOption("\(model.transformerPath): the tokenizer has token id \(id) (\"\(token)\") but config.json's vocab_size is \(config.vocabSize): the tokenizer and the weights do not belong together")
+            throw FeaturizeError.invalidOption("\(model.path): the tokenizer has token id \(id) (\"\(token)\") but config.json's vocab_size is \(config.vocabSize): the tokenizer and the weights do not belong together")
         }
         let weights = try model.loadWeights()
         encoder = try Encoder(config: config, weights: weights, backend: backend)
@@ -118,17 +116,9 @@ public final class FeatureExtractor {
         }
     }
 
-    /// The default pooling of a model directory: its sentence-transformers pooling modes and Normalize
-    /// (last layer), else mean pooling of the last layer without normalisation.
+    /// The default pooling of a model directory (`ModelSpec.defaultPooling`).
     public static func defaultPooling(modelDirectory: String) throws -> PoolingSpec {
-        try defaultPooling(try ModelDirectory(path: modelDirectory))
-    }
-
-    static func defaultPooling(_ model: ModelDirectory) throws -> PoolingSpec {
-        guard let st = model.sentenceTransformers else { return PoolingSpec(methods: [.tokens(.mean)]) }
-        let methods = try st.poolingModes.map { try PoolingMethod(name: $0) }
-        return PoolingSpec(methods: methods.isEmpty ? [.tokens(.mean)] : methods, layers: [-1],
-                           layerReduce: .concat, normalize: st.normalize)
+        try ModelSpec(path: modelDirectory).defaultPooling
     }
 
     /// Features of `texts`, one row per text in input order: `[texts.count, dimension]`.

@@ -11,9 +11,25 @@ struct AblateCommand: ParsableCommand {
         abstract: "Train and evaluate a classifier per pooling × layer combination; write a report.",
         discussion: """
             The encoder runs once per batch; every combination is pooled from the same hidden states. Each \
-            combination gets its own standardised logistic regression, trained on the training rows and scored \
-            on the test rows (a --test file, or a stratified --test-fraction split with --seed). The report \
-            directory gets results.csv, results.json, report.md, heatmap.svg, confusion.svg and report.html.
+            combination gets its own L2-regularised logistic regression on standardised features (each training \
+            set's features are scaled to mean 0 and variance 1 before the fit, as scikit-learn's StandardScaler + \
+            LogisticRegression(C=...) in a pipeline), so --C means what it means in scikit-learn.
+
+            Evaluation: stratified --cv K-fold cross-validation (default 5, --repeats R, seeded by --seed) over the \
+            training rows; with a --test file (or an explicit --test-fraction held out of --train) the test rows are \
+            scored once by each combination's model refitted on all training rows, and the headline scores, \
+            intervals and tests use the test set. --cv 0 (or 1) keeps a single split: train on the training rows, \
+            score the test rows (--test-fraction 0.2 of --train when there is no --test).
+
+            Every combination gets a 95% percentile-bootstrap interval (--bootstrap resamples over the test rows, or \
+            over the out-of-fold predictions without a test set) and a paired test against the best on the same \
+            rows: McNemar's exact test on the test set, or the corrected resampled t-test (Nadeau & Bengio) over the \
+            per-fold differences. --C auto chooses C per combination (and per fold) from 10^-3 ... 10^2 by \
+            --inner-cv fold stratified cross-validation on that fit's training rows only. Accuracy is also reported \
+            per text-length bucket (token counts; quartiles, or --length-buckets) and per --group-column value.
+
+            The report directory gets results.csv, results.json (with the fold of every training row), report.md, \
+            heatmap.svg, forest.svg, length.svg, confusion.svg and a self-contained report.html.
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -21,14 +37,8 @@ struct AblateCommand: ParsableCommand {
     @Option(name: .long, help: "Labelled training data: .csv, .tsv or .jsonl.")
     var train: String
 
-    @Option(name: .long, help: "Labelled test data (same columns); without it --test-fraction of --train is held out.")
+    @Option(name: .long, help: "Labelled test data (same columns), scored once by the models refitted on all of --train.")
     var test: String?
-
-    @Option(name: .customLong("test-fraction"), help: "Fraction of --train held out (stratified) when there is no --test.")
-    var testFraction: Double = 0.2
-
-    @Option(name: .long, help: "Seed of the train/test split.")
-    var seed: UInt64 = 0
 
     @Option(name: .customLong("text-column"), help: "Column (CSV/TSV) or field (JSONL) of the text.")
     var textColumn: String = "text"
@@ -52,15 +62,6 @@ struct AblateCommand: ParsableCommand {
     @Flag(name: .long, help: "Write into an existing, non-empty report directory.")
     var overwrite = false
 
-    @Option(name: .customLong("C"), help: "Inverse L2 regularisation strength (as scikit-learn's C).")
-    var regularization: Double = 1.0
-
-    @Option(name: .customLong("max-iter"), help: "L-BFGS iteration limit per classifier.")
-    var maxIterations: Int = 1000
-
-    @Option(name: .customLong("class-weight"), help: "none or balanced.")
-    var classWeight: String = "none"
-
     @OptionGroup var batching: BatchingOptions
 
     @OptionGroup var deviceOptions: DeviceOptions
@@ -68,9 +69,77 @@ struct AblateCommand: ParsableCommand {
     @Flag(name: .long, help: "Print only the final table.")
     var quiet = false
 
+    // MARK: Evaluation and classifier options (issue 17)
+
+    @Option(name: .customLong("cv"), help: "Stratified K-fold cross-validation over the training rows (0 or 1: a single train/test split).")
+    var cvFolds: Int = 5
+
+    @Option(name: .long, help: "Repeats of the K-fold cross-validation (repeat r is seeded --seed + r).")
+    var repeats: Int = 1
+
+    @Option(name: .customLong("test-fraction"), help: "Hold out this fraction of --train (stratified, --seed) as the test set (default with --cv 0/1 and no --test: 0.2).")
+    var testFraction: Double?
+
+    @Option(name: .long, help: "Seed of the folds, the train/test split and the bootstrap.")
+    var seed: UInt64 = 0
+
+    @Option(name: .customLong("C"), help: "Inverse L2 regularisation strength on standardised features (scikit-learn's C), or auto: choose per combination by inner cross-validation.")
+    var regularization: String = "1"
+
+    @Option(name: .customLong("c-grid"), help: "Values --C auto chooses from, comma-separated (default 0.001,0.01,0.1,1,10,100).")
+    var cGrid: String?
+
+    @Option(name: .customLong("inner-cv"), help: "Folds of the inner cross-validation that --C auto uses on each training set.")
+    var innerFolds: Int = 3
+
+    @Option(name: .long, help: "Bootstrap resamples for the 95% confidence intervals.")
+    var bootstrap: Int = 1000
+
+    @Option(name: .long, help: "Ranking metric: accuracy, macro-f1 or roc-auc (two classes only).")
+    var metric: String = "accuracy"
+
+    @Option(name: .customLong("length-buckets"), help: "Upper edges of the text-length buckets in tokens, e.g. 32,64,128 (default: the quartiles).")
+    var lengthBuckets: String?
+
+    @Option(name: .customLong("group-column"), help: "Column (CSV/TSV) or field (JSONL) whose values the accuracy is broken down by.")
+    var groupColumn: String?
+
+    @Option(name: .customLong("max-iter"), help: "L-BFGS iteration limit per classifier.")
+    var maxIterations: Int = 1000
+
+    @Option(name: .customLong("class-weight"), help: "none or balanced.")
+    var classWeight: String = "none"
+
+    /// The fixed C, or nil for `--C auto`.
+    var fixedC: Double? { regularization.lowercased() == "auto" ? nil : Double(regularization) }
+
+    static func parseList<T>(_ text: String, _ option: String, _ parse: (String) -> T?) throws -> [T] {
+        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard !parts.isEmpty else { throw ValidationError("\(option) is empty") }
+        return try parts.map { p in
+            guard let v = parse(p) else { throw ValidationError("\(option): '\(p)' is not a valid value") }
+            return v
+        }
+    }
+
     func validate() throws {
-        guard testFraction > 0 && testFraction < 1 else { throw ValidationError("--test-fraction must be in (0, 1)") }
-        guard regularization > 0 else { throw ValidationError("--C must be positive") }
+        if let f = testFraction, !(f > 0 && f < 1) { throw ValidationError("--test-fraction must be in (0, 1)") }
+        if regularization.lowercased() != "auto" {
+            guard let c = Double(regularization), c > 0, c.isFinite else { throw ValidationError("--C must be a positive number or auto") }
+        }
+        if let cGrid {
+            let grid = try Self.parseList(cGrid, "--c-grid") { Double($0) }
+            guard grid.allSatisfy({ $0 > 0 && $0.isFinite }) else { throw ValidationError("--c-grid values must be positive") }
+        }
+        guard cvFolds >= 0 else { throw ValidationError("--cv must be 0 (no cross-validation) or at least 2") }
+        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard innerFolds >= 2 else { throw ValidationError("--inner-cv must be at least 2") }
+        guard bootstrap >= 1 else { throw ValidationError("--bootstrap must be at least 1") }
+        guard RankingMetric(name: metric) != nil else { throw ValidationError("--metric must be accuracy, macro-f1 or roc-auc") }
+        if let lengthBuckets {
+            let edges = try Self.parseList(lengthBuckets, "--length-buckets") { Int($0) }
+            guard edges.allSatisfy({ $0 >= 1 }) else { throw ValidationError("--length-buckets edges must be positive token counts") }
+        }
         guard maxIterations >= 1 else { throw ValidationError("--max-iter must be at least 1") }
         guard ClassWeighting(rawValue: classWeight) != nil else { throw ValidationError("--class-weight must be none or balanced") }
     }
@@ -88,6 +157,23 @@ struct AblateCommand: ParsableCommand {
         return (texts, labels)
     }
 
+    /// Texts, labels and (with --group-column) groups of a labelled file.
+    func readSide(_ path: String) throws -> LabelledTexts {
+        let (texts, labels) = try Self.readLabelled(path, text: textColumn, label: labelColumn)
+        guard let groupColumn else { return LabelledTexts(texts: texts, labels: labels) }
+        let groups = try TextInputReader(path: path, field: groupColumn).readAll()
+        guard groups.count == texts.count else {
+            throw ValidationError("\(path): \(texts.count) texts but \(groups.count) values in group column '\(groupColumn)'")
+        }
+        return LabelledTexts(texts: texts, labels: labels, groups: groups)
+    }
+
+    /// The rows `indices` of a side.
+    static func rows(_ side: LabelledTexts, _ indices: [Int]) -> LabelledTexts {
+        LabelledTexts(texts: indices.map { side.texts[$0] }, labels: indices.map { side.labels[$0] },
+                      groups: side.groups.map { g in indices.map { g[$0] } })
+    }
+
     func run() throws {
         let log: (String) -> Void = { line in if !quiet { StandardError.line(line) } }
         var isDir: ObjCBool = false
@@ -95,21 +181,26 @@ struct AblateCommand: ParsableCommand {
            !((try? FileManager.default.contentsOfDirectory(atPath: report))?.isEmpty ?? true) {
             throw ValidationError("report directory \(report) exists and is not empty; pass --overwrite")
         }
-        let (texts, labels) = try Self.readLabelled(train, text: textColumn, label: labelColumn)
-        var trainTexts = texts, trainLabels = labels, testTexts: [String] = [], testLabels: [String] = []
+        let all = try readSide(train)
+        var trainSide = all, testSide = LabelledTexts(texts: [], labels: [], groups: all.groups.map { _ in [] })
         if let test {
-            (testTexts, testLabels) = try Self.readLabelled(test, text: textColumn, label: labelColumn)
-            try Self.checkTestLabels(testLabels, trainLabels: labels, test: test, train: train, labelColumn: labelColumn)
-        } else {
-            let split = try TrainTestSplit.stratified(labels: labels, testFraction: testFraction, seed: seed)
-            trainTexts = split.train.map { texts[$0] }; trainLabels = split.train.map { labels[$0] }
-            testTexts = split.test.map { texts[$0] }; testLabels = split.test.map { labels[$0] }
+            testSide = try readSide(test)
+            try Self.checkTestLabels(testSide.labels, trainLabels: all.labels, test: test, train: train, labelColumn: labelColumn)
+        } else if let fraction = testFraction ?? (cvFolds >= 2 ? nil : 0.2) {
+            let split = try TrainTestSplit.stratified(labels: all.labels, testFraction: fraction, seed: seed)
+            trainSide = Self.rows(all, split.train)
+            testSide = Self.rows(all, split.test)
         }
-        guard !trainTexts.isEmpty, !testTexts.isEmpty else { throw ValidationError("need at least one training and one test row") }
+        guard !trainSide.texts.isEmpty else { throw ValidationError("need at least one training row") }
+        if cvFolds < 2 && testSide.texts.isEmpty { throw ValidationError("need at least one test row") }
+        if cvFolds >= 2 && trainSide.texts.count < cvFolds {
+            throw ValidationError("--cv \(cvFolds) needs at least \(cvFolds) training rows, got \(trainSide.texts.count)")
+        }
 
-        let model = modelOptions.model, maxLength = modelOptions.maxLength, threads = deviceOptions.threads
+        let model = modelOptions.model, threads = deviceOptions.threads
+        let modelSpec = try modelOptions.resolve()
         let plan = try deviceOptions.plan { device in
-            try usageErrors { try FeatureExtractor(modelDirectory: model, maxLength: maxLength, device: device, threads: threads) }
+            try usageErrors { try FeatureExtractor(model: modelSpec, device: device, threads: threads) }
         }
         for w in plan.warnings { log("warning: \(w)") }
         guard let extractor = plan.devices.first else { throw ValidationError("--device \(deviceOptions.device) selects no device") }
@@ -117,18 +208,32 @@ struct AblateCommand: ParsableCommand {
             try AblationCombination.grid(pooling: pooling, layers: layers, combos: combos,
                                          numLayers: extractor.model.config.numLayers)
         }
-        log("featurize ablate: \(combinations.count) combinations, \(trainTexts.count) training and \(testTexts.count) test texts, \(model)")
+        log("featurize ablate: \(combinations.count) combinations, \(trainSide.texts.count) training and \(testSide.texts.count) test texts, \(model)")
 
-        let options = LogisticRegressionOptions(C: regularization, maxIterations: maxIterations,
-                                                classWeighting: ClassWeighting(rawValue: classWeight) ?? .none)
-        let outcome = try AblationStudy.run(
-            trainTexts: trainTexts, trainLabels: trainLabels, testTexts: testTexts, testLabels: testLabels,
-            extractor: extractor, combinations: combinations, options: options,
-            batching: try batching.policy(for: plan, maxLength: extractor.maxLength),
-            reportDirectory: report, title: "Featurize ablation: \((model as NSString).lastPathComponent) on \((train as NSString).lastPathComponent)",
-            log: log)
+        var settings = AblationSettings()
+        settings.folds = cvFolds >= 2 ? cvFolds : 0
+        settings.repeats = repeats
+        settings.seed = seed
+        settings.options = LogisticRegressionOptions(C: fixedC ?? 1, maxIterations: maxIterations,
+                                                     classWeighting: ClassWeighting(rawValue: classWeight) ?? .none)
+        if fixedC == nil {
+            settings.cGrid = try cGrid.map { try Self.parseList($0, "--c-grid") { Double($0) } } ?? ModelSelection.defaultGrid
+        }
+        settings.innerFolds = innerFolds
+        settings.bootstrap = bootstrap
+        settings.metric = RankingMetric(name: metric) ?? .accuracy
+        settings.lengthEdges = try lengthBuckets.map { try Self.parseList($0, "--length-buckets") { Int($0) } }
+        let policy = try batching.policy(for: plan, maxLength: extractor.maxLength)
+        let outcome = try usageErrors {
+            try AblationStudy.run(
+                train: trainSide, test: testSide, groupColumn: groupColumn, extractor: extractor,
+                combinations: combinations, settings: settings, batching: policy,
+                reportDirectory: report, title: "Featurize ablation: \((model as NSString).lastPathComponent) on \((train as NSString).lastPathComponent)",
+                log: log)
+        }
         let out = StandardOutput()
         try out.line(outcome.report.markdown())
-        try out.line("Encoded \(outcome.trainRows + outcome.testRows) texts once in \(String(format: "%.1f", outcome.extractSeconds)) s; report: \(outcome.files.html)")
+        try out.line("Encoded \(outcome.trainRows + outcome.testRows) texts once in \(String(format: "%.1f", outcome.extractSeconds)) s; "
+              + "trained in \(String(format: "%.1f", outcome.trainSeconds)) s; report: \(outcome.files.html)")
     }
 }

@@ -49,9 +49,9 @@ struct ExtractCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace the output file if it exists.")
     var overwrite = false
 
-    @Option(name: .long, help: "Process shard i of N (rows r with r % N == i), e.g. 0/4; join with `featurize merge`.",
+    @Option(name: .long, help: "Process shard i of N (rows r with r % N == i), e.g. 0/4; join with `featurize merge`. auto: i and N from a Slurm job array (SLURM_ARRAY_TASK_ID, ..._COUNT) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX, N from auto/N or FEATURIZE_SHARD_COUNT).",
             transform: { text in
-                do { return try ShardSpec(parsing: text) } catch { throw ValidationError("--shard: \(error)") }
+                do { return try ShardSpec(parsing: text, environment: ProcessInfo.processInfo.environment) } catch { throw ValidationError("--shard: \(error)") }
             })
     var shard: ShardSpec?
 
@@ -87,12 +87,13 @@ struct ExtractCommand: ParsableCommand {
             throw ValidationError("--output \(output) is not a regular file: extract writes OUTPUT.parts/ and renames the finished file into place; write to a file and copy it")
         }
         let statsTarget = try stats.map { try OutputTarget($0, option: "--stats", overwrite: overwrite || resume, inputs: [input]) }
-        let model = modelOptions.model, maxLength = modelOptions.maxLength, threads = deviceOptions.threads
-        let spec = try poolingOptions.spec(model: model)
+        let model = modelOptions.model, threads = deviceOptions.threads
+        let modelSpec = try modelOptions.resolve()
+        let spec = try poolingOptions.spec(model: modelSpec)
         let faultInjection = try FaultInjection.fromEnvironment()
         let plan = try deviceOptions.plan(cpuFallback: faultInjection != nil) { device in
             try usageErrors {
-                try FeatureExtractor(modelDirectory: model, pooling: spec, maxLength: maxLength, device: device, threads: threads)
+                try FeatureExtractor(model: modelSpec, pooling: spec, device: device, threads: threads)
             }
         }
         if !quiet { for w in plan.warnings { StandardError.write("warning: \(w)\n") } }

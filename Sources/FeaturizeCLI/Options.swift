@@ -22,6 +22,10 @@ struct ModelOptions: ParsableArguments {
             throw ValidationError("--max-length must be in 2...1000000, got \(maxLength)")
         }
     }
+
+    /// The model directory resolved once (files, config, max length, default pooling); bad settings are usage
+    /// errors, bad files runtime errors naming the file.
+    func resolve() throws -> ModelSpec { try usageErrors { try ModelSpec(path: model, maxLength: maxLength) } }
 }
 
 /// `--device` and `--threads`.
@@ -113,12 +117,12 @@ struct PoolingOptions: ParsableArguments {
 
     /// The spec these flags ask for on `model`: the given methods, or the model's default methods (its
     /// sentence-transformers pooling, else mean) with the given layers, reduction and normalisation.
-    func spec(model: String) throws -> PoolingSpec {
+    func spec(model: ModelSpec) throws -> PoolingSpec {
         try usageErrors {
             if let pooling {
                 return try PoolingSpec.parse(pooling: pooling, layers: layers, layerReduce: layerReduce.rawValue, normalize: normalize)
             }
-            var spec = try FeatureExtractor.defaultPooling(modelDirectory: model)
+            var spec = model.defaultPooling
             spec.layers = try PoolingSpec.parseLayers(layers)
             spec.layerReduce = layerReduce
             spec.normalize = spec.normalize || normalize

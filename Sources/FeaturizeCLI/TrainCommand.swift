@@ -7,7 +7,14 @@ import Foundation
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train a logistic-regression classifier (L-BFGS, L2, standardised features) on features + labels.")
+        abstract: "Train a logistic-regression classifier (L-BFGS, L2, standardised features) on features + labels.",
+        discussion: """
+            The features are standardised first (each column to mean 0 and variance 1 on the training rows; the \
+            means and scales are stored in the model and applied at prediction), then an L2-regularised \
+            multinomial (binary for two classes) logistic regression is fitted with L-BFGS: the same model as \
+            scikit-learn's make_pipeline(StandardScaler(), LogisticRegression(C=...)), so --C means what a \
+            scikit-learn user expects (smaller C = stronger regularisation; intercepts are not penalised).
+            """)
 
     @Option(help: "Feature matrix [rows, dim] as .npy (float16/float32/float64, C order).")
     var features: String
@@ -21,7 +28,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace the output file if it exists.")
     var overwrite = false
 
-    @Option(name: .customLong("C"), help: "Inverse L2 regularisation strength (as scikit-learn's C).")
+    @Option(name: .customLong("C"), help: "Inverse L2 regularisation strength on the standardised features (scikit-learn's C).")
     var c: Double = 1.0
 
     @Option(name: .customLong("max-iter"), help: "Maximum L-BFGS iterations.")

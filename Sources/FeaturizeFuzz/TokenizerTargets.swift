@@ -37,9 +37,13 @@ enum TokenizerTargets {
         for text in probeTexts { check(tokenizer.encode(text), of: text, maxLength: tokenizer.maxLength, maxId: nil) }
     }
 
-    static let probeTexts = ["Hello, world!", "naïve café 東京 [CLS] don't [MASK]x", "", "  \t\u{0}\u{FEFF}a"]
+    /// WordPiece-minded texts plus byte-level BPE ones (`<mask>` after spaces, contractions, emoji, space runs).
+    static let probeTexts = ["Hello, world!", "naïve café 東京 [CLS] don't [MASK]x", "", "  \t\u{0}\u{FEFF}a",
+                             "Hello  <mask> it's\u{1F44D}\u{1F3FD} hello world  ", "'s 'LL\n\n x"]
 
-    /// The input is a tokenizer.json: load it; if it loads, tokenize a few fixed texts and check the encodings.
+    /// The input is a tokenizer.json (any model: WordPiece, byte-level BPE with RobertaProcessing — the seeds
+    /// include a small BPE one, Fuzz/corpus/tokenizer-json/bpe-small.json): load it; if it loads, tokenize a
+    /// few fixed texts and check the encodings.
     static func tokenizerJSON(_ bytes: UnsafeBufferPointer<UInt8>) {
         let path = FuzzFiles.scratch + "/tokenizer.json"
         FuzzFiles.write(bytes, to: path)

@@ -94,9 +94,13 @@ extension EncoderConfig {
     /// Activation names the encoders implement (HF `ACT2FN` keys).
     public static let supportedActivations = ["gelu", "gelu_new", "gelu_pytorch_tanh", "relu"]
 
-    /// Reads a Hugging Face `config.json` (`model_type` "bert" or "distilbert").
+    /// Buckets of MPNet's relative position bias (transformers computes them with 32 whatever the config).
+    public static let mpnetPositionBuckets = 32
+
+    /// Reads a Hugging Face `config.json` (`model_type` bert, distilbert, roberta, xlm-roberta, camembert, mpnet).
     ///
-    /// Absent optional fields take the Hugging Face defaults of `BertConfig` / `DistilBertConfig`, as
+    /// Absent optional fields take the Hugging Face defaults of `BertConfig` / `DistilBertConfig` (and of the
+    /// RoBERTa-family / `MPNetConfig` classes), as
     /// `from_pretrained` does. DistilBERT's `dim`, `n_layers`, `n_heads`, `hidden_dim`, `activation` map to the
     /// BERT names; DistilBERT has no token types (`typeVocabSize` 0) and a fixed LayerNorm epsilon of 1e-12.
     /// Throws `ModelIOError` naming the file and field.
@@ -122,7 +126,7 @@ extension EncoderConfig {
                      heads: "num_attention_heads", intermediate: "intermediate_size",
                      positions: "max_position_embeddings", act: "hidden_act")
         switch modelType {
-        case .bert:
+        case .bert, .roberta, .xlmRoberta, .camembert:
             if reader.has("position_embedding_type") {
                 let kind = try reader.string("position_embedding_type")
                 guard kind == "absolute" else {
@@ -130,9 +134,11 @@ extension EncoderConfig {
                                                           reason: "\"\(kind)\" is not supported (only \"absolute\")")
                 }
             }
+            // Defaults of BertConfig / RobertaConfig / XLMRobertaConfig / CamembertConfig (transformers 5).
+            let bert = modelType == .bert
             config = EncoderConfig(
-                modelType: .bert,
-                vocabSize: try reader.int("vocab_size", default: 30522),
+                modelType: modelType,
+                vocabSize: try reader.int("vocab_size", default: modelType == .roberta ? 50265 : 30522),
                 hiddenSize: try reader.int("hidden_size", default: 768),
                 numLayers: try reader.int("num_hidden_layers", default: 12),
                 numHeads: try reader.int("num_attention_heads", default: 12),
@@ -141,14 +147,31 @@ extension EncoderConfig {
                 typeVocabSize: try reader.int("type_vocab_size", default: 2),
                 layerNormEps: Float(try reader.double("layer_norm_eps", default: 1e-12)),
                 hiddenAct: try reader.string("hidden_act", default: "gelu"),
-                padTokenId: try reader.int("pad_token_id", default: 0))
-            guard config.typeVocabSize >= 0 else {
-                throw ModelIOError.configInvalidField(path: path, field: "type_vocab_size", reason: "must not be negative")
+                padTokenId: try reader.int("pad_token_id", default: bert ? 0 : 1))
+            guard config.typeVocabSize >= (bert ? 0 : 1) else {
+                throw ModelIOError.configInvalidField(path: path, field: "type_vocab_size",
+                                                      reason: bert ? "must not be negative" : "must be at least 1, found \(config.typeVocabSize)")
             }
-            let eps = config.layerNormEps
-            guard eps.isFinite && eps > 0 else {
-                throw ModelIOError.configInvalidField(path: path, field: "layer_norm_eps",
-                                                      reason: "must be a positive float32 number")
+        case .mpnet:
+            config = EncoderConfig(
+                modelType: .mpnet,
+                vocabSize: try reader.int("vocab_size", default: 30527),
+                hiddenSize: try reader.int("hidden_size", default: 768),
+                numLayers: try reader.int("num_hidden_layers", default: 12),
+                numHeads: try reader.int("num_attention_heads", default: 12),
+                intermediateSize: try reader.int("intermediate_size", default: 3072),
+                maxPositionEmbeddings: try reader.int("max_position_embeddings", default: 512),
+                typeVocabSize: 0,
+                layerNormEps: Float(try reader.double("layer_norm_eps", default: 1e-12)),
+                hiddenAct: try reader.string("hidden_act", default: "gelu"),
+                padTokenId: try reader.int("pad_token_id", default: 1))
+            config.relativeAttentionNumBuckets = try reader.int("relative_attention_num_buckets", default: 32)
+            // transformers buckets relative positions into 32 buckets whatever the config says (the
+            // `num_buckets` default of `MPNetEncoder.compute_position_bias`), so the table needs 32 rows.
+            guard config.relativeAttentionNumBuckets >= EncoderConfig.mpnetPositionBuckets else {
+                throw ModelIOError.configInvalidField(
+                    path: path, field: "relative_attention_num_buckets",
+                    reason: "\(config.relativeAttentionNumBuckets) is below the \(EncoderConfig.mpnetPositionBuckets) buckets MPNet computes")
             }
         case .distilbert:
             names = (vocab: "vocab_size", hidden: "dim", layers: "n_layers", heads: "n_heads",
@@ -171,6 +194,13 @@ extension EncoderConfig {
         for field in [names.vocab, names.hidden, names.layers, names.heads, names.intermediate, names.positions]
         where reader.value[field] == .null {
             throw ModelIOError.configInvalidField(path: path, field: field, reason: "is null; give the number (or remove the field for the default)")
+        }
+        if modelType != .distilbert {
+            let eps = config.layerNormEps
+            guard eps.isFinite && eps > 0 else {
+                throw ModelIOError.configInvalidField(path: path, field: "layer_norm_eps",
+                                                      reason: "must be a positive float32 number")
+            }
         }
         let positive: [(String, Int)] = [
             (names.vocab, config.vocabSize), (names.hidden, config.hiddenSize), (names.layers, config.numLayers),
@@ -203,6 +233,11 @@ extension EncoderConfig {
         guard config.padTokenId >= 0 && config.padTokenId < config.vocabSize else {
             throw ModelIOError.configInvalidField(path: path, field: "pad_token_id",
                                                   reason: "\(config.padTokenId) is outside the vocabulary (size \(config.vocabSize))")
+        }
+        guard config.maxSequencePositions >= 1 else {
+            throw ModelIOError.configInvalidField(
+                path: path, field: names.positions,
+                reason: "\(config.maxPositionEmbeddings) leaves no position after the padding index \(config.positionPaddingIndex ?? 0)")
         }
         return config
     }

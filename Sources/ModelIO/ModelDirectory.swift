@@ -81,11 +81,12 @@ public struct ModelDirectory: Sendable {
     /// 1e30 for "no limit"; that reads as nil).
     public let tokenizerModelMaxLength: Int?
 
-    /// The truncation length in tokens (special tokens included), as sentence-transformers chooses it:
-    /// `max_seq_length` when set, else min(`max_position_embeddings`, tokenizer `model_max_length`).
+    /// The truncation length in tokens (special tokens included) by the one rule (`MaxLengthRule`), with no
+    /// explicit length: `max_seq_length`, else tokenizer `model_max_length`, else the usable positions.
     public var maxSequenceLength: Int {
-        if let st = sentenceTransformers?.maxSeqLength { return st }
-        return min(config.maxPositionEmbeddings, tokenizerModelMaxLength ?? config.maxPositionEmbeddings)
+        MaxLengthRule.resolve(explicit: nil, sentenceTransformersMaxSeqLength: sentenceTransformers?.maxSeqLength,
+                              tokenizerModelMaxLength: tokenizerModelMaxLength.map(Double.init),
+                              usablePositions: config.maxSequencePositions) ?? config.maxSequencePositions
     }
 
     /// Locates and validates the model files in the directory at `path`. Throws `ModelIOError`.
@@ -134,7 +135,7 @@ public struct ModelDirectory: Sendable {
 
         if let pendingST {
             sentenceTransformers = try ModelDirectory.finishSentenceTransformers(
-                pendingST, hiddenSize: config.hiddenSize, maxPositionEmbeddings: config.maxPositionEmbeddings)
+                pendingST, hiddenSize: config.hiddenSize, maxPositionEmbeddings: config.maxSequencePositions)
         }
         self.sentenceTransformers = sentenceTransformers
     }

@@ -1,3 +1,5 @@
+import DataFormats
+
 /// Shared model-description types. The ModelIO module fills them from files (safetensors, config.json,
 /// sentence-transformers configs); the Encoder consumes them.
 
@@ -5,6 +7,31 @@
 public enum ModelType: String, Sendable, CaseIterable {
     case bert
     case distilbert
+    /// BERT's graph with position ids starting at `pad_token_id + 1` (RoBERTa, XLM-RoBERTa, CamemBERT).
+    case roberta
+    case xlmRoberta = "xlm-roberta"
+    case camembert
+    /// MPNet: no token types, RoBERTa-style position ids, a relative position bias shared by all layers.
+    case mpnet
+
+    /// Whether position ids start after the padding index (`padding_idx + 1 + t` for real token t), as
+    /// RoBERTa's `create_position_ids_from_input_ids` numbers them.
+    public var positionsStartAfterPadding: Bool {
+        switch self {
+        case .bert, .distilbert: return false
+        case .roberta, .xlmRoberta, .camembert, .mpnet: return true
+        }
+    }
+
+    /// The weight-name prefix of a checkpoint saved from a task model (`BertFor...` saves `bert.*`).
+    public var checkpointPrefix: String {
+        switch self {
+        case .bert: return "bert."
+        case .distilbert: return "distilbert."
+        case .roberta, .xlmRoberta, .camembert: return "roberta."
+        case .mpnet: return "mpnet."
+        }
+    }
 }
 
 /// The hyper-parameters of a BERT-family encoder, normalised across architectures
@@ -23,6 +50,26 @@ public struct EncoderConfig: Sendable, Equatable {
     /// HF activation name: "gelu", "gelu_new", "gelu_pytorch_tanh", "relu".
     public var hiddenAct: String
     public var padTokenId: Int
+    /// MPNet's `relative_attention_num_buckets` (rows of `encoder.relative_attention_bias.weight`); 0 for the
+    /// other types.
+    public var relativeAttentionNumBuckets: Int = 0
+
+    /// The padding index the position ids are numbered from (RoBERTa family: `pad_token_id`; MPNet: 1, fixed
+    /// in transformers' `MPNetEmbeddings` whatever the config says). Nil for BERT and DistilBERT.
+    public var positionPaddingIndex: Int? {
+        MaxLengthRule.positionPaddingIndex(modelType: modelType.rawValue, padTokenId: padTokenId)
+    }
+
+    /// Row of the position table used by token position 0 (`padding_idx + 1` for RoBERTa-style ids, else 0).
+    public var firstPositionRow: Int { positionPaddingIndex.map { $0 + 1 } ?? 0 }
+
+    /// The longest sequence (tokens, special tokens included) the position table covers:
+    /// `max_position_embeddings - padding_idx - 1` for RoBERTa-style ids (514 -> 512), else
+    /// `max_position_embeddings`.
+    public var maxSequencePositions: Int {
+        MaxLengthRule.usablePositions(maxPositionEmbeddings: maxPositionEmbeddings, modelType: modelType.rawValue,
+                                      padTokenId: padTokenId)
+    }
 
     /// Size of one attention head: `hiddenSize / numHeads` (validated to divide exactly when loaded).
     public var attentionHeadSize: Int { hiddenSize / numHeads }

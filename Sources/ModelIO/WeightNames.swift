@@ -1,12 +1,13 @@
 /// Finding canonical tensor names in checkpoints saved with a task head or in an old naming scheme.
 ///
-/// The encoder asks for names as `BertModel` / `DistilBertModel` save them (e.g.
-/// `embeddings.word_embeddings.weight`). Checkpoints saved from `BertFor...` / `DistilBertFor...` prefix
-/// them with `bert.` / `distilbert.`, and old (TF-converted) checkpoints call LayerNorm parameters
+/// The encoder asks for names as `BertModel` / `DistilBertModel` / `RobertaModel` / `MPNetModel` save them
+/// (e.g. `embeddings.word_embeddings.weight`). Checkpoints saved from `BertFor...` / `DistilBertFor...` /
+/// `RobertaFor...` (also XLM-R, CamemBERT) / `MPNetFor...` prefix them with `bert.` / `distilbert.` /
+/// `roberta.` / `mpnet.`, and old (TF-converted) checkpoints call LayerNorm parameters
 /// `gamma` / `beta` instead of `weight` / `bias`.
 public enum WeightNames {
     /// Prefixes tried after the bare name, in order.
-    public static let modelPrefixes: [String] = ["bert.", "distilbert."]
+    public static let modelPrefixes: [String] = ["bert.", "distilbert.", "roberta.", "mpnet."]
 
     /// Every stored name that `name` may appear as, in lookup order: the name itself, then with each model
     /// prefix, then the same with LayerNorm `weight`↔`gamma` / `bias`↔`beta` swapped.
@@ -36,7 +37,7 @@ public enum WeightNames {
 }
 
 extension WeightStore {
-    /// The stored name for canonical `name`: `name`, `bert.`+name, `distilbert.`+name, or (for LayerNorm
+    /// The stored name for canonical `name`: `name`, or with one of `WeightNames.modelPrefixes`, or (for LayerNorm
     /// parameters) the same with `gamma`/`beta` ↔ `weight`/`bias`. Nil when none is present.
     public func resolve(_ name: String) -> String? {
         for candidate in WeightNames.candidateNames(for: name) where shape(of: candidate) != nil {

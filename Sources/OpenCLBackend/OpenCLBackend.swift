@@ -424,7 +424,7 @@ public final class OpenCLBackend: ComputeBackend {
     }
 
     public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
-                          scale: Float, out: any DeviceBuffer) throws {
+                          scale: Float, positionBias: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
         try locked {
             guard batch >= 0, seq >= 1, heads >= 1, headDim >= 1 else {
                 throw BackendError.invalidArgument(op: "attention", detail: "batch \(batch), seq \(seq), heads \(heads), headDim \(headDim)")
@@ -433,6 +433,9 @@ public final class OpenCLBackend: ComputeBackend {
             let hidden = heads * headDim
             let qkvMemory = try clBuffer(qkv, op: "attention", role: "qkv", needed: batch * seq * 3 * hidden)
             let outMemory = try clBuffer(out, op: "attention", role: "out", needed: batch * seq * hidden)
+            let biasMemory = try positionBias.map {
+                try clBuffer($0, op: "attention", role: "positionBias", needed: heads * seq * seq)
+            }
             guard batch > 0 else { return }
             let lengthsMemory = try intBuffer("lengths", lengths)
 
@@ -464,6 +467,7 @@ public final class OpenCLBackend: ComputeBackend {
                    local: [p.batchedLocalN, p.batchedLocalM, 1])
                 try launch("masked_softmax", [
                     .buffer(scores), .int(seq), .int(seq), .int(heads), .buffer(lengthsMemory), .int(first),
+                    .buffer(biasMemory ?? scores), .int(biasMemory == nil ? 0 : 1),
                 ], global: [matrices * seq * p.rowGroupSize], local: [p.rowGroupSize])
                 // out[b, i, h*D + d] = sum_j P[i][j] * V_j[d]
                 try launch(vectorKernels ? "batched_gemm_nn_vec" : "batched_gemm", [

@@ -1,4 +1,5 @@
 import Backend
+import ReferenceBackend
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -48,6 +49,12 @@ public enum OpenCLSelfTest {
             for (batch, seq, heads, headDim) in [(1, 1, 1, 1), (2, 7, 2, 5), (3, 33, 3, 8), (2, 127, 2, 16), (1, 385, 2, 64), (4, 9, 12, 32), (2, 128, 12, 64)] {
                 let error = try checkAttention(b, batch: batch, seq: seq, heads: heads, headDim: headDim, random: &random)
                 record(Result(op: "attention[\(label)]", shape: "b\(batch) s\(seq) h\(heads) d\(headDim)", error: error, tolerance: 1e-5))
+            }
+            // With MPNet's additive position bias [heads, seq, seq].
+            for (batch, seq, heads, headDim) in [(3, 33, 5, 9), (2, 128, 12, 64)] {
+                let error = try checkAttention(b, batch: batch, seq: seq, heads: heads, headDim: headDim, random: &random,
+                                               positionBias: true)
+                record(Result(op: "attention+bias[\(label)]", shape: "b\(batch) s\(seq) h\(heads) d\(headDim)", error: error, tolerance: 1e-5))
             }
         }
         for (rows, cols) in [(1, 1), (7, 33), (33, 385), (127, 769), (5, 384)] {
@@ -120,7 +127,7 @@ public enum OpenCLSelfTest {
                     let p = Double(input[r * k + i]) * Double(weight[o * k + i])
                     sum += p; scale += abs(p)
                 }
-                let e = abs(Double(got[r * outF + o]) - HostReference.activation(sum, activation)) / Swift.max(scale, 1e-3)
+                let e = abs(Double(got[r * outF + o]) - ReferenceMath.activation(sum, activation)) / Swift.max(scale, 1e-3)
                 if e.isNaN { return .infinity }
                 worst = Swift.max(worst, e)
             }
@@ -129,7 +136,7 @@ public enum OpenCLSelfTest {
     }
 
     static func checkAttention(_ backend: OpenCLBackend, batch: Int, seq: Int, heads: Int, headDim: Int,
-                               random: inout Random) throws -> Double {
+                               random: inout Random, positionBias: Bool = false) throws -> Double {
         let hidden = heads * headDim
         var lengths = (0..<batch).map { _ in Int32(1 + random.int(below: seq)) }
         lengths[0] = Int32(seq)
@@ -137,11 +144,13 @@ public enum OpenCLSelfTest {
         var qkv = random.floats(batch * seq * 3 * hidden, scale: 2)
         for b in 0..<batch { for t in Int(lengths[b])..<seq { for c in 0..<(3 * hidden) { qkv[(b * seq + t) * 3 * hidden + c] = .nan } } }
         let scale = 1 / Float(headDim).squareRoot()
+        let bias = positionBias ? random.floats(heads * seq * seq, scale: 3) : nil
         let out = try backend.makeBuffer([Float](repeating: .nan, count: batch * seq * hidden))
         try backend.attention(qkv: try backend.makeBuffer(qkv), lengths: lengths, batch: batch, seq: seq, heads: heads,
-                              headDim: headDim, scale: scale, out: out)
-        let expected = HostReference.attention(qkv, lengths: lengths, batch: batch, seq: seq, heads: heads,
-                                               headDim: headDim, scale: scale)
+                              headDim: headDim, scale: scale, positionBias: try bias.map { try backend.makeBuffer($0) },
+                              out: out)
+        let expected = ReferenceMath.attention(qkv, lengths: lengths, batch: batch, seq: seq, heads: heads,
+                                               headDim: headDim, scale: scale, positionBias: bias)
         // Rows of padding queries are unspecified (NaN in the reference): compare real rows only.
         return maxDiff(try backend.read(out), expected) { i in
             let row = i / hidden
@@ -154,7 +163,7 @@ public enum OpenCLSelfTest {
         let gamma = random.floats(cols), beta = random.floats(cols)
         var expected: [Float] = []
         for r in 0..<rows {
-            expected += HostReference.layerNorm((0..<cols).map { Double(x[r * cols + $0]) + Double(residual[r * cols + $0]) }, gamma: gamma, beta: beta, eps: 1e-12)
+            expected += ReferenceMath.layerNorm((0..<cols).map { Double(x[r * cols + $0]) + Double(residual[r * cols + $0]) }, gamma: gamma, beta: beta, eps: 1e-12)
         }
         let out = try backend.makeBuffer([Float](repeating: .nan, count: rows * cols))
         try backend.addLayerNorm(x: try backend.makeBuffer(x), residual: try backend.makeBuffer(residual), rows: rows,
@@ -176,7 +185,7 @@ public enum OpenCLSelfTest {
                 let w = Double(word[Int(ids[r]) * hidden + c]), p = Double(position[(r % seq) * hidden + c])
                 v[c] = w + p + Double(tokenType[Int(typeIds[r]) * hidden + c])
             }
-            expected += HostReference.layerNorm(v, gamma: gamma, beta: beta, eps: 1e-5)
+            expected += ReferenceMath.layerNorm(v, gamma: gamma, beta: beta, eps: 1e-5)
         }
         let out = try backend.makeBuffer([Float](repeating: .nan, count: rows * hidden))
         try backend.embed(ids: ids, typeIds: typeIds, batch: batch, seq: seq, hidden: hidden, word: try backend.makeBuffer(word),
@@ -197,7 +206,7 @@ public enum OpenCLSelfTest {
         try backend.pool(hidden: try backend.makeBuffer(hidden), lengths: lengths, batch: batch, seq: seq, cols: cols,
                          mode: mode, out: out, outOffset: 2, outStride: stride)
         let got = try backend.read(out)
-        let expected = HostReference.pool(hidden, lengths: lengths, batch: batch, seq: seq, cols: cols, mode: mode)
+        let expected = ReferenceMath.pool(hidden, lengths: lengths, batch: batch, seq: seq, cols: cols, mode: mode)
         var worst = 0.0
         for b in 0..<batch {
             if !got[b * stride].isNaN || !got[b * stride + 1].isNaN { return .infinity }  // wrote outside its columns

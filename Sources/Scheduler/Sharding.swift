@@ -23,6 +23,21 @@ public struct ShardSpec: Codable, Equatable, Sendable {
         try self.init(index: i, count: n)
     }
 
+    /// Parses `--shard`'s value: `i/N`, or `auto` / `auto/N` to take this process's shard from a job array's
+    /// environment (see `init(environment:count:)`; `N` there is the count for a Kubernetes Indexed Job, and
+    /// under Slurm it must agree with the array's task count).
+    public init(parsing text: String, environment: [String: String]) throws {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard trimmed == Self.auto || trimmed.hasPrefix(Self.auto + "/") else { try self.init(parsing: text); return }
+        var count: Int?
+        if trimmed != Self.auto {
+            let n = trimmed.dropFirst(Self.auto.count + 1)
+            guard let value = Int(n), value >= 1 else { throw SchedulerError.shard("'\(text)': expected auto or auto/N with N >= 1, e.g. auto/16") }
+            count = value
+        }
+        try self.init(environment: environment, count: count)
+    }
+
     public func includes(row: Int) -> Bool { row % count == index }
 
     /// Rows this shard holds when the input has `inputRows` rows.
@@ -30,6 +45,80 @@ public struct ShardSpec: Codable, Equatable, Sendable {
         // ceil((inputRows - index) / count) without forming `inputRows - index + count - 1`, which overflows
         // for a huge N (e.g. `--shard 0/9223372036854775807`; found by the scheduler-text fuzz target).
         inputRows > index ? (inputRows - index - 1) / count + 1 : 0
+    }
+}
+
+/// `--shard auto`: the shard of this process from the variables a job array sets, so a batch script needs no
+/// arithmetic. Slurm comes first, then Kubernetes:
+/// - Slurm job array (`sbatch --array=A-B[:S]`): index `(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN) /
+///   SLURM_ARRAY_TASK_STEP`, count `SLURM_ARRAY_TASK_COUNT`; so `--array=1-3` gives shards 0/3, 1/3, 2/3. The
+///   task ids must be an evenly spaced range (not a list such as `1,2,7`); a `%` limit is fine.
+/// - Kubernetes Indexed Job: index `JOB_COMPLETION_INDEX`, count from `auto/N` or `FEATURIZE_SHARD_COUNT`
+///   (Kubernetes does not tell a pod the number of completions).
+extension ShardSpec {
+    /// The value of `--shard` that reads the environment.
+    public static let auto = "auto"
+    /// The variable that gives N for `--shard auto` in a Kubernetes Indexed Job.
+    public static let countVariable = "FEATURIZE_SHARD_COUNT"
+    static let slurmTaskID = "SLURM_ARRAY_TASK_ID", slurmTaskCount = "SLURM_ARRAY_TASK_COUNT"
+    static let slurmTaskMin = "SLURM_ARRAY_TASK_MIN", slurmTaskMax = "SLURM_ARRAY_TASK_MAX"
+    static let slurmTaskStep = "SLURM_ARRAY_TASK_STEP", kubernetesIndex = "JOB_COMPLETION_INDEX"
+
+    /// - environment: the process environment (`ProcessInfo.processInfo.environment`; a dictionary so tests can
+    ///   pass their own).
+    /// - count: N from `--shard auto/N`, if given.
+    /// - Throws: `SchedulerError.shard` naming the variables when no index is found, a value is not an integer,
+    ///   the Slurm variables disagree, or the index is not below the count.
+    public init(environment env: [String: String], count explicitCount: Int? = nil) throws {
+        func integer(_ name: String) throws -> Int? {
+            guard let raw = env[name] else { return nil }
+            guard let value = Int(raw.trimmingCharacters(in: .whitespaces)) else {
+                throw SchedulerError.shard("auto: \(name)='\(raw)' is not an integer")
+            }
+            return value
+        }
+        let slurmID = try integer(Self.slurmTaskID)
+        let kubernetesIndex = try integer(Self.kubernetesIndex)
+        if slurmID != nil && kubernetesIndex != nil {
+            throw SchedulerError.shard("auto: both \(Self.slurmTaskID) and \(Self.kubernetesIndex) are set; give the shard as i/N")
+        }
+        if let id = slurmID {
+            guard let count = try integer(Self.slurmTaskCount) else {
+                throw SchedulerError.shard("auto: \(Self.slurmTaskID) is set but \(Self.slurmTaskCount) is not (Slurm 18.08 or later sets it)")
+            }
+            let min = try integer(Self.slurmTaskMin) ?? 0, step = try integer(Self.slurmTaskStep) ?? 1
+            let max = try integer(Self.slurmTaskMax)
+            let evenlySpaced = count >= 1 && step >= 1 && id >= min && (id - min) % step == 0
+                && max.map { $0 >= min && ($0 - min) % step == 0 && ($0 - min) / step == count - 1 } ?? true
+            guard evenlySpaced else {
+                throw SchedulerError.shard("auto: the Slurm array task ids are not an evenly spaced range (\(Self.slurmTaskID)=\(id), COUNT=\(count), MIN=\(min), MAX=\(max.map(String.init) ?? "unset"), STEP=\(step)); submit with --array=0-<N-1>")
+            }
+            if let explicitCount, explicitCount != count {
+                throw SchedulerError.shard("auto/\(explicitCount): the Slurm array has \(count) tasks (\(Self.slurmTaskCount)); use --shard auto")
+            }
+            let index = (id - min) / step
+            guard index < count else {
+                throw SchedulerError.shard("auto: \(Self.slurmTaskID)=\(id) is task \(index) of an array of \(count) (\(Self.slurmTaskMin)=\(min), \(Self.slurmTaskStep)=\(step))")
+            }
+            try self.init(index: index, count: count)
+            return
+        }
+        if let index = kubernetesIndex {
+            let fromEnvironment = try integer(Self.countVariable)
+            if let explicitCount, let fromEnvironment, explicitCount != fromEnvironment {
+                throw SchedulerError.shard("auto/\(explicitCount) disagrees with \(Self.countVariable)=\(fromEnvironment)")
+            }
+            guard let count = explicitCount ?? fromEnvironment else {
+                throw SchedulerError.shard("auto: \(Self.kubernetesIndex)=\(index) gives the index but nothing gives the count: use --shard auto/N or set \(Self.countVariable)=N (the Job's completions)")
+            }
+            guard count >= 1, index >= 0, index < count else {
+                throw SchedulerError.shard("auto: \(Self.kubernetesIndex)=\(index) is not in 0..<\(count) (N from \(explicitCount != nil ? "auto/N" : Self.countVariable))")
+            }
+            try self.init(index: index, count: count)
+            return
+        }
+        let slurmJob = env["SLURM_JOB_ID"].map { " (this is Slurm job \($0), but not a job array: submit with sbatch --array=0-<N-1>)" } ?? ""
+        throw SchedulerError.shard("auto found no array index\(slurmJob): it reads \(Self.slurmTaskID) with \(Self.slurmTaskCount) (a Slurm job array) or \(Self.kubernetesIndex) with auto/N or \(Self.countVariable) (a Kubernetes Indexed Job), and none is set; outside a job array give the shard as i/N")
     }
 }
 

@@ -28,6 +28,12 @@ public struct NormalizedText {
         }
     }
 
+    /// Replaces the origins (same count as `scalars`).
+    mutating func setOrigins<C: Collection>(_ newOrigins: C) where C.Element == Int32 {
+        origins.removeAll(keepingCapacity: true)
+        origins.append(contentsOf: newOrigins)
+    }
+
     public var count: Int { scalars.count }
 
     /// Starts rewriting: the following `emit` calls build the new content, `commit` installs it.

@@ -327,3 +327,53 @@ public struct SequenceNormalizer: Normalizer {
         for normalizer in normalizers { normalizer.normalize(&text) }
     }
 }
+
+// MARK: - Loading from tokenizer.json (registered in TokenizerComponents)
+
+extension BertNormalizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws {
+        self.init(cleanText: try fields.bool("clean_text", default: true),
+                  handleChineseChars: try fields.bool("handle_chinese_chars", default: true),
+                  stripAccents: try fields.optionalBool("strip_accents"),
+                  lowercase: try fields.bool("lowercase", default: true))
+    }
+}
+
+extension LowercaseNormalizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws { self.init() }
+}
+
+extension StripAccentsNormalizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws { self.init() }
+}
+
+extension UnicodeNormalizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws {
+        let type = try fields.string("type")
+        guard let form = Form(rawValue: type) else { throw TokenizerComponents.unsupported(fields, type) }
+        self.init(form)
+    }
+}
+
+extension StripNormalizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws {
+        self.init(left: try fields.bool("strip_left", default: true), right: try fields.bool("strip_right", default: true))
+    }
+}
+
+extension ReplaceNormalizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws {
+        let pattern = try fields.object("pattern")
+        guard let literal = try pattern.optionalString("String") else {
+            let kind = pattern.object.keys.sorted().first ?? "?"
+            throw TokenizerError.unsupportedComponent(path: fields.path, field: pattern.prefix, type: kind)
+        }
+        self.init(pattern: literal, content: try fields.string("content"))
+    }
+}
+
+extension SequenceNormalizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws {
+        self.init(try fields.objects("normalizers").map { try TokenizerComponents.normalizer($0, context) })
+    }
+}

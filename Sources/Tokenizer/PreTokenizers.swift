@@ -6,10 +6,13 @@ public struct TextSpan: Equatable, Sendable {
     public var isEmpty: Bool { start >= end }
 }
 
-/// A pre-tokenizer splits normalized text into words (HF `pre_tokenizer` section of tokenizer.json).
+/// The pre-tokenizer stage (HF `pre_tokenizer` section of tokenizer.json): splits normalized text into words.
 public protocol PreTokenizer: Sendable {
-    /// Splits each of `pieces` (in order) into words, appending the non-empty words to `words`.
-    func split(_ text: NormalizedText, pieces: [TextSpan], into words: inout [TextSpan])
+    /// Splits each of `pieces` (spans of `text`, in order, non-overlapping) into words, appending the non-empty
+    /// words in order to `words`. A pre-tokenizer may also rewrite `text` (e.g. `ByteLevel` prepends a space and
+    /// maps bytes to characters, keeping origins): then `words` refer to the rewritten text, which must keep the
+    /// scalars of every word it returns (scalars outside the words may be dropped).
+    func preTokenize(_ text: inout NormalizedText, pieces: [TextSpan], into words: inout [TextSpan])
 }
 
 /// What happens to a delimiter when splitting (HF `SplitDelimiterBehavior`).
@@ -66,7 +69,7 @@ func splitOnScalars(_ scalars: [UInt32], _ piece: TextSpan, behavior: SplitBehav
 public struct BertPreTokenizer: PreTokenizer {
     public init() {}
 
-    public func split(_ text: NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
+    public func preTokenize(_ text: inout NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
         text.scalars.withUnsafeBufferPointer { scalars in
             for piece in pieces {
                 var start = piece.start
@@ -100,7 +103,7 @@ public struct BertPreTokenizer: PreTokenizer {
 public struct WhitespaceSplitPreTokenizer: PreTokenizer {
     public init() {}
 
-    public func split(_ text: NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
+    public func preTokenize(_ text: inout NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
         for piece in pieces {
             var start = piece.start
             for i in piece.start..<piece.end where UnicodeProps.flags(of: text.scalars[i]) & UnicodeProps.whitespace != 0 {
@@ -117,7 +120,7 @@ public struct WhitespaceSplitPreTokenizer: PreTokenizer {
 public struct WhitespacePreTokenizer: PreTokenizer {
     public init() {}
 
-    public func split(_ text: NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
+    public func preTokenize(_ text: inout NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
         for piece in pieces {
             var runStart = piece.start
             var runKind = 0  // 0 space, 1 word, 2 other
@@ -141,7 +144,7 @@ public struct PunctuationPreTokenizer: PreTokenizer {
 
     public init(behavior: SplitBehavior = .isolated) { self.behavior = behavior }
 
-    public func split(_ text: NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
+    public func preTokenize(_ text: inout NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
         for piece in pieces {
             splitOnScalars(text.scalars, piece, behavior: behavior, into: &words) {
                 UnicodeProps.flags(of: $0) & UnicodeProps.punctuation != 0
@@ -157,7 +160,7 @@ public struct DigitsPreTokenizer: PreTokenizer {
 
     public init(individualDigits: Bool = false) { self.individualDigits = individualDigits }
 
-    public func split(_ text: NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
+    public func preTokenize(_ text: inout NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
         for piece in pieces {
             splitOnScalars(text.scalars, piece, behavior: individualDigits ? .isolated : .contiguous, into: &words) {
                 UnicodeProps.flags(of: $0) & UnicodeProps.numeric != 0
@@ -172,13 +175,49 @@ public struct SequencePreTokenizer: PreTokenizer {
 
     public init(_ preTokenizers: [any PreTokenizer]) { self.preTokenizers = preTokenizers }
 
-    public func split(_ text: NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
+    public func preTokenize(_ text: inout NormalizedText, pieces: [TextSpan], into words: inout [TextSpan]) {
         var current = pieces
         for preTokenizer in preTokenizers {
             var next: [TextSpan] = []
-            preTokenizer.split(text, pieces: current, into: &next)
+            preTokenizer.preTokenize(&text, pieces: current, into: &next)
             current = next
         }
         words.append(contentsOf: current)
+    }
+}
+
+// MARK: - Loading from tokenizer.json (registered in TokenizerComponents)
+
+extension BertPreTokenizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws { self.init() }
+}
+
+extension WhitespacePreTokenizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws { self.init() }
+}
+
+extension WhitespaceSplitPreTokenizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws { self.init() }
+}
+
+extension PunctuationPreTokenizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws {
+        let name = try fields.optionalString("behavior") ?? "Isolated"
+        guard let behavior = SplitBehavior(rawValue: name) else {
+            throw TokenizerError.invalidField(path: fields.path, field: fields.name("behavior"), detail: "unknown behavior '\(name)'")
+        }
+        self.init(behavior: behavior)
+    }
+}
+
+extension DigitsPreTokenizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws {
+        self.init(individualDigits: try fields.bool("individual_digits", default: false))
+    }
+}
+
+extension SequencePreTokenizer: JSONLoadable {
+    init(json fields: JSONFields, context: ComponentContext) throws {
+        self.init(try fields.objects("pretokenizers").map { try TokenizerComponents.preTokenizer($0, context) })
     }
 }

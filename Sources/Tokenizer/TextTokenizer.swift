@@ -11,26 +11,30 @@ public enum TruncationDirection: Sendable, Equatable {
     case headTail(headTokens: Int)
 }
 
-/// A Hugging Face `tokenizer.json`-exact tokenizer: added tokens -> normalizer -> pre-tokenizer -> WordPiece
-/// -> truncation -> post-processor. Immutable and safe to share between threads.
+/// A Hugging Face `tokenizer.json`-exact tokenizer: added tokens -> normalizer -> pre-tokenizer -> model
+/// (WordPiece, BPE, ...) -> truncation -> post-processor. Each stage is a protocol (`Normalizer`, `PreTokenizer`,
+/// `TokenizerModel`, `PostProcessor`) built from tokenizer.json by `TokenizerComponents`. Immutable and safe to
+/// share between threads.
 public final class TextTokenizer: Sendable {
     public let normalizer: (any Normalizer)?
     public let preTokenizer: (any PreTokenizer)?
-    public let model: WordPieceModel
+    public let model: any TokenizerModel
     public let postProcessor: (any PostProcessor)?
     public let addedTokens: [AddedToken]
     /// Maximum tokens per encoding, special tokens included; `nil` when truncation is off.
     public let maxLength: Int?
     public let truncationDirection: TruncationDirection
-    /// Id used for padding (`[PAD]` or the configured pad token).
+    /// Id used for padding (the configured pad token, tokenizer.json `padding.pad_id`, `[PAD]` or `<pad>`).
     public let padId: Int32
     /// Texts longer than `charCapFactor × maxLength` scalars are cut before tokenizing (as TEI does).
     public static let charCapFactor = 250
 
     private let rawMatcher: AddedTokenMatcher
     private let normalizedMatcher: AddedTokenMatcher
+    /// Token space counts when the post-processor trims offsets (`SpaceTrimming`), else nil.
+    private let spaceTrimmer: SpaceTrimmer?
 
-    public init(normalizer: (any Normalizer)?, preTokenizer: (any PreTokenizer)?, model: WordPieceModel,
+    public init(normalizer: (any Normalizer)?, preTokenizer: (any PreTokenizer)?, model: any TokenizerModel,
                 postProcessor: (any PostProcessor)?, addedTokens: [AddedToken], maxLength: Int?,
                 truncationDirection: TruncationDirection = .right, padId: Int32 = 0) {
         self.normalizer = normalizer
@@ -42,6 +46,13 @@ public final class TextTokenizer: Sendable {
         self.truncationDirection = truncationDirection
         self.padId = padId
         UnicodeProps.warmUp()  // build the character tables at load time, not inside the first encode
+        if let trimming = postProcessor?.spaceTrimming {
+            var tokenIds = model.vocab
+            for token in addedTokens { tokenIds[token.content] = token.id }
+            spaceTrimmer = SpaceTrimmer(tokenIds: tokenIds, addPrefixSpace: trimming.addPrefixSpace)
+        } else {
+            spaceTrimmer = nil
+        }
         let raw = addedTokens.filter { !$0.normalized }
         rawMatcher = AddedTokenMatcher(tokens: raw, contents: raw.map { $0.content.unicodeScalars.map(\.value) })
         let normalized = addedTokens.filter { $0.normalized }
@@ -58,6 +69,7 @@ public final class TextTokenizer: Sendable {
     /// Tokenizes one text.
     public func encode(_ text: String) -> Encoding {
         var workspace = Workspace()
+        defer { model.recycle(scratch: &workspace.scratch) }
         return encode(text, workspace: &workspace)
     }
 
@@ -67,6 +79,7 @@ public final class TextTokenizer: Sendable {
         let workers = max(1, min(threads, count))
         if workers == 1 {
             var workspace = Workspace()
+            defer { model.recycle(scratch: &workspace.scratch) }
             return texts.map { encode($0, workspace: &workspace) }
         }
         return [Encoding](unsafeUninitializedCapacity: count) { buffer, initialized in
@@ -79,6 +92,7 @@ public final class TextTokenizer: Sendable {
                     let lo = chunk * count / chunks, hi = (chunk + 1) * count / chunks
                     for i in lo..<hi { (base + i).initialize(to: encode(texts[i], workspace: &workspace)) }
                 }
+                model.recycle(scratch: &workspace.scratch)
             }
             initialized = count
         }
@@ -93,47 +107,42 @@ public final class TextTokenizer: Sendable {
     struct Workspace {
         var original: [UInt32] = []
         var text = NormalizedText()
+        /// One piece of `text` between normalized added tokens (only used when there are such tokens).
+        var pieceText = NormalizedText()
         var pieces: [TextSpan] = []
+        var pieceList: [TextSpan] = []
         var words: [TextSpan] = []
-        var wordBytes: [UInt8] = []
-        var byteScalar: [Int32] = []
-        var prefixHashes: [UInt64] = []
+        var scratch = ModelScratch()
+        var modelTokens: [ModelToken] = []
+        var content = ContentTokens()
+    }
+
+    /// The content tokens of one text (before truncation and special tokens): ids, original scalar offsets and,
+    /// with space trimming, the space counts of added-token matches.
+    struct ContentTokens {
         var ids: [Int32] = []
         var starts: [Int32] = []
         var ends: [Int32] = []
-        var pieceIds: [Int32] = []
-        var pieceStarts: [Int32] = []
-        var pieceEnds: [Int32] = []
+        var addedSpaces: [(index: Int, spaces: UInt32)] = []
+        var capped = false
     }
 
-    func encode(_ text: String, workspace ws: inout Workspace) -> Encoding {
-        let charCap = maxLength.map { length -> Int in
+    /// Texts longer than this many scalars are cut before tokenizing (nil: no cap).
+    private var charCap: Int? {
+        maxLength.map { length -> Int in
             let (product, overflow) = length.multipliedReportingOverflow(by: Self.charCapFactor)
             return overflow ? Int.max : product
         }
-        let capped = decodeScalars(text, cap: charCap, into: &ws.original)
+    }
+
+    func encode(_ text: String, workspace ws: inout Workspace) -> Encoding {
         let budget = maxLength.map { max(0, $0 - specialTokenCount) }
         // With right truncation, tokens past the budget are never kept: stop once we have one more.
         let stopAfter: Int? = (truncationDirection == .right) ? budget.map { $0 + 1 } : nil
-        ws.ids.removeAll(keepingCapacity: true)
-        ws.starts.removeAll(keepingCapacity: true)
-        ws.ends.removeAll(keepingCapacity: true)
-
-        let whole = TextSpan(start: 0, end: ws.original.count)
-        let rawMatches = rawMatcher.isEmpty ? [] : rawMatcher.matches(in: ws.original, range: whole)
-        var position = 0
-        for match in rawMatches {
-            if let stopAfter, ws.ids.count >= stopAfter { break }
-            if position < match.span.start { tokenizeSegment(TextSpan(start: position, end: match.span.start), &ws, stopAfter: stopAfter) }
-            ws.ids.append(match.id); ws.starts.append(Int32(match.span.start)); ws.ends.append(Int32(match.span.end))
-            position = match.span.end
-        }
-        if position < whole.end, stopAfter.map({ ws.ids.count < $0 }) ?? true {
-            tokenizeSegment(TextSpan(start: position, end: whole.end), &ws, stopAfter: stopAfter)
-        }
+        tokenizeContent(text, &ws, stopAfter: stopAfter)
 
         // Truncation: choose the kept content token range(s).
-        let total = ws.ids.count
+        let total = ws.content.ids.count
         var keep: [Range<Int>] = [0..<total]
         var truncated = false
         if let budget, total > budget {
@@ -147,119 +156,187 @@ public final class TextTokenizer: Sendable {
             }
         }
         let kept = keep.reduce(0) { $0 + $1.count }
-        let length = kept + specialTokenCount
-        var ids = [Int32](); ids.reserveCapacity(length)
-        var typeIds = [Int32](); typeIds.reserveCapacity(length)
-        var offsets = [(start: Int, end: Int)](); offsets.reserveCapacity(length)
-        if let post = postProcessor {
-            for special in post.prefix { ids.append(special.id); typeIds.append(special.typeId); offsets.append((0, 0)) }
-        }
-        let sequenceType = postProcessor?.sequenceTypeId ?? 0
-        for range in keep {
-            for i in range {
-                ids.append(ws.ids[i]); typeIds.append(sequenceType)
-                offsets.append((Int(ws.starts[i]), Int(ws.ends[i])))
-            }
-        }
-        if let post = postProcessor {
-            for special in post.suffix { ids.append(special.id); typeIds.append(special.typeId); offsets.append((0, 0)) }
-        }
-        return Encoding(ids: ids, typeIds: typeIds, attentionMask: [Int32](repeating: 1, count: ids.count),
-                        offsets: offsets, wasTruncated: truncated, wasCharCapped: capped)
+        var output = Encoding(ids: [], typeIds: [], attentionMask: [], offsets: [], wasTruncated: truncated,
+                              wasCharCapped: ws.content.capped)
+        output.ids.reserveCapacity(kept + specialTokenCount)
+        output.typeIds.reserveCapacity(kept + specialTokenCount)
+        output.offsets.reserveCapacity(kept + specialTokenCount)
+        appendSpecials(postProcessor?.prefix ?? [], to: &output)
+        append(ws.content, keep: keep, typeId: postProcessor?.sequenceTypeId ?? 0, to: &output)
+        appendSpecials(postProcessor?.suffix ?? [], to: &output)
+        output.attentionMask = [Int32](repeating: 1, count: output.ids.count)
+        return output
     }
 
-    /// Normalizes, pre-tokenizes and runs WordPiece on original scalars `segment`, appending tokens with
+    /// Tokenizes a pair of texts (e.g. a question and a passage): `prefix A suffix pairPrefix B pairSuffix` as the
+    /// post-processor defines it (RoBERTa: `<s> A </s></s> B </s>`; BERT: `[CLS] A [SEP] B [SEP]` with B's type
+    /// id 1). Offsets of B's tokens are into `second`. With a maximum length, HF's `longest_first` truncation:
+    /// the longer sequence is cut first, both to half when both are too long (left or right per the direction;
+    /// head+tail counts as right here).
+    public func encode(_ first: String, pair second: String) -> Encoding {
+        var ws = Workspace()
+        defer { model.recycle(scratch: &ws.scratch) }
+        tokenizeContent(first, &ws, stopAfter: nil)
+        var a = ContentTokens()
+        swap(&a, &ws.content)
+        tokenizeContent(second, &ws, stopAfter: nil)
+        let b = ws.content
+        let post = postProcessor
+        let specials = (post?.prefix.count ?? 0) + (post?.suffix.count ?? 0) + (post?.pairPrefix.count ?? 0)
+            + (post?.pairSuffix.count ?? 0)
+        var n1 = a.ids.count, n2 = b.ids.count
+        var truncated = false
+        if let maxLength {
+            let budget = max(0, maxLength - specials)
+            if n1 + n2 > budget {
+                truncated = true
+                let swapped = n1 > n2
+                var short = min(n1, n2), long = max(n1, n2)
+                long = short > budget ? short : max(short, budget - short)
+                if short + long > budget { short = budget / 2; long = short + budget % 2 }
+                (n1, n2) = swapped ? (long, short) : (short, long)
+                n1 = min(n1, a.ids.count); n2 = min(n2, b.ids.count)
+            }
+        }
+        func kept(_ count: Int, of total: Int) -> [Range<Int>] {
+            if case .left = truncationDirection { return [(total - count)..<total] }
+            return [0..<count]
+        }
+        var output = Encoding(ids: [], typeIds: [], attentionMask: [], offsets: [], wasTruncated: truncated,
+                              wasCharCapped: a.capped || b.capped)
+        appendSpecials(post?.prefix ?? [], to: &output)
+        append(a, keep: kept(n1, of: a.ids.count), typeId: post?.sequenceTypeId ?? 0, to: &output)
+        appendSpecials(post?.suffix ?? [], to: &output)
+        appendSpecials(post?.pairPrefix ?? [], to: &output)
+        append(b, keep: kept(n2, of: b.ids.count), typeId: post?.pairSequenceTypeId ?? 0, to: &output)
+        appendSpecials(post?.pairSuffix ?? [], to: &output)
+        output.attentionMask = [Int32](repeating: 1, count: output.ids.count)
+        return output
+    }
+
+    private func appendSpecials(_ specials: [SpecialTokenPlacement], to output: inout Encoding) {
+        for special in specials { output.ids.append(special.id); output.typeIds.append(special.typeId); output.offsets.append((0, 0)) }
+    }
+
+    /// Appends the kept content tokens of one sequence, trimming offsets as the post-processor asks.
+    private func append(_ content: ContentTokens, keep: [Range<Int>], typeId: Int32, to output: inout Encoding) {
+        let firstContent = output.ids.count
+        var nextAdded = 0
+        for range in keep {
+            for i in range {
+                output.ids.append(content.ids[i]); output.typeIds.append(typeId)
+                let offset = (start: Int(content.starts[i]), end: Int(content.ends[i]))
+                if let spaceTrimmer {
+                    // A token's string: its vocabulary entry, or for an added token the text it matched.
+                    var spaces = spaceTrimmer.spaces(of: content.ids[i])
+                    while nextAdded < content.addedSpaces.count, content.addedSpaces[nextAdded].index < i { nextAdded += 1 }
+                    if nextAdded < content.addedSpaces.count, content.addedSpaces[nextAdded].index == i {
+                        spaces = content.addedSpaces[nextAdded].spaces
+                    }
+                    output.offsets.append(spaceTrimmer.trim(offset, packed: spaces, isFirst: output.ids.count - 1 == firstContent))
+                } else {
+                    output.offsets.append(offset)
+                }
+            }
+        }
+        postProcessor?.adjustOffsets(ids: output.ids, offsets: &output.offsets, range: firstContent..<output.ids.count)
+    }
+
+    /// Splits `text` on raw added tokens and tokenizes the segments between them into `ws.content`, stopping once
+    /// `stopAfter` tokens are there.
+    private func tokenizeContent(_ text: String, _ ws: inout Workspace, stopAfter: Int?) {
+        ws.content.capped = decodeScalars(text, cap: charCap, into: &ws.original)
+        ws.content.ids.removeAll(keepingCapacity: true)
+        ws.content.starts.removeAll(keepingCapacity: true)
+        ws.content.ends.removeAll(keepingCapacity: true)
+        ws.content.addedSpaces.removeAll(keepingCapacity: true)
+
+        let whole = TextSpan(start: 0, end: ws.original.count)
+        let rawMatches = rawMatcher.isEmpty ? [] : rawMatcher.matches(in: ws.original, range: whole)
+        var position = 0
+        for match in rawMatches {
+            if let stopAfter, ws.content.ids.count >= stopAfter { break }
+            if position < match.span.start { tokenizeSegment(TextSpan(start: position, end: match.span.start), &ws, stopAfter: stopAfter) }
+            if spaceTrimmer != nil {
+                ws.content.addedSpaces.append((ws.content.ids.count, SpaceTrimmer.spaces(ws.original[match.span.start..<match.span.end])))
+            }
+            ws.content.ids.append(match.id); ws.content.starts.append(Int32(match.span.start)); ws.content.ends.append(Int32(match.span.end))
+            position = match.span.end
+        }
+        if position < whole.end, stopAfter.map({ ws.content.ids.count < $0 }) ?? true {
+            tokenizeSegment(TextSpan(start: position, end: whole.end), &ws, stopAfter: stopAfter)
+        }
+    }
+
+    /// Normalizes, pre-tokenizes and runs the model on original scalars `segment`, appending tokens with
     /// original-scalar offsets to the workspace.
     private func tokenizeSegment(_ segment: TextSpan, _ ws: inout Workspace, stopAfter: Int?) {
         ws.text.reset(original: ws.original[segment.start..<segment.end], startIndex: segment.start)
         normalizer?.normalize(&ws.text)
-        let text = ws.text
-        ws.pieces.removeAll(keepingCapacity: true)
-        var normalizedMatches: [AddedTokenMatch] = []
+        let count = ws.text.count
         if normalizedMatcher.isEmpty {
-            ws.pieces.append(TextSpan(start: 0, end: text.count))
-        } else {
-            normalizedMatches = normalizedMatcher.matches(in: text.scalars, range: TextSpan(start: 0, end: text.count))
-            var position = 0
-            for match in normalizedMatches {
-                ws.pieces.append(TextSpan(start: position, end: match.span.start))
-                ws.pieces.append(match.span)  // placeholder, replaced below
-                position = match.span.end
-            }
-            ws.pieces.append(TextSpan(start: position, end: text.count))
+            if count > 0 { tokenizePiece(TextSpan(start: 0, end: count), ownText: false, &ws, stopAfter: stopAfter) }
+            return
         }
-        // Process pieces in order; with normalized added tokens, every second piece is a match.
-        for (pieceIndex, piece) in ws.pieces.enumerated() {
-            if let stopAfter, ws.ids.count >= stopAfter { return }
-            if !normalizedMatches.isEmpty, pieceIndex % 2 == 1 {
-                let match = normalizedMatches[pieceIndex / 2]
-                appendToken(match.id, text: text, start: piece.start, end: piece.end, &ws)
-                continue
-            }
-            if piece.isEmpty { continue }
-            ws.words.removeAll(keepingCapacity: true)
-            if let preTokenizer {
-                preTokenizer.split(text, pieces: [piece], into: &ws.words)
-            } else {
-                ws.words.append(piece)
-            }
-            for word in ws.words {
-                if let stopAfter, ws.ids.count >= stopAfter { return }
-                tokenizeWord(word, text: text, &ws)
-            }
+        let matches = normalizedMatcher.matches(in: ws.text.scalars, range: TextSpan(start: 0, end: count))
+        if matches.isEmpty {
+            if count > 0 { tokenizePiece(TextSpan(start: 0, end: count), ownText: false, &ws, stopAfter: stopAfter) }
+            return
         }
-    }
-
-    @inline(__always)
-    private func appendToken(_ id: Int32, text: NormalizedText, start: Int, end: Int, _ ws: inout Workspace) {
-        ws.ids.append(id)
-        if end > start {
-            ws.starts.append(text.origins[start]); ws.ends.append(text.origins[end - 1] + 1)
-        } else {
-            ws.starts.append(0); ws.ends.append(0)
-        }
-    }
-
-    private func tokenizeWord(_ word: TextSpan, text: NormalizedText, _ ws: inout Workspace) {
-        ws.wordBytes.removeAll(keepingCapacity: true)
-        ws.byteScalar.removeAll(keepingCapacity: true)
-        text.scalars.withUnsafeBufferPointer { scalars in
-            for i in word.start..<word.end {
-                let s = scalars[i]
-                let index = Int32(i)
-                if s < 0x80 {
-                    ws.wordBytes.append(UInt8(s)); ws.byteScalar.append(index)
-                } else if s < 0x800 {
-                    ws.wordBytes.append(UInt8(0xC0 | (s >> 6)))
-                    ws.wordBytes.append(UInt8(0x80 | (s & 0x3F)))
-                    ws.byteScalar.append(index); ws.byteScalar.append(index)
-                } else if s < 0x10000 {
-                    ws.wordBytes.append(UInt8(0xE0 | (s >> 12)))
-                    ws.wordBytes.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
-                    ws.wordBytes.append(UInt8(0x80 | (s & 0x3F)))
-                    ws.byteScalar.append(index); ws.byteScalar.append(index); ws.byteScalar.append(index)
+        // Pieces between matches are pre-tokenized separately (as HF does), each in its own copy of the text
+        // because a pre-tokenizer may rewrite it.
+        var position = 0
+        for match in matches + [AddedTokenMatch(span: TextSpan(start: count, end: count), id: -1)] {
+            if let stopAfter, ws.content.ids.count >= stopAfter { return }
+            if position < match.span.start {
+                ws.pieceText.reset(original: ws.text.scalars[position..<match.span.start], startIndex: 0)
+                ws.pieceText.setOrigins(ws.text.origins[position..<match.span.start])
+                tokenizePiece(TextSpan(start: 0, end: ws.pieceText.count), ownText: true, &ws, stopAfter: stopAfter)
+                if let stopAfter, ws.content.ids.count >= stopAfter { return }
+            }
+            if match.id >= 0 {
+                if spaceTrimmer != nil {
+                    ws.content.addedSpaces.append((ws.content.ids.count, SpaceTrimmer.spaces(ws.text.scalars[match.span.start..<match.span.end])))
+                }
+                ws.content.ids.append(match.id)
+                if match.span.end > match.span.start {
+                    ws.content.starts.append(ws.text.origins[match.span.start]); ws.content.ends.append(ws.text.origins[match.span.end - 1] + 1)
                 } else {
-                    ws.wordBytes.append(UInt8(0xF0 | (s >> 18)))
-                    ws.wordBytes.append(UInt8(0x80 | ((s >> 12) & 0x3F)))
-                    ws.wordBytes.append(UInt8(0x80 | ((s >> 6) & 0x3F)))
-                    ws.wordBytes.append(UInt8(0x80 | (s & 0x3F)))
-                    for _ in 0..<4 { ws.byteScalar.append(index) }
+                    ws.content.starts.append(0); ws.content.ends.append(0)
                 }
             }
+            position = match.span.end
         }
-        ws.pieceIds.removeAll(keepingCapacity: true)
-        ws.pieceStarts.removeAll(keepingCapacity: true)
-        ws.pieceEnds.removeAll(keepingCapacity: true)
-        ws.wordBytes.withUnsafeBufferPointer { bytes in
-            model.tokenize(word: bytes, scalarCount: word.end - word.start, prefixHashes: &ws.prefixHashes,
-                           ids: &ws.pieceIds, starts: &ws.pieceStarts, ends: &ws.pieceEnds)
+    }
+
+    /// Pre-tokenizes `piece` of `ws.text` (or of `ws.pieceText` when `ownText`) and runs the model on each word.
+    private func tokenizePiece(_ piece: TextSpan, ownText: Bool, _ ws: inout Workspace, stopAfter: Int?) {
+        // Take the text out of the workspace (no copy) so the pre-tokenizer may rewrite it in place.
+        var text = NormalizedText()
+        if ownText { swap(&text, &ws.pieceText) } else { swap(&text, &ws.text) }
+        defer { if ownText { swap(&text, &ws.pieceText) } else { swap(&text, &ws.text) } }
+        ws.words.removeAll(keepingCapacity: true)
+        if let preTokenizer {
+            ws.pieceList.removeAll(keepingCapacity: true)
+            ws.pieceList.append(piece)
+            preTokenizer.preTokenize(&text, pieces: ws.pieceList, into: &ws.words)
+        } else {
+            ws.words.append(piece)
         }
-        for k in 0..<ws.pieceIds.count {
-            let first = Int(ws.byteScalar[Int(ws.pieceStarts[k])])
-            let last = Int(ws.byteScalar[Int(ws.pieceEnds[k]) - 1])
-            ws.ids.append(ws.pieceIds[k])
-            ws.starts.append(text.origins[first])
-            ws.ends.append(text.origins[last] + 1)
+        for word in ws.words where !word.isEmpty {
+            if let stopAfter, ws.content.ids.count >= stopAfter { return }
+            ws.modelTokens.removeAll(keepingCapacity: true)
+            model.tokenize(word: word, in: text, scratch: &ws.scratch, into: &ws.modelTokens)
+            text.origins.withUnsafeBufferPointer { origins in
+                for token in ws.modelTokens {
+                    ws.content.ids.append(token.id)
+                    if token.end > token.start {
+                        ws.content.starts.append(origins[Int(token.start)]); ws.content.ends.append(origins[Int(token.end) - 1] + 1)
+                    } else {
+                        ws.content.starts.append(0); ws.content.ends.append(0)
+                    }
+                }
+            }
         }
     }
 

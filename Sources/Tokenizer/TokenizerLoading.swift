@@ -1,3 +1,4 @@
+import DataFormats
 import Foundation
 
 /// Reads typed fields from a parsed JSON object, with errors naming the file and the dotted field path.
@@ -18,6 +19,13 @@ struct JSONFields {
     }
 
     func optionalString(_ key: String) throws -> String? { has(key) ? try string(key) : nil }
+
+    /// A special token of tokenizer_config.json: a string, or an object with `content` (transformers' AddedToken form).
+    func optionalTokenString(_ key: String) throws -> String? {
+        guard has(key) else { return nil }
+        if object[key] is [String: Any] { return try self.object(key).string("content") }
+        return try string(key)
+    }
 
     func bool(_ key: String, default defaultValue: Bool) throws -> Bool {
         guard has(key) else { return defaultValue }
@@ -84,9 +92,9 @@ extension TextTokenizer {
     /// Loads a tokenizer from a model directory: `tokenizer.json` if present, else `vocab.txt` with BERT
     /// defaults (`tokenizer_config.json` settings: do_lower_case, strip_accents, tokenize_chinese_chars, special tokens).
     ///
-    /// Maximum length (tokens, special tokens included), first found: `maxLength`, sentence_bert_config.json
-    /// `max_seq_length`, tokenizer_config.json `model_max_length` (values above 1e9 are "unset" sentinels);
-    /// never above config.json `max_position_embeddings` (used alone if nothing else is set).
+    /// Maximum length (tokens, special tokens included): `DataFormats.MaxLengthRule` (explicit `maxLength`,
+    /// sentence_bert_config.json `max_seq_length`, tokenizer_config.json `model_max_length`, config.json usable
+    /// positions; never above the usable positions), nil (no truncation) when none is set.
     /// `truncation: false` disables truncation and the character cap (`maxLength` is then nil).
     public static func load(directory: String, maxLength: Int? = nil, truncation: Bool = true,
                             direction: TruncationDirection = .right) throws -> TextTokenizer {
@@ -105,16 +113,23 @@ extension TextTokenizer {
 
         var resolved: Int? = nil
         if truncation {
-            resolved = maxLength
-            if resolved == nil { resolved = try sentenceConfig?.optionalInt("max_seq_length") }
-            if resolved == nil, let config = tokenizerConfig, config.has("model_max_length") {
-                if let number = config.object["model_max_length"] as? NSNumber, number.doubleValue < 1e9 {
-                    resolved = try config.int("model_max_length")
+            // The one rule (DataFormats.MaxLengthRule), fed from the directory's config files.
+            var mml: Double? = nil
+            if let config = tokenizerConfig, config.has("model_max_length") {
+                guard let number = config.object["model_max_length"] as? NSNumber else {
+                    throw TokenizerError.invalidField(path: file("tokenizer_config.json"), field: "model_max_length", detail: "expected a number")
                 }
+                mml = number.doubleValue
             }
+            var usable: Int? = nil
             if let positions = try modelConfig?.optionalInt("max_position_embeddings") {
-                resolved = min(resolved ?? positions, positions)
+                usable = MaxLengthRule.usablePositions(maxPositionEmbeddings: positions,
+                                                       modelType: try modelConfig?.optionalString("model_type") ?? "",
+                                                       padTokenId: try modelConfig?.optionalInt("pad_token_id"))
             }
+            resolved = MaxLengthRule.resolve(explicit: maxLength,
+                                             sentenceTransformersMaxSeqLength: try sentenceConfig?.optionalInt("max_seq_length"),
+                                             tokenizerModelMaxLength: mml, usablePositions: usable)
             if let value = resolved, value < 1 {
                 throw TokenizerError.invalidField(path: directory, field: "max_length", detail: "must be at least 1, got \(value)")
             }
@@ -122,7 +137,7 @@ extension TextTokenizer {
 
         if fm.fileExists(atPath: file("tokenizer.json")) {
             return try load(tokenizerJSON: file("tokenizer.json"), maxLength: resolved, truncation: truncation,
-                            direction: direction, padToken: try tokenizerConfig?.optionalString("pad_token"))
+                            direction: direction, padToken: try tokenizerConfig?.optionalTokenString("pad_token"))
         }
         guard fm.fileExists(atPath: file("vocab.txt")) else { throw TokenizerError.noTokenizerFiles(directory: directory) }
         return try loadBertVocab(path: file("vocab.txt"), config: tokenizerConfig, maxLength: resolved, direction: direction)
@@ -133,8 +148,7 @@ extension TextTokenizer {
     public static func load(tokenizerJSON path: String, maxLength: Int? = nil, truncation: Bool = true,
                             direction: TruncationDirection = .right, padToken: String? = nil) throws -> TextTokenizer {
         let root = try JSONFields.read(path)
-        let modelFields = try root.object("model")
-        let model = try parseModel(modelFields)
+        let model = try TokenizerComponents.model(try root.object("model"), ComponentContext())
 
         var addedTokens: [AddedToken] = []
         if root.has("added_tokens") {
@@ -154,18 +168,21 @@ extension TextTokenizer {
         var tokenIds = model.vocab
         for token in addedTokens { tokenIds[token.content] = token.id }
 
-        let normalizer = root.has("normalizer") ? try parseNormalizer(try root.object("normalizer")) : nil
-        let preTokenizer = root.has("pre_tokenizer") ? try parsePreTokenizer(try root.object("pre_tokenizer")) : nil
+        let context = ComponentContext(tokenIds: tokenIds)
+        let normalizer = root.has("normalizer") ? try TokenizerComponents.normalizer(try root.object("normalizer"), context) : nil
+        let preTokenizer = root.has("pre_tokenizer") ? try TokenizerComponents.preTokenizer(try root.object("pre_tokenizer"), context) : nil
         let postProcessor = root.has("post_processor")
-            ? try parsePostProcessor(try root.object("post_processor"), tokenIds: tokenIds) : nil
+            ? try TokenizerComponents.postProcessor(try root.object("post_processor"), context) : nil
 
+        // Pad id, first found: the configured pad token, tokenizer.json `padding.pad_id`, `[PAD]`, `<pad>`, else 0.
         var padId: Int32 = 0
         if let padToken, let id = tokenIds[padToken] {
             padId = id
-        } else if let id = tokenIds["[PAD]"] {
+        } else if root.has("padding"), let padding = try? root.object("padding"), let id = try? padding.int("pad_id"),
+                  id >= 0, id <= Int(Int32.max) {
+            padId = Int32(id)
+        } else if let id = tokenIds["[PAD]"] ?? tokenIds["<pad>"] {
             padId = id
-        } else if root.has("padding"), let padding = try? root.object("padding"), let id = try? padding.int("pad_id") {
-            padId = Int32(clamping: id)
         }
         return TextTokenizer(normalizer: normalizer, preTokenizer: preTokenizer, model: model, postProcessor: postProcessor,
                              addedTokens: addedTokens, maxLength: truncation ? maxLength : nil,
@@ -189,7 +206,7 @@ extension TextTokenizer {
         let lowercase = try config?.bool("do_lower_case", default: true) ?? true
         let stripAccents = try config?.optionalBool("strip_accents")
         let chinese = try config?.bool("tokenize_chinese_chars", default: true) ?? true
-        func special(_ key: String, _ fallback: String) throws -> String { try config?.optionalString(key) ?? fallback }
+        func special(_ key: String, _ fallback: String) throws -> String { try config?.optionalTokenString(key) ?? fallback }
         let unk = try special("unk_token", "[UNK]"), cls = try special("cls_token", "[CLS]")
         let sep = try special("sep_token", "[SEP]"), pad = try special("pad_token", "[PAD]")
         let mask = try special("mask_token", "[MASK]")
@@ -207,116 +224,5 @@ extension TextTokenizer {
                              preTokenizer: BertPreTokenizer(), model: model,
                              postProcessor: BertProcessing(clsId: clsId, sepId: sepId), addedTokens: added,
                              maxLength: maxLength, truncationDirection: direction, padId: vocab[pad] ?? 0)
-    }
-
-    static func parseModel(_ fields: JSONFields) throws -> WordPieceModel {
-        let type = try fields.has("type") ? fields.string("type") : "WordPiece"
-        guard type == "WordPiece" else { throw TokenizerError.unsupportedComponent(path: fields.path, field: fields.prefix, type: type) }
-        let vocabFields = try fields.object("vocab")
-        var vocab: [String: Int32] = [:]
-        vocab.reserveCapacity(vocabFields.object.count)
-        for (token, value) in vocabFields.object {
-            guard let number = value as? NSNumber, let id = Int32(exactly: number.doubleValue), id >= 0 else {
-                throw TokenizerError.invalidField(path: fields.path, field: vocabFields.name(token), detail: "expected a token id")
-            }
-            vocab[token] = id
-        }
-        let unk = try fields.optionalString("unk_token") ?? "[UNK]"
-        let prefix = try fields.optionalString("continuing_subword_prefix") ?? "##"
-        let maxChars = try fields.optionalInt("max_input_chars_per_word") ?? 100
-        return try WordPieceModel(vocab: vocab, unknownToken: unk, continuingSubwordPrefix: prefix,
-                                  maxInputCharsPerWord: maxChars, source: fields.path)
-    }
-
-    static func parseNormalizer(_ fields: JSONFields) throws -> any Normalizer {
-        let type = try fields.string("type")
-        switch type {
-        case "BertNormalizer":
-            return BertNormalizer(cleanText: try fields.bool("clean_text", default: true),
-                                  handleChineseChars: try fields.bool("handle_chinese_chars", default: true),
-                                  stripAccents: try fields.optionalBool("strip_accents"),
-                                  lowercase: try fields.bool("lowercase", default: true))
-        case "Lowercase": return LowercaseNormalizer()
-        case "StripAccents": return StripAccentsNormalizer()
-        case "NFD", "NFC", "NFKD", "NFKC": return UnicodeNormalizer(UnicodeNormalizer.Form(rawValue: type)!)
-        case "Strip":
-            return StripNormalizer(left: try fields.bool("strip_left", default: true), right: try fields.bool("strip_right", default: true))
-        case "Replace":
-            let pattern = try fields.object("pattern")
-            guard let literal = try pattern.optionalString("String") else {
-                let kind = pattern.object.keys.sorted().first ?? "?"
-                throw TokenizerError.unsupportedComponent(path: fields.path, field: pattern.prefix, type: kind)
-            }
-            return ReplaceNormalizer(pattern: literal, content: try fields.string("content"))
-        case "Sequence":
-            let children = try fields.objects("normalizers")
-            return SequenceNormalizer(try children.map { try parseNormalizer($0) })
-        default:
-            throw TokenizerError.unsupportedComponent(path: fields.path, field: fields.prefix, type: type)
-        }
-    }
-
-    static func parsePreTokenizer(_ fields: JSONFields) throws -> any PreTokenizer {
-        let type = try fields.string("type")
-        switch type {
-        case "BertPreTokenizer": return BertPreTokenizer()
-        case "Whitespace": return WhitespacePreTokenizer()
-        case "WhitespaceSplit": return WhitespaceSplitPreTokenizer()
-        case "Punctuation":
-            let name = try fields.optionalString("behavior") ?? "Isolated"
-            guard let behavior = SplitBehavior(rawValue: name) else {
-                throw TokenizerError.invalidField(path: fields.path, field: fields.name("behavior"), detail: "unknown behavior '\(name)'")
-            }
-            return PunctuationPreTokenizer(behavior: behavior)
-        case "Digits": return DigitsPreTokenizer(individualDigits: try fields.bool("individual_digits", default: false))
-        case "Sequence":
-            return SequencePreTokenizer(try fields.objects("pretokenizers").map { try parsePreTokenizer($0) })
-        default:
-            throw TokenizerError.unsupportedComponent(path: fields.path, field: fields.prefix, type: type)
-        }
-    }
-
-    static func parsePostProcessor(_ fields: JSONFields, tokenIds: [String: Int32]) throws -> any PostProcessor {
-        let type = try fields.string("type")
-        switch type {
-        case "BertProcessing":
-            func pair(_ key: String) throws -> Int32 {
-                let items = try fields.array(key)
-                guard items.count == 2, let number = items[1] as? NSNumber, let id = Int32(exactly: number.doubleValue) else {
-                    throw TokenizerError.invalidField(path: fields.path, field: fields.name(key), detail: "expected [token, id]")
-                }
-                return id
-            }
-            return BertProcessing(clsId: try pair("cls"), sepId: try pair("sep"))
-        case "TemplateProcessing":
-            let specials = try fields.object("special_tokens")
-            var prefix: [SpecialTokenPlacement] = [], suffix: [SpecialTokenPlacement] = []
-            var sequenceType: Int32? = nil
-            for item in try fields.objects("single") {
-                if item.has("Sequence") {
-                    let sequence = try item.object("Sequence")
-                    guard sequenceType == nil else {
-                        throw TokenizerError.invalidField(path: fields.path, field: item.prefix, detail: "more than one sequence in the single template")
-                    }
-                    sequenceType = Int32(clamping: try sequence.int("type_id"))
-                } else {
-                    let special = try item.object("SpecialToken")
-                    let name = try special.string("id")
-                    let typeId = Int32(clamping: try special.int("type_id"))
-                    let entry = try specials.object(name)
-                    let ids = try entry.array("ids")
-                    for (index, value) in ids.enumerated() {
-                        guard let number = value as? NSNumber, let id = Int32(exactly: number.doubleValue) else {
-                            throw TokenizerError.invalidField(path: fields.path, field: "\(entry.name("ids"))[\(index)]", detail: "expected a token id")
-                        }
-                        let placement = SpecialTokenPlacement(id: id, typeId: typeId)
-                        if sequenceType == nil { prefix.append(placement) } else { suffix.append(placement) }
-                    }
-                }
-            }
-            return TemplateProcessing(prefix: prefix, sequenceTypeId: sequenceType ?? 0, suffix: suffix)
-        default:
-            throw TokenizerError.unsupportedComponent(path: fields.path, field: fields.prefix, type: type)
-        }
     }
 }

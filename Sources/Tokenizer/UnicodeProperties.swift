@@ -15,6 +15,9 @@ enum UnicodeProps {
     static let hasNFD: UInt16 = 1 << 10           // canonical decomposition differs from itself
     static let nonStarter: UInt16 = 1 << 11       // canonical combining class > 0
     static let combiningMark: UInt16 = 1 << 12    // Mn, Mc, Me (the StripAccents normalizer removes it)
+    static let letter: UInt16 = 1 << 13           // Oniguruma \p{L} (ByteLevel's GPT-2 split pattern)
+    static let number: UInt16 = 1 << 14           // Oniguruma \p{N} (ByteLevel's GPT-2 split pattern)
+    static let gpt2Space: UInt16 = 1 << 15        // Oniguruma \s (ByteLevel's GPT-2 split pattern)
 
     /// Flags of every scalar value, indexed by the scalar. Built once and never freed (2.2 MB); a raw pointer so
     /// lookups from several threads touch no reference count.
@@ -80,6 +83,9 @@ enum UnicodeProps {
             mark(UnicodeTableData.wordChar, wordChar)
             mark(UnicodeTableData.regexSpace, regexSpace)
             mark(UnicodeTableData.numeric, numeric)
+            mark(ByteLevelTableData.letter, letter)
+            mark(ByteLevelTableData.number, number)
+            mark(ByteLevelTableData.space, gpt2Space)
             // BERT's "Chinese character" ranges (CJK Unified Ideographs and extensions, compatibility ideographs).
             mark("4e00-9fff,3400-4dbf,20000-2a6df,2a700-2b73f,2b740-2b81f,2b920-2ceaf,f900-faff,2f800-2fa1f", chinese)
             for key in lowercase.keys where key < 0x110000 { table[Int(key)] |= hasLowercase }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// An open-addressing hash table from UTF-8 byte strings to token ids. Lookups hash a byte range with a
 /// polynomial rolling hash, so a word's prefix hashes give every substring's hash in O(1) without allocating.
 /// Storage is raw memory owned by the table (immutable after init), so concurrent lookups from several threads
@@ -102,7 +104,7 @@ final class ByteStringTable: @unchecked Sendable {
 /// HF `WordPiece` model: greedy longest-match-first segmentation of each word into vocabulary pieces;
 /// pieces after the first carry `continuingSubwordPrefix`. A word with more than `maxInputCharsPerWord`
 /// scalars, or with a part that no piece matches, becomes the single unknown token.
-public final class WordPieceModel: @unchecked Sendable {
+public final class WordPieceModel: TokenizerModel, @unchecked Sendable {
     /// Token string -> id.
     public let vocab: [String: Int32]
     public let unknownToken: String
@@ -143,16 +145,37 @@ public final class WordPieceModel: @unchecked Sendable {
         powers.deallocate()
     }
 
-    /// Tokenizes one word given as UTF-8 `bytes` (with `scalarCount` scalars), appending each piece's id and
-    /// byte range within the word to `ids`/`starts`/`ends`. The unknown token covers the whole word.
-    @inline(__always)
-    func tokenize(word bytes: UnsafeBufferPointer<UInt8>, scalarCount: Int, prefixHashes: inout [UInt64],
-                  ids: inout [Int32], starts: inout [Int32], ends: inout [Int32]) {
-        let n = bytes.count
+    /// Tokenizes one word: its UTF-8 bytes are matched greedily against the vocabulary (hashing byte ranges, no
+    /// strings built); each piece's byte range is mapped back to the word's scalars.
+    public func tokenize(word: TextSpan, in text: NormalizedText, scratch: inout ModelScratch, into tokens: inout [ModelToken]) {
+        let scalarCount = word.end - word.start
         if scalarCount > maxInputCharsPerWord {
-            ids.append(unknownId); starts.append(0); ends.append(Int32(n))
+            tokens.append(ModelToken(id: unknownId, start: Int32(word.start), end: Int32(word.end)))
             return
         }
+        scratch.loadUTF8(word, from: text)
+        let firstPiece = tokens.count
+        let failed = scratch.bytes.withUnsafeBufferPointer { bytes in
+            greedyPieces(bytes, prefixHashes: &scratch.hashes, into: &tokens)
+        }
+        if failed {
+            tokens.removeSubrange(firstPiece...)
+            tokens.append(ModelToken(id: unknownId, start: Int32(word.start), end: Int32(word.end)))
+            return
+        }
+        scratch.byteScalars.withUnsafeBufferPointer { byteScalars in
+            for k in firstPiece..<tokens.count {
+                tokens[k].start = byteScalars[Int(tokens[k].start)]
+                tokens[k].end = byteScalars[Int(tokens[k].end) - 1] + 1
+            }
+        }
+    }
+
+    /// Greedy longest-match-first over UTF-8 `bytes`, appending pieces with byte ranges; returns true (and leaves
+    /// partial pieces) when some part matches no piece.
+    @inline(__always)
+    private func greedyPieces(_ bytes: UnsafeBufferPointer<UInt8>, prefixHashes: inout [UInt64], into tokens: inout [ModelToken]) -> Bool {
+        let n = bytes.count
         // prefixHashes[i] = hash of bytes[0..<i]
         prefixHashes.removeAll(keepingCapacity: true)
         var h: UInt64 = 0
@@ -161,36 +184,56 @@ public final class WordPieceModel: @unchecked Sendable {
             h = h &* ByteStringTable.multiplier &+ UInt64(bytes[i]) &+ 1
             prefixHashes.append(h)
         }
-        let firstPiece = ids.count
-        var failed = false
         let powers = self.powers
         let wordTable = self.wordTable, continuationTable = self.continuationTable
-        prefixHashes.withUnsafeBufferPointer { hashes in
-            do {
-                var start = 0
-                while start < n {
-                    let isFirst = start == 0
-                    var end = min(n, start + (isFirst ? wordTable.maxKeyLength : continuationTable.maxKeyLength))
-                    // Do not start probing in the middle of a UTF-8 sequence.
-                    while end > start, end < n, bytes[end] & 0xC0 == 0x80 { end -= 1 }
-                    var id: Int32 = -1
-                    while end > start {
-                        let hash = hashes[end] &- hashes[start] &* powers[end - start]
-                        id = isFirst ? wordTable.lookup(hash: hash, bytes: bytes, start: start, end: end)
-                                     : continuationTable.lookup(hash: hash, bytes: bytes, start: start, end: end)
-                        if id >= 0 { break }
-                        end -= 1
-                        while end > start, bytes[end] & 0xC0 == 0x80 { end -= 1 }
-                    }
-                    if id < 0 { failed = true; return }
-                    ids.append(id); starts.append(Int32(start)); ends.append(Int32(end))
-                    start = end
+        return prefixHashes.withUnsafeBufferPointer { hashes -> Bool in
+            var start = 0
+            while start < n {
+                let isFirst = start == 0
+                var end = min(n, start + (isFirst ? wordTable.maxKeyLength : continuationTable.maxKeyLength))
+                // Do not start probing in the middle of a UTF-8 sequence.
+                while end > start, end < n, bytes[end] & 0xC0 == 0x80 { end -= 1 }
+                var id: Int32 = -1
+                while end > start {
+                    let hash = hashes[end] &- hashes[start] &* powers[end - start]
+                    id = isFirst ? wordTable.lookup(hash: hash, bytes: bytes, start: start, end: end)
+                                 : continuationTable.lookup(hash: hash, bytes: bytes, start: start, end: end)
+                    if id >= 0 { break }
+                    end -= 1
+                    while end > start, bytes[end] & 0xC0 == 0x80 { end -= 1 }
                 }
+                if id < 0 { return true }
+                tokens.append(ModelToken(id: id, start: Int32(start), end: Int32(end)))
+                start = end
             }
+            return false
         }
-        if failed {
-            ids.removeSubrange(firstPiece...); starts.removeSubrange(firstPiece...); ends.removeSubrange(firstPiece...)
-            ids.append(unknownId); starts.append(0); ends.append(Int32(n))
+    }
+}
+
+extension WordPieceModel: JSONLoadable {
+    /// HF `WordPiece` model object: `vocab` (token -> id), `unk_token`, `continuing_subword_prefix`,
+    /// `max_input_chars_per_word`.
+    convenience init(json fields: JSONFields, context: ComponentContext) throws {
+        let vocab = try fields.vocabulary()
+        try self.init(vocab: vocab, unknownToken: try fields.optionalString("unk_token") ?? "[UNK]",
+                  continuingSubwordPrefix: try fields.optionalString("continuing_subword_prefix") ?? "##",
+                  maxInputCharsPerWord: try fields.optionalInt("max_input_chars_per_word") ?? 100, source: fields.path)
+    }
+}
+
+extension JSONFields {
+    /// The `vocab` object of a model (token -> non-negative id).
+    func vocabulary() throws -> [String: Int32] {
+        let vocabFields = try object("vocab")
+        var vocab: [String: Int32] = [:]
+        vocab.reserveCapacity(vocabFields.object.count)
+        for (token, value) in vocabFields.object {
+            guard let number = value as? NSNumber, let id = Int32(exactly: number.doubleValue), id >= 0 else {
+                throw TokenizerError.invalidField(path: path, field: vocabFields.name(token), detail: "expected a token id")
+            }
+            vocab[token] = id
         }
+        return vocab
     }
 }

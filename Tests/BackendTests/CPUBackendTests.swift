@@ -1,5 +1,6 @@
 import Backend
 import CPUBackend
+import ReferenceBackend
 import Foundation
 import Testing
 
@@ -76,32 +77,10 @@ struct CPUBackendTests {
         }
     }
 
-    /// Naive double-precision `x · wᵀ + b` for the linear tests (before the activation).
-    private func referenceLinear(_ x: [Float], rows: Int, inF: Int, _ w: [Float], _ b: [Float]?, outF: Int) -> [Float] {
-        var expected = [Float](repeating: 0, count: rows * outF)
-        x.withUnsafeBufferPointer { xp in
-            w.withUnsafeBufferPointer { wp in
-                for r in 0..<rows {
-                    for o in 0..<outF {
-                        var acc = Double(b?[o] ?? 0)
-                        for k in 0..<inF { acc += Double(xp[r * inF + k]) * Double(wp[o * inF + k]) }
-                        expected[r * outF + o] = Float(acc)
-                    }
-                }
-            }
-        }
-        return expected
-    }
-
-    /// The activation applied to a reference value (libm functions).
-    private func referenceActivation(_ v: Float, _ act: Activation?) -> Float {
-        switch act {
-        case nil: return v
-        case .relu?: return max(v, 0)
-        case .geluErf?: return v * 0.5 * (1 + erff(v * 0.70710678118654752440))
-        case .geluTanh?: return 0.5 * v * (1 + tanhf(0.79788456080286535588 * (v + 0.044715 * v * v * v)))
-        case .tanh?: return tanhf(v)
-        }
+    /// `x · wᵀ + b` then the activation, from the oracle (`ReferenceMath`, double precision).
+    private func referenceLinear(_ x: [Float], rows: Int, inF: Int, _ w: [Float], _ b: [Float]?, outF: Int,
+                                 _ act: Activation? = nil) -> [Float] {
+        ReferenceMath.linear(x, rows: rows, inFeatures: inF, weight: w, bias: b, outFeatures: outF, activation: act).values
     }
 
     /// Shapes (rows, in, out) around the micro-kernel's tiles (6 x 16), k blocks (384) and row blocks (240).
@@ -122,12 +101,12 @@ struct CPUBackendTests {
             let wb = try backend.makeLinearWeight(w, outFeatures: outF, inFeatures: inF)
             #expect(try backend.read(wb) == w, "packed weight \(outF)x\(inF) downloads as its logical values")
             for withBias in [true, false] {
-                let plain = referenceLinear(x, rows: rows, inF: inF, w, withBias ? b : nil, outF: outF)
+                let bias = withBias ? b : nil
                 for act in [nil, .relu, .geluErf, .geluTanh, .tanh] as [Activation?] {
                     let out = try backend.makeBuffer([Float](repeating: .nan, count: rows * outF))
                     try backend.linear(input: xb, rows: rows, inFeatures: inF, weight: wb, bias: withBias ? bb : nil,
                                        outFeatures: outF, activation: act, out: out)
-                    let expected = plain.map { referenceActivation($0, act) }
+                    let expected = referenceLinear(x, rows: rows, inF: inF, w, bias, outF: outF, act)
                     let d = maxDiff(try backend.read(out), expected)
                     #expect(d <= 2e-5, "\(rows)x\(inF)x\(outF) \(String(describing: act)) bias \(withBias): \(d)")
                 }
@@ -142,7 +121,7 @@ struct CPUBackendTests {
         let rows = lengths.count * seq
         let x = randomValues(rows * inF, seed: 41, scale: 2), w = randomValues(outF * inF, seed: 42, scale: 0.2)
         let b = randomValues(outF, seed: 43)
-        let expected = referenceLinear(x, rows: rows, inF: inF, w, b, outF: outF).map { referenceActivation($0, .geluErf) }
+        let expected = referenceLinear(x, rows: rows, inF: inF, w, b, outF: outF, .geluErf)
         for packed in [true, false] {
             let backend = CPUBackend(threads: threads, packedWeights: packed)
             let wb = try backend.makeLinearWeight(w, outFeatures: outF, inFeatures: inF)

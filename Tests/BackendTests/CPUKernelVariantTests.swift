@@ -86,9 +86,12 @@ struct CPUKernelVariantTests {
         }
     }
 
-    @Test("attention of one head: every variant matches the double reference", arguments: [1, 7, 33, 127])
+    @Test("attention of one head, with and without a score bias: every variant matches the double reference",
+          arguments: [1, 7, 33, 127])
     func attention(n: Int) {
-        for d in [12, 32, 37, 64] {
+        for (d, withBias) in [(12, false), (32, true), (37, false), (64, true), (5, true)] {
+            let biasStride = n + 3
+            let bias = withBias ? Self.values(n * biasStride, seed: UInt64(n * 7 + d), scale: 2) : nil
             let stride = 3 * d + 5
             let qkv = Self.values(n * stride, seed: UInt64(n * 100 + d), scale: 1.5)
             let scale = 1 / Float(d).squareRoot()
@@ -96,6 +99,7 @@ struct CPUKernelVariantTests {
             for i in 0..<n {
                 var scores = (0..<n).map { j in
                     (0..<d).reduce(0.0) { $0 + Double(qkv[i * stride + $1]) * Double(qkv[j * stride + d + $1]) } * Double(scale)
+                        + Double(bias?[i * biasStride + j] ?? 0)
                 }
                 let top = scores.max()!
                 scores = scores.map { Foundation.exp($0 - top) }
@@ -108,11 +112,11 @@ struct CPUKernelVariantTests {
                 var out = [Float](repeating: .nan, count: n * d)
                 let status = qkv.withUnsafeBufferPointer { p in
                     variant.table.attention_head(Int32(n), Int32(d), p.baseAddress!, p.baseAddress! + d, p.baseAddress! + 2 * d,
-                                                 Int32(stride), scale, &out, Int32(d))
+                                                 Int32(stride), scale, bias, Int32(biasStride), &out, Int32(d))
                 }
                 #expect(status == 0)
                 let diff = Self.maxDiff(out, expected)
-                #expect(diff <= 1e-5, "\(variant.name) n \(n) d \(d): max abs diff \(diff)")
+                #expect(diff <= 1e-5, "\(variant.name) n \(n) d \(d) bias \(withBias): max abs diff \(diff)")
             }
         }
     }

@@ -40,7 +40,7 @@ import Testing
             var out = [Float](repeating: 0, count: n * d)
             let status = qkv.withUnsafeBufferPointer { p in
                 variant.table.attention_head(Int32(n), Int32(d), p.baseAddress!, p.baseAddress! + d, p.baseAddress! + 2 * d,
-                                             Int32(stride), 0.25, &out, Int32(d))
+                                             Int32(stride), 0.25, nil, 0, &out, Int32(d))
             }
             #expect(status == 0)
             let row2 = Array(out[(2 * d)..<(3 * d)]), others = Array(out[0..<(2 * d)])

@@ -1,4 +1,5 @@
 import Backend
+import ReferenceBackend
 import Foundation
 import OpenCLBackend
 
@@ -79,23 +80,23 @@ func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
 
 // MARK: Naive references (HostReference in OpenCLBackend, shared with `featurize selftest`)
 
-func referenceActivation(_ x: Double, _ activation: Activation?) -> Double { HostReference.activation(x, activation) }
+func referenceActivation(_ x: Double, _ activation: Activation?) -> Double { ReferenceMath.activation(x, activation) }
 
 func referenceLinear(_ input: [Float], rows: Int, inFeatures: Int, weight: [Float], bias: [Float]?, outFeatures: Int,
                      activation: Activation?) -> (values: [Float], scales: [Double]) {
-    HostReference.linear(input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias, outFeatures: outFeatures,
+    ReferenceMath.linear(input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias, outFeatures: outFeatures,
                          activation: activation)
 }
 
 func referenceLayerNorm(_ v: [Double], gamma: [Float], beta: [Float], eps: Float) -> [Float] {
-    HostReference.layerNorm(v, gamma: gamma, beta: beta, eps: eps)
+    ReferenceMath.layerNorm(v, gamma: gamma, beta: beta, eps: eps)
 }
 
 func referenceAttention(_ qkv: [Float], lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
                         scale: Float) -> [Float] {
-    HostReference.attention(qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim, scale: scale)
+    ReferenceMath.attention(qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim, scale: scale)
 }
 
 func referencePool(_ hidden: [Float], lengths: [Int32], batch: Int, seq: Int, cols: Int, mode: PoolingMode) -> [Float] {
-    HostReference.pool(hidden, lengths: lengths, batch: batch, seq: seq, cols: cols, mode: mode)
+    ReferenceMath.pool(hidden, lengths: lengths, batch: batch, seq: seq, cols: cols, mode: mode)
 }

@@ -56,10 +56,10 @@ private func sampleReport() throws -> AblationReport {
         #expect(report.best.combination == "-2+mean")
         #expect(report.ranked.map(\.accuracy) == report.ranked.map(\.accuracy).sorted(by: >))
         let csv = report.csv().split(separator: "\n")
-        #expect(csv[0] == "rank,combination,pooling,layer,dimension,accuracy,macro_f1,train_seconds")
-        #expect(csv[1] == "1,-2+mean,mean,-2,384,0.802000,0.801000,1.300")
+        #expect(csv[0] == "rank,combination,pooling,layer,dimension,accuracy,macro_f1,roc_auc,ci_lower,ci_upper,cv_mean,cv_std,chosen_C,p_value,verdict,cv_p_value,train_seconds")
+        #expect(csv[1] == "1,-2+mean,mean,-2,384,0.802000,0.801000,,,,,,,,,,1.300")
         #expect(csv.count == 7)
-        #expect(csv[6] == "6,\"A&B <\"\"odd\"\">, name\",max,last,384,0.700000,0.690000,1.400")
+        #expect(csv[6] == "6,\"A&B <\"\"odd\"\">, name\",max,last,384,0.700000,0.690000,,,,,,,,,,1.400")
         let md = report.markdown()
         #expect(md.contains("**Best combination: -2+mean**"))
         #expect(md.contains("| 1 | **-2+mean** | -2 | mean | 384 | 80.20 | 0.8010 | 1.30 |"))
@@ -73,7 +73,7 @@ private func sampleReport() throws -> AblationReport {
         let dir = NSTemporaryDirectory() + "report-" + UUID().uuidString
         let files = try report.write(to: dir)
         defer { if ProcessInfo.processInfo.environment["KEEP_REPORT"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
-        for path in [files.csv, files.json, files.markdown, files.heatmapSVG, files.confusionSVG, files.html] {
+        for path in [files.csv, files.json, files.markdown, files.heatmapSVG, files.confusionSVG, files.forestSVG, files.lengthSVG, files.html] {
             #expect(FileManager.default.fileExists(atPath: path), "\(path)")
         }
         // JSON decodes back.
@@ -102,14 +102,14 @@ private func sampleReport() throws -> AblationReport {
         }
 
         let html = try String(contentsOfFile: files.html, encoding: .utf8)
-        #expect(html.components(separatedBy: "<svg ").count == 3)  // both figures inlined
+        #expect(html.components(separatedBy: "<svg ").count == 4)  // forest, heatmap, confusion inlined (no length buckets)
         #expect(!html.contains("<?xml"))
         #expect(html.contains("A&amp;B &lt;&quot;odd&quot;&gt;, name"))
 
         // Optional: render with rsvg-convert when installed (apt-get install librsvg2-bin).
         let rsvg = ["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"].first { FileManager.default.isExecutableFile(atPath: $0) }
         if let rsvg {
-            for svg in [files.heatmapSVG, files.confusionSVG] {
+            for svg in [files.heatmapSVG, files.confusionSVG, files.forestSVG, files.lengthSVG] {
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: rsvg)
                 process.arguments = ["-o", svg + ".png", svg]
@@ -135,6 +135,113 @@ private func sampleReport() throws -> AblationReport {
         #expect(parseXML(report.heatmapSVG()).ok)
         #expect(throws: ClassifierError.self) {
             try AblationReport(results: [], bestConfusion: ConfusionMatrix(classes: ["a"], counts: [[1]]))
+        }
+    }
+}
+
+/// A report with everything a cross-validated ablation adds: intervals, p-values, C, slices, the context.
+private func fullReport() throws -> AblationReport {
+    var results: [AblationResult] = []
+    let specs: [(String, String, String, Double, Double?)] = [
+        ("mean@L4", "mean", "L4", 0.7927, nil), ("mean@L6", "mean", "L6", 0.7809, 0.21), ("cls@L4", "cls", "L4", 0.7553, 0.0004),
+        ("max@L4", "max", "L4", 0.7567, 0.003), ("cls@L6", "cls", "L6", 0.7312, 1.2e-6), ("max@L6", "max", "L6", 0.7269, 2e-9),
+    ]
+    for (i, s) in specs.enumerated() {
+        var r = AblationResult(combination: s.0, pooling: s.1, layer: s.2, dimension: 384, accuracy: s.3, macroF1: s.3 - 0.001,
+                               trainSeconds: 1, rocAUC: s.3 + 0.08)
+        r.interval = ConfidenceInterval(lower: s.3 - 0.017, upper: s.3 + 0.017, level: 0.95, method: "bootstrap")
+        r.cvAccuracy = FoldScores(values: [s.3 - 0.01, s.3, s.3 + 0.01, s.3 + 0.005, s.3 - 0.005])
+        r.chosenC = i % 2 == 0 ? 0.1 : 0.01
+        r.foldC = [0.1, 0.1, 0.01, 0.1, 0.1]
+        r.pValue = s.4
+        r.verdict = s.4.map { AblationReport.verdict(pValue: $0) } ?? "best"
+        r.byLength = [SliceScore(slice: "≤ 12", rows: 500, accuracy: s.3 - 0.03), SliceScore(slice: "13–20", rows: 520, accuracy: s.3),
+                      SliceScore(slice: "> 20", rows: 480, accuracy: s.3 + 0.02 * Double(i % 3))]
+        r.byGroup = [SliceScore(slice: "web", rows: 1000, accuracy: s.3), SliceScore(slice: "news <&>", rows: 500, accuracy: s.3 - 0.05)]
+        results.append(r)
+    }
+    let context = AblationContext(evaluation: "5-fold stratified cross-validation", folds: 5, repeats: 1, seed: 7, trainRows: 8, testRows: 0,
+                                  foldAssignment: [[0, 1, 2, 3, 4, 0, 1, 2]], cGrid: [0.01, 0.1, 1], fixedC: nil, innerFolds: 3,
+                                  bootstrapResamples: 1000, significanceMethod: "corrected t-test", intervalMethod: "bootstrap",
+                                  lengthBuckets: ["≤ 12", "13–20", "> 20"], groupColumn: "source", groups: ["news <&>", "web"])
+    return try AblationReport(title: "Full", results: results,
+                              bestConfusion: ConfusionMatrix(classes: ["negative", "positive"], counts: [[800, 200], [210, 790]]),
+                              baselineAccuracy: 0.504, context: context)
+}
+
+@Suite struct CrossValidatedReportTests {
+    @Test func answerSentenceStatesWinnerAndConfidence() throws {
+        let report = try fullReport()
+        #expect(report.answer() == "mean@L4 is the best of 6 combinations by accuracy: 79.27% (95% CI 77.57–80.97%); 1 of the other 5 is "
+                + "statistically indistinguishable from it at p ≥ 0.05 (mean@L6), so the data do not single out one winner; the other 4 are worse.")
+        let byF1 = try AblationReport(title: "F1", results: report.inputOrder, bestConfusion: report.bestConfusion, rankedBy: .macroF1,
+                                      context: report.context)
+        #expect(byF1.answer().hasPrefix("mean@L4 is the best of 6 combinations by macro-F1: 0.7917 (95% CI 0.7757–0.8097); "))
+        #expect(parseXML(byF1.heatmapSVG()).collector.texts.contains("macro-F1 by layer and pooling with 95% CI"))
+        #expect(AblationReport.verdict(pValue: 0.21) == "indistinguishable from the best (p = 0.210)")
+        #expect(AblationReport.verdict(pValue: 0.0004) == "worse (p = 4.0e-04)")
+        #expect(AblationReport.verdict(pValue: 0.003) == "worse (p = 0.0030)")
+    }
+
+    @Test func tablesCarryIntervalsTestsAndSlices() throws {
+        let report = try fullReport()
+        let md = report.markdown()
+        #expect(md.contains("**Answer: mean@L4 is the best"))
+        #expect(md.contains("| 1 | **mean@L4** | L4 | mean | 384 | 79.27 | 0.7917 | 0.8727 | 77.57–80.97 | 79.27 ± 0.79 | 0.1 (folds: 0.1, 0.1, 0.01, 0.1, 0.1) | best | 1.00 |"))
+        #expect(md.contains("| mean@L6 | L6 | mean | 384 | 78.09 |"))
+        #expect(md.contains("indistinguishable from the best (p = 0.210)"))
+        #expect(md.contains("## Accuracy (%) by text length"))
+        #expect(md.contains("| Combination | ≤ 12 (n = 500) | 13–20 (n = 520) | > 20 (n = 480) |"))
+        #expect(md.contains("## Accuracy (%) by source"))
+        let csv = report.csv().split(separator: "\n")
+        #expect(csv[0].hasSuffix("train_seconds,acc_len_≤ 12,acc_len_13–20,acc_len_> 20,acc_group_news <&>,acc_group_web"))
+        #expect(csv[2].hasPrefix("2,mean@L6,mean,L6,384,0.780900,0.779900,0.860900,0.763900,0.797900,"))
+        #expect(csv[2].contains(",0.01,0.21,indistinguishable from the best (p = 0.210),,1.000,0.750900,"))
+        let json = try JSONSerialization.jsonObject(with: Data(report.json().utf8)) as? [String: Any]
+        let context = json?["context"] as? [String: Any]
+        #expect(context?["foldAssignment"] as? [[Int]] == [[0, 1, 2, 3, 4, 0, 1, 2]])
+        #expect((json?["answer"] as? String)?.hasPrefix("mean@L4 is the best") == true)
+        let first = (json?["results"] as? [[String: Any]])?.first
+        #expect(first?["chosenC"] as? Double == 0.1)
+        #expect((first?["interval"] as? [String: Any])?["lower"] as? Double == 0.7927 - 0.017)
+    }
+
+    @Test func figuresAreValidAndMarkTheBest() throws {
+        let report = try fullReport()
+        let forest = parseXML(report.forestSVG())
+        #expect(forest.ok, "forest.svg: \(forest.error)")
+        #expect(forest.collector.elements.filter { $0 == "circle" }.count == 6)
+        #expect(forest.collector.elements.filter { $0 == "line" }.count >= 6 + 1 + 5 + 1)  // intervals, axis, ticks, best line
+        #expect(forest.collector.texts.contains("79.27  best"))
+        #expect(forest.collector.texts.contains("78.09  p = 0.210"))
+        let length = parseXML(report.lengthSVG())
+        #expect(length.ok, "length.svg: \(length.error)")
+        #expect(length.collector.elements.filter { $0 == "polyline" }.count == 3)  // one per pooling
+        for label in ["≤ 12", "13–20", "> 20", "mean (mean@L4)", "cls (cls@L4)", "max (max@L4)", "n = 500"] {
+            #expect(length.collector.texts.contains(label), "missing \(label)")
+        }
+        let heatmap = parseXML(report.heatmapSVG())
+        #expect(heatmap.ok)
+        #expect(heatmap.collector.texts.contains("[77.57, 80.97]"))
+        #expect(heatmap.collector.texts.contains("Accuracy (%) by layer and pooling with 95% CI"))
+        let html = report.html()
+        #expect(html.components(separatedBy: "<svg ").count == 5)
+        #expect(html.contains("<p class=\"answer\">mean@L4 is the best"))
+        #expect(html.contains("news &lt;&amp;&gt;"))
+        #expect(!html.contains("src=\"http") && !html.contains("href=\"http"))  // self-contained
+        let dir = NSTemporaryDirectory() + "full-report-" + UUID().uuidString
+        let files = try report.write(to: dir)
+        defer { if ProcessInfo.processInfo.environment["KEEP_REPORT"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
+        let rsvg = ["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        if let rsvg {
+            for svg in [files.heatmapSVG, files.forestSVG, files.lengthSVG] {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: rsvg)
+                process.arguments = ["-o", svg + ".png", svg]
+                try process.run()
+                process.waitUntilExit()
+                #expect(process.terminationStatus == 0, "rsvg-convert failed on \(svg)")
+            }
         }
     }
 }

@@ -66,7 +66,9 @@ struct EncoderFixture {
     }
 }
 
-let fixtureModels = ["bert_gelu", "bert_gelu_new_f16", "distilbert_relu"]
+/// BERT / DistilBERT (gen_encoder_fixtures.py) and RoBERTa / XLM-R / CamemBERT / MPNet
+/// (gen_encoder_fixtures_roberta_mpnet.py).
+let fixtureModels = ["bert_gelu", "bert_gelu_new_f16", "distilbert_relu"] + robertaMPNetFixtureModels
 
 @Suite("Encoder parity with transformers")
 struct EncoderParityTests {

@@ -58,7 +58,8 @@ struct FeatureExtractorTests {
           arguments: fixtureModels)
     func poolingSpecs(model: String) throws {
         let fx = try EncoderFixture(model)
-        let texts = try readLines(FixturePaths.file("texts.txt"))
+        // The RoBERTa/MPNet fixtures cover the first 24 texts.
+        let texts = Array(try readLines(FixturePaths.file("texts.txt")).prefix(fx.n))
         #expect(texts.count == fx.n)
         let methods: [PoolingMode] = [.cls, .mean, .max, .meanSqrtLen, .weightedMean, .last]
         let L = fx.config.numLayers

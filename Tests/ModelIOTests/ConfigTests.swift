@@ -45,11 +45,12 @@ import Testing
     }
 
     @Test func unknownModelTypeListsSupported() {
-        #expect(throws: ModelIOError.unknownModelType(path: path, modelType: "roberta", supported: ["bert", "distilbert"])) {
-            try parse(#"{"model_type":"roberta"}"#)
+        let supported = ["bert", "distilbert", "roberta", "xlm-roberta", "camembert", "mpnet"]
+        #expect(throws: ModelIOError.unknownModelType(path: path, modelType: "gpt2", supported: supported)) {
+            try parse(#"{"model_type":"gpt2"}"#)
         }
-        let message = ModelIOError.unknownModelType(path: path, modelType: "roberta", supported: ["bert", "distilbert"]).description
-        #expect(message == "/models/x/config.json: model_type \"roberta\" is not supported (supported: bert, distilbert)")
+        let message = ModelIOError.unknownModelType(path: path, modelType: "gpt2", supported: supported).description
+        #expect(message == "/models/x/config.json: model_type \"gpt2\" is not supported (supported: bert, distilbert, roberta, xlm-roberta, camembert, mpnet)")
         #expect(throws: ModelIOError.configMissingField(path: path, field: "model_type")) { try parse("{}") }
         #expect(throws: ModelIOError.configInvalidField(path: path, field: "model_type", reason: "expected a string, found a number")) {
             try parse(#"{"model_type":3}"#)

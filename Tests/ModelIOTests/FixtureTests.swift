@@ -174,7 +174,9 @@ import Testing
         #expect(WeightNames.layerNormAlias("encoder.layer.0.output.dense.weight") == nil)
         #expect(WeightNames.candidateNames(for: "a.LayerNorm.weight") ==
                 ["a.LayerNorm.weight", "bert.a.LayerNorm.weight", "distilbert.a.LayerNorm.weight",
-                 "a.LayerNorm.gamma", "bert.a.LayerNorm.gamma", "distilbert.a.LayerNorm.gamma"])
+                 "roberta.a.LayerNorm.weight", "mpnet.a.LayerNorm.weight",
+                 "a.LayerNorm.gamma", "bert.a.LayerNorm.gamma", "distilbert.a.LayerNorm.gamma",
+                 "roberta.a.LayerNorm.gamma", "mpnet.a.LayerNorm.gamma"])
     }
 
     @Test func sentenceTransformers6Layout() throws {

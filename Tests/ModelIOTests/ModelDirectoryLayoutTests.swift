@@ -57,7 +57,7 @@ import Testing
             return path == model + "/config.json"
         }
         dir.write("model/config.json", text: #"{"model_type": "gpt2"}"#)
-        #expect(throws: ModelIOError.unknownModelType(path: model + "/config.json", modelType: "gpt2", supported: ["bert", "distilbert"])) {
+        #expect(throws: ModelIOError.unknownModelType(path: model + "/config.json", modelType: "gpt2", supported: ModelType.allCases.map(\.rawValue))) {
             try ModelDirectory(path: model)
         }
     }

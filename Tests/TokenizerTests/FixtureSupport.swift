@@ -38,6 +38,21 @@ enum Fixtures {
         return texts
     }()
 
+    /// 6,000 multilingual lines (iso-codes translations, scripts/fixtures/gen_bpe_tokenizer_fixtures.py).
+    static let multilingual: [String] = {
+        guard let data = try? gunzip(path("multilingual.txt.gz")), let lines = try? TextLines.split(data, source: "multilingual") else { return [] }
+        return lines
+    }()
+
+    /// The BPE parity lines: the first 14,000 corpus lines and the 6,000 multilingual lines.
+    static let bpeCorpus: [String] = Array(corpus.prefix(14000)) + multilingual
+
+    static let bpeEdgeCases: [String] = {
+        guard let data = FileManager.default.contents(atPath: path("bpe_edge_cases.json")),
+              let texts = try? JSONSerialization.jsonObject(with: data) as? [String] else { return [] }
+        return texts
+    }()
+
     /// 3000 random texts mixing all kinds of Unicode (see scripts/fixtures/fuzz_parity.py), seed 7.
     static let randomTexts: [String] = {
         guard let data = FileManager.default.contents(atPath: path("random_texts.json")),

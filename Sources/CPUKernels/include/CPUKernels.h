@@ -46,11 +46,12 @@ void fz_unpack_weight(const float *packed, int n, int k, float *w);
 void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
                          const float *bias, int act, float *c, int ldc);
 
-/// Attention of one sequence and head: `out[i] = softmax_j(scale * q[i] · k[j]) · v[j]` for i, j < n.
-/// q, k, v: n rows of d floats with row stride `stride`; out: n rows with stride `out_stride`.
+/// Attention of one sequence and head: `out[i] = softmax_j(scale * q[i] · k[j] + bias[i][j]) · v[j]` for
+/// i, j < n. q, k, v: n rows of d floats with row stride `stride`; bias: NULL (no bias) or rows of at least n
+/// floats with row stride `bias_stride`; out: n rows with stride `out_stride`.
 /// Returns 0, or -1 when its scratch buffer (thread-local, (d + n) * n floats) cannot be allocated.
 int fz_attention_head(int n, int d, const float *q, const float *k, const float *v, int stride,
-                      float scale, float *out, int out_stride);
+                      float scale, const float *bias, int bias_stride, float *out, int out_stride);
 
 /// Applies an activation in place to `count` floats (same code as the GEMM epilogue).
 void fz_activate(float *x, size_t count, int act);
@@ -79,7 +80,7 @@ typedef struct {
     void (*gemm_packed_rows)(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
                              const float *bias, int act, float *c, int ldc);
     int (*attention_head)(int n, int d, const float *q, const float *k, const float *v, int stride, float scale,
-                          float *out, int out_stride);
+                          const float *bias, int bias_stride, float *out, int out_stride);
     void (*activate)(float *x, size_t count, int act);
     void (*math)(float *x, size_t count, int function);
     void (*add_rows)(const float *a, const float *b, float *out, size_t count);

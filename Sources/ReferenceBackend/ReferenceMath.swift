@@ -1,13 +1,15 @@
 import Backend
+import Pooling
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
 
-/// Obviously-correct host loops (in Double) for every backend op: the reference that `featurize selftest`
-/// and the OpenCL tests compare the kernels against. Slow by design; not used on the hot path.
-public enum HostReference {
+/// Obviously-correct host loops (accumulating in Double) for every backend op: the numerical oracle. The
+/// `ReferenceBackend` runs them as a `ComputeBackend`; `featurize selftest` and the conformance tests compare
+/// every backend (CPU, OpenCL, ...) against them. Slow by design; never on the hot path.
+public enum ReferenceMath {
     public static func activation(_ x: Double, _ activation: Activation?) -> Double {
         switch activation {
         case nil: return x
@@ -33,7 +35,7 @@ public enum HostReference {
                     sum += p
                     scale += abs(p)
                 }
-                values[r * outFeatures + o] = Float(HostReference.activation(sum, activation))
+                values[r * outFeatures + o] = Float(ReferenceMath.activation(sum, activation))
                 scales[r * outFeatures + o] = scale
             }
         }
@@ -48,9 +50,10 @@ public enum HostReference {
         return v.indices.map { Float((v[$0] - mean) * inv * Double(gamma[$0]) + Double(beta[$0])) }
     }
 
-    /// Attention for real query rows; padding query rows are left as NaN (unspecified).
+    /// Attention for real query rows; padding query rows are left as NaN (unspecified). positionBias: nil or
+    /// `[heads, seq, seq]`, added to the scaled scores of every sequence.
     public static func attention(_ qkv: [Float], lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
-                            scale: Float) -> [Float] {
+                            scale: Float, positionBias: [Float]? = nil) -> [Float] {
         let hidden = heads * headDim
         var out = [Float](repeating: .nan, count: batch * seq * hidden)
         for b in 0..<batch {
@@ -63,7 +66,7 @@ public enum HostReference {
                         let k = (b * seq + j) * 3 * hidden + hidden + h * headDim
                         var s = 0.0
                         for d in 0..<headDim { s += Double(qkv[q + d]) * Double(qkv[k + d]) }
-                        scores[j] = s * Double(scale)
+                        scores[j] = s * Double(scale) + Double(positionBias?[(h * seq + i) * seq + j] ?? 0)
                     }
                     let m = scores.max() ?? 0
                     let e = scores.map { exp($0 - m) }
@@ -82,24 +85,23 @@ public enum HostReference {
         return out
     }
 
+    /// Pooling as module `Pooling` defines it (`HostPooling`, the one definition of every mode).
     public static func pool(_ hidden: [Float], lengths: [Int32], batch: Int, seq: Int, cols: Int, mode: PoolingMode) -> [Float] {
-        var out = [Float](repeating: 0, count: batch * cols)
-        for b in 0..<batch {
-            let n = Int(lengths[b])
-            for c in 0..<cols {
-                func h(_ t: Int) -> Double { Double(hidden[(b * seq + t) * cols + c]) }
-                let value: Double
-                switch mode {
-                case .cls: value = h(0)
-                case .mean: value = (0..<n).map(h).reduce(0, +) / Double(n)
-                case .max: value = (0..<n).map(h).max()!
-                case .meanSqrtLen: value = (0..<n).map(h).reduce(0, +) / Double(n).squareRoot()
-                case .weightedMean:
-                    value = (0..<n).map { Double($0 + 1) * h($0) }.reduce(0, +) / (0..<n).map { Double($0 + 1) }.reduce(0, +)
-                case .last: value = h(n - 1)
-                }
-                out[b * cols + c] = Float(value)
+        HostPooling.pool(hidden, lengths: lengths, batch: batch, seq: seq, cols: cols, mode: mode)
+    }
+
+    /// Embedding rows: `LayerNorm(word[id] + position[t] + tokenType[type])` for each token row (b*seq + t).
+    public static func embed(ids: [Int32], typeIds: [Int32]?, batch: Int, seq: Int, hidden: Int, word: [Float],
+                             position: [Float], tokenType: [Float]?, gamma: [Float], beta: [Float], eps: Float) -> [Float] {
+        var out: [Float] = []
+        out.reserveCapacity(batch * seq * hidden)
+        for r in 0..<(batch * seq) {
+            let t = r % seq, id = Int(ids[r]), type = Int(typeIds?[r] ?? 0)
+            let row = (0..<hidden).map { c -> Double in
+                Double(word[id * hidden + c]) + Double(position[t * hidden + c])
+                    + Double(tokenType.map { $0[type * hidden + c] } ?? 0)
             }
+            out += layerNorm(row, gamma: gamma, beta: beta, eps: eps)
         }
         return out
     }

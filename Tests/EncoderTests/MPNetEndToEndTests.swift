@@ -1,0 +1,38 @@
+import Featurize
+import Foundation
+import Testing
+
+/// The real all-mpnet-base-v2 (not committed: `python3 scripts/fetch_assets.py mpnet`, about 400 MB) through
+/// the extractor with default settings, against `SentenceTransformer('models/all-mpnet-base-v2').encode(texts)`
+/// (scripts/fixtures/gen_encoder_fixtures_roberta_mpnet.py mpnet). Its tokenizer.json carries truncation and
+/// fixed padding at 128; sentence-transformers ignores them and truncates at max_seq_length 384, and so must we
+/// (19 of the 530 texts are longer than 384 tokens, up to 656).
+let mpnetModelPath = FixturePaths.packageRoot.appendingPathComponent("models/all-mpnet-base-v2").path
+
+@Suite("all-mpnet-base-v2 end to end")
+struct MPNetEndToEndTests {
+    @Test("default flags equal SentenceTransformer.encode (cosine >= 0.99999)",
+          .enabled(if: FileManager.default.fileExists(atPath: mpnetModelPath + "/model.safetensors"),
+                   "models/all-mpnet-base-v2 is absent (fetch it with `python3 scripts/fetch_assets.py mpnet`)"))
+    func matchesSentenceTransformers() throws {
+        var texts = try String(contentsOfFile: FixturePaths.file("mpnet/texts.txt"), encoding: .utf8)
+            .components(separatedBy: "\n")
+        if texts.last == "" { texts.removeLast() }
+        let expected = try NpyArray(path: FixturePaths.file("mpnet/expected.npy"))
+        #expect(expected.shape == [texts.count, 768] && texts.count >= 500)
+        let extractor = try FeatureExtractor(modelDirectory: mpnetModelPath, batchSize: 16)
+        #expect(extractor.dimension == 768 && extractor.maxLength == 384 && extractor.spec.normalize)
+        let features = try extractor.extract(texts: texts)
+        var worstCosine: Float = 1, worstAbs: Float = 0
+        for i in 0..<texts.count {
+            let a = features.row(i)[...], b = expected.floats[i * 768..<(i + 1) * 768]
+            var dot: Float = 0, na: Float = 0, nb: Float = 0
+            for (x, y) in zip(a, b) { dot += x * y; na += x * x; nb += y * y }
+            let cosine = dot / (na.squareRoot() * nb.squareRoot())
+            worstCosine = min(worstCosine, cosine)
+            worstAbs = max(worstAbs, maxAbsDiff(a, b))
+            #expect(cosine >= 0.99999, "row \(i) cosine \(cosine): \(texts[i].prefix(60))")
+        }
+        print("all-mpnet-base-v2 vs sentence-transformers: \(texts.count) texts, min cosine \(worstCosine), max abs diff \(worstAbs)")
+    }
+}
