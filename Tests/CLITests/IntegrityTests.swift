@@ -100,6 +100,11 @@ import Glibc
         let extract = try Self.run(["extract", "--model", Self.model, "--input", Self.texts, "--output", dir + "/o.npy"], stderr: "/dev/full")
         #expect(!extract.signalled && extract.status == 0, "status \(extract.status)")
         #expect(try NpyReader.readMatrix(path: dir + "/o.npy").rows == 40)
+        // train's non-convergence warning on a full stderr.
+        let (features, labels) = try ClassifierCLITests.makeData(in: dir, rows: 60)
+        let train = try Self.run(["train", "--features", features, "--labels", labels, "--output", dir + "/m.json", "--max-iter", "1"],
+                                 stderr: "/dev/full")
+        #expect(!train.signalled && train.status == 0, "status \(train.status)")
     }
 
     // MARK: 5. Every stdout write checked
