@@ -259,6 +259,10 @@ import Glibc
         let base = ["extract", "--model", Self.model, "--input", Self.texts, "--output", dir + "/o.npy", "--quiet"]
         let dup = try Self.run(base + ["--layers", "-1,3"])
         #expect(dup.status == 64 && dup.err.contains("requested twice"), "\(dup.err)")
+        let mixed = try Self.run(base + ["--layers", "0..-1"])
+        #expect(mixed.status == 64 && mixed.err.contains("layer range '0..-1' mixes"), "\(mixed.err)")
+        let twice = try Self.run(base + ["--pooling", "mean,cls,mean"])
+        #expect(twice.status == 64 && twice.err.contains("pooling 'mean' is given twice"), "\(twice.err)")
         // Another job holds the parts directory (this test process, standing in for it).
         try FileManager.default.createDirectory(atPath: dir + "/o.npy.parts", withIntermediateDirectories: false)
         let fd = open(dir + "/o.npy.parts", O_RDONLY | O_DIRECTORY)
