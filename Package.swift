@@ -48,7 +48,7 @@ let package = Package(
         .target(name: "Pooling", dependencies: ["Backend"]),
         .target(name: "FeatureIO", dependencies: ["DataFormats"]),
         .target(name: "Scheduler", dependencies: ["Backend", "FeatureIO"]),
-        .target(name: "Classifier", dependencies: ["FeatureIO"]),
+        .target(name: "Classifier", dependencies: ["DataFormats", "FeatureIO"]),
         .target(name: "Featurize", dependencies: [
             "Tokenizer", "ModelIO", "FeatureIO", "Backend", "CPUBackend", "OpenCLBackend", "Encoder", "Pooling",
             "Scheduler", "Classifier",
@@ -62,9 +62,9 @@ let package = Package(
         .executableTarget(name: "FeaturizeFuzz", dependencies: ["ModelIO", "FeatureIO", "Scheduler", "Tokenizer"]),
 
         // Tests.
-        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TokenizerTests", dependencies: ["DataFormats", "Tokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ModelIOTests", dependencies: ["ModelIO"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "CPUKernels", "OpenCLBackend", "Pooling", "ReferenceBackend"]),
+        .testTarget(name: "BackendTests", dependencies: ["Backend", "CPUBackend", "CPUKernels", "DataFormats", "OpenCLBackend", "Pooling", "ReferenceBackend"]),
         .testTarget(name: "EncoderTests", dependencies: ["Featurize"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ClassifierTests", dependencies: ["Classifier"], resources: [.copy("Fixtures")]),
         .testTarget(name: "SchedulerTests", dependencies: ["Scheduler", "FeatureIO"]),

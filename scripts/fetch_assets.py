@@ -104,15 +104,20 @@ def fetch_mpnet():
     print(f"fetch_assets: model in {os.path.relpath(MPNET_DIR, ROOT)}")
 
 
+def vader_corpora_tar(tmp):
+    """The Hutto & Gilbert corpora archive inside the vaderSentiment sdist (bytes of a .tar.gz)."""
+    sdist = pip_download(DATA_PKG, os.path.join(tmp, "dl"), sdist=True)
+    with tarfile.open(sdist) as outer:
+        member = next(m for m in outer.getmembers()
+                      if m.name.endswith("additional_resources/hutto_ICWSM_2014.tar.gz"))
+        return outer.extractfile(member).read()
+
+
 def fetch_data():
     if os.path.isfile(DATA_CSV):
         return
     with tempfile.TemporaryDirectory() as tmp:
-        sdist = pip_download(DATA_PKG, os.path.join(tmp, "dl"), sdist=True)
-        with tarfile.open(sdist) as outer:
-            member = next(m for m in outer.getmembers()
-                          if m.name.endswith("additional_resources/hutto_ICWSM_2014.tar.gz"))
-            inner_bytes = outer.extractfile(member).read()
+        inner_bytes = vader_corpora_tar(tmp)
         with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
             member = next(m for m in inner.getmembers()
                           if m.name.endswith("movieReviewSnippets_GroundTruth.txt"))
@@ -145,11 +150,7 @@ def fetch_sources():
     if os.path.isfile(SOURCES_CSV):
         return
     with tempfile.TemporaryDirectory() as tmp:
-        sdist = pip_download(DATA_PKG, os.path.join(tmp, "dl"), sdist=True)
-        with tarfile.open(sdist) as outer:
-            member = next(m for m in outer.getmembers()
-                          if m.name.endswith("additional_resources/hutto_ICWSM_2014.tar.gz"))
-            inner_bytes = outer.extractfile(member).read()
+        inner_bytes = vader_corpora_tar(tmp)
         corpora = {}
         with tarfile.open(fileobj=io.BytesIO(inner_bytes)) as inner:
             for stem, _ in SOURCES:

@@ -10,19 +10,9 @@ public enum StratifiedKFold {
         guard labels.count >= folds else {
             throw ClassifierError.invalidOption("\(folds)-fold cross-validation needs at least \(folds) rows, got \(labels.count)")
         }
-        var byClass: [String: [Int]] = [:]
-        for (i, label) in labels.enumerated() { byClass[label, default: []].append(i) }
-        var generator = SplitMix64(seed: seed)
         var assignment = [Int](repeating: 0, count: labels.count)
         var next = 0
-        for label in byClass.keys.sorted() {
-            var rows = byClass[label]!
-            if rows.count > 1 {
-                for i in stride(from: rows.count - 1, to: 0, by: -1) {
-                    let j = Int(generator.next() % UInt64(i + 1))
-                    rows.swapAt(i, j)
-                }
-            }
+        for rows in SplitMix64.shuffledRowsByClass(labels: labels, seed: seed) {
             for r in rows {
                 assignment[r] = next
                 next = (next + 1) % folds

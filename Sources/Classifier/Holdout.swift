@@ -1,3 +1,4 @@
+import DataFormats
 import Foundation
 
 /// Deterministic train/test splits of labelled rows.
@@ -10,19 +11,8 @@ public enum TrainTestSplit {
         guard testFraction > 0, testFraction < 1 else {
             throw ClassifierError.invalidOption("test fraction must be in (0, 1), got \(testFraction)")
         }
-        var byClass: [String: [Int]] = [:]
-        for (i, label) in labels.enumerated() { byClass[label, default: []].append(i) }
-        var generator = SplitMix64(seed: seed)
         var train: [Int] = [], test: [Int] = []
-        for label in byClass.keys.sorted() {
-            var rows = byClass[label]!
-            // Fisher-Yates with our own generator (stable across platforms and Swift versions).
-            if rows.count > 1 {
-                for i in stride(from: rows.count - 1, to: 0, by: -1) {
-                    let j = Int(generator.next() % UInt64(i + 1))
-                    rows.swapAt(i, j)
-                }
-            }
+        for rows in SplitMix64.shuffledRowsByClass(labels: labels, seed: seed) {
             var testCount = Int((testFraction * Double(rows.count)).rounded())
             if rows.count >= 2 { testCount = min(max(testCount, 1), rows.count - 1) } else { testCount = 0 }
             test.append(contentsOf: rows[0..<testCount])
@@ -32,18 +22,27 @@ public enum TrainTestSplit {
     }
 }
 
-/// SplitMix64 pseudo-random generator (Steele, Lea & Flood 2014).
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+extension SplitMix64 {
+    /// The row indices of each class (classes in sorted label order), each class's rows shuffled by Fisher-Yates
+    /// with one generator seeded with `seed`, consumed class after class (stable across platforms and Swift
+    /// versions): the basis of the stratified split and of the stratified folds.
+    static func shuffledRowsByClass(labels: [String], seed: UInt64) -> [[Int]] {
+        var byClass: [String: [Int]] = [:]
+        for (i, label) in labels.enumerated() { byClass[label, default: []].append(i) }
+        var generator = SplitMix64(seed: seed)
+        return byClass.keys.sorted().map { label in
+            var rows = byClass[label]!
+            if rows.count > 1 {
+                for i in stride(from: rows.count - 1, to: 0, by: -1) {
+                    let j = Int(generator.next() % UInt64(i + 1))
+                    rows.swapAt(i, j)
+                }
+            }
+            return rows
+        }
     }
 }
+
 
 extension FeatureMatrix {
     /// The rows at `indices` (in that order), shape `[indices.count, columns]`.

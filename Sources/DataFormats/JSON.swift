@@ -29,6 +29,14 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// The kind with its article, for messages: "an object", "a string", "an array", "a boolean", ...
+    public var kindWithArticle: String {
+        switch self {
+        case .object, .array: return "an \(kindName)"
+        default: return "a \(kindName)"
+        }
+    }
+
     /// A short name of the value's kind, for error messages ("object", "string", ...).
     public var kindName: String {
         switch self {

@@ -1,6 +1,4 @@
 import ArgumentParser
-import Backend
-import Featurize
 import OpenCLBackend
 
 /// `featurize bench-gemm` (hidden): GEMM GFLOP/s of the encoder's shapes from device event timings (median of
@@ -11,8 +9,7 @@ struct BenchGemmCommand: ParsableCommand {
         abstract: "Measure OpenCL GEMM throughput at the encoder's shapes.",
         shouldDisplay: false)
 
-    @Option(help: "OpenCL device: opencl or opencl:N.", transform: { try DeviceSpec(parsing: $0) })
-    var device = DeviceSpec([.opencl(index: nil)])
+    @OptionGroup var openCL: OpenCLDeviceOptions
     @Option(help: "Token rows (M).")
     var tokens: Int = 4096
     @Option(help: "Hidden sizes, comma-separated (384 = MiniLM, 768 = BERT-base).")
@@ -27,7 +24,7 @@ struct BenchGemmCommand: ParsableCommand {
     var attention = false
 
     func run() throws {
-        let index = try openCLDeviceIndex(device)
+        let index = try openCL.index()
         let hiddenSizes = hidden.split(separator: ",").compactMap { Int($0) }
         guard !hiddenSizes.isEmpty, hiddenSizes.allSatisfy({ $0 > 0 }), tokens > 0, repetitions > 0, warmup >= 0 else {
             throw ValidationError("--hidden needs positive integers, --tokens and --repetitions > 0")

@@ -47,6 +47,15 @@ struct DeviceOptions: ParsableArguments {
     }
 }
 
+/// `--device` of the tools that need one OpenCL device (`tune`, `selftest`, `bench-gemm`).
+struct OpenCLDeviceOptions: ParsableArguments {
+    @Option(name: .long, help: "OpenCL device: opencl or opencl:N.", transform: { try DeviceSpec(parsing: $0) })
+    var device = DeviceSpec([.opencl(index: nil)])
+
+    /// The `opencl:N` index of the device (a clear usage error when the spec names anything else).
+    func index() throws -> Int { try openCLDeviceIndex(device) }
+}
+
 /// `--batch-size`, `--max-batch-tokens`, `--window`, `--no-sort`.
 struct BatchingOptions: ParsableArguments {
     @Option(name: .customLong("batch-size"), help: "Most texts per encoder batch (default: only --max-batch-tokens limits it).")

@@ -1,6 +1,4 @@
 import ArgumentParser
-import Backend
-import Featurize
 import OpenCLBackend
 
 /// `featurize selftest --device opencl[:N]` (hidden): every OpenCL kernel against naive host loops at the
@@ -11,11 +9,10 @@ struct SelfTestCommand: ParsableCommand {
         abstract: "Check every OpenCL kernel against a naive host reference (max differences).",
         shouldDisplay: false)
 
-    @Option(help: "OpenCL device: opencl or opencl:N.", transform: { try DeviceSpec(parsing: $0) })
-    var device = DeviceSpec([.opencl(index: nil)])
+    @OptionGroup var openCL: OpenCLDeviceOptions
 
     func run() throws {
-        let index = try openCLDeviceIndex(device)
+        let index = try openCL.index()
         let backend = try OpenCLBackend(deviceIndex: index)
         // The other GEMM variant with otherwise identical parameters, so both kernels are checked on this device.
         var otherParameters = backend.parameters

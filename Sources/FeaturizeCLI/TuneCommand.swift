@@ -1,6 +1,4 @@
 import ArgumentParser
-import Backend
-import Featurize
 import OpenCLBackend
 
 /// `featurize tune --device opencl:N`: searches GEMM kernel parameters for the encoder's shapes on one
@@ -11,8 +9,7 @@ struct TuneCommand: ParsableCommand {
         commandName: "tune",
         abstract: "Search OpenCL GEMM tile parameters for this device and store the fastest.")
 
-    @Option(help: "OpenCL device: opencl or opencl:N.", transform: { try DeviceSpec(parsing: $0) })
-    var device = DeviceSpec([.opencl(index: nil)])
+    @OptionGroup var openCL: OpenCLDeviceOptions
     @Option(help: "Token rows (M) of the GEMMs to tune for.")
     var tokens: Int = 4096
     @Option(help: "Hidden size of the encoder to tune for (384 = MiniLM, 768 = BERT-base).")
@@ -23,7 +20,7 @@ struct TuneCommand: ParsableCommand {
     var dryRun = false
 
     func run() throws {
-        let index = try openCLDeviceIndex(device)
+        let index = try openCL.index()
         guard tokens > 0, hidden > 0, repetitions > 0 else { throw ValidationError("--tokens, --hidden, --repetitions must be > 0") }
         let info = OpenCLDiscovery.devices[index]
         let candidates = KernelParameters.tuningCandidates(for: info)
@@ -31,7 +28,7 @@ struct TuneCommand: ParsableCommand {
         let totalFlops = shapes.map(\.flops).reduce(0, +)
         print("tune on opencl:\(index) \(info.name): \(candidates.count) candidates, shapes \(shapes.map(\.description).joined(separator: "; "))")
         var best: (KernelParameters, Double)? = nil
-        var randomState = OpenCLSelfTest.Random(state: 7)
+        var randomState = OpenCLSelfTest.Random(seed: 7)
         for p in candidates {
             do {
                 let backend = try OpenCLBackend(deviceIndex: index, parameters: p, profiling: true)

@@ -1,92 +1,19 @@
 import DataFormats
 
-/// Typed access to the members of a JSON object read from `path`, with errors naming file and field.
-struct JSONObjectReader {
-    let path: String
-    let value: JSONValue
-
-    /// Parses the file at `path`, which must hold a JSON object.
+extension JSONObjectReader {
+    /// Parses the file at `path`, which must hold a JSON object; problems are `ModelIOError`s naming the file
+    /// and field.
     static func load(path: String) throws -> JSONObjectReader {
-        let bytes = try FileSystem.readAll(path)
-        return try parse(bytes, path: path)
+        try parse(try FileSystem.readAll(path), path: path)
     }
 
     static func parse(_ bytes: [UInt8], path: String) throws -> JSONObjectReader {
-        let value: JSONValue
-        do {
-            value = try JSONScanner.parse(bytes)
-        } catch let error as JSONParseError {
-            throw ModelIOError.configInvalidJSON(path: path, detail: error.description)
-        }
-        guard case .object = value else {
-            throw ModelIOError.configInvalidJSON(path: path, detail: "top level is a \(value.kindName), not an object")
-        }
-        return JSONObjectReader(path: path, value: value)
-    }
-
-    func has(_ field: String) -> Bool {
-        if let v = value[field], v != .null { return true }
-        return false
-    }
-
-    /// An integer field; `defaultValue` when absent or null (nil default: the field is required).
-    func int(_ field: String, default defaultValue: Int? = nil) throws -> Int {
-        guard let v = value[field], v != .null else {
-            if let defaultValue { return defaultValue }
-            throw ModelIOError.configMissingField(path: path, field: field)
-        }
-        switch v.integerReading {
-        case .value(let n)?: return n
-        case .overflow?: throw ModelIOError.configInvalidField(path: path, field: field, reason: "integer out of range")
-        case .notAnInteger?:
-            throw ModelIOError.configInvalidField(path: path, field: field, reason: "expected an integer, found \(numberText(v))")
-        case nil:
-            throw ModelIOError.configInvalidField(path: path, field: field, reason: "expected an integer, found a \(v.kindName)")
-        }
-    }
-
-    /// An optional integer field (nil when absent or null).
-    func optionalInt(_ field: String) throws -> Int? {
-        guard has(field) else { return nil }
-        return try int(field)
-    }
-
-    func double(_ field: String, default defaultValue: Double? = nil) throws -> Double {
-        guard let v = value[field], v != .null else {
-            if let defaultValue { return defaultValue }
-            throw ModelIOError.configMissingField(path: path, field: field)
-        }
-        guard let d = v.doubleValue else {
-            throw ModelIOError.configInvalidField(path: path, field: field, reason: "expected a number, found a \(v.kindName)")
-        }
-        return d
-    }
-
-    func string(_ field: String, default defaultValue: String? = nil) throws -> String {
-        guard let v = value[field], v != .null else {
-            if let defaultValue { return defaultValue }
-            throw ModelIOError.configMissingField(path: path, field: field)
-        }
-        guard case let .string(s) = v else {
-            throw ModelIOError.configInvalidField(path: path, field: field, reason: "expected a string, found a \(v.kindName)")
-        }
-        return s
-    }
-
-    func bool(_ field: String, default defaultValue: Bool? = nil) throws -> Bool {
-        guard let v = value[field], v != .null else {
-            if let defaultValue { return defaultValue }
-            throw ModelIOError.configMissingField(path: path, field: field)
-        }
-        guard case let .bool(b) = v else {
-            throw ModelIOError.configInvalidField(path: path, field: field, reason: "expected true or false, found a \(v.kindName)")
-        }
-        return b
-    }
-
-    private func numberText(_ v: JSONValue) -> String {
-        if case let .number(t) = v { return t }
-        return v.kindName
+        try parse(bytes, path: path, makeError: { path, field, problem in
+            switch problem {
+            case .missing: return ModelIOError.configMissingField(path: path, field: field)
+            case let .invalid(reason): return ModelIOError.configInvalidField(path: path, field: field, reason: reason)
+            }
+        }, malformed: { path, detail in ModelIOError.configInvalidJSON(path: path, detail: detail) })
     }
 }
 

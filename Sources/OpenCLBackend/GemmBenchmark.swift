@@ -1,4 +1,5 @@
 import Backend
+import DataFormats
 
 /// GEMM throughput measurement from device event timings (`featurize bench-gemm`, `featurize tune`).
 public enum GemmBenchmark {
@@ -25,7 +26,7 @@ public enum GemmBenchmark {
     /// `repetitions` event-timed runs. `backend` must have been created with `profiling: true`.
     public static func gflops(_ backend: OpenCLBackend, shape: Shape, variant: GemmVariant? = nil,
                               warmup: Int = 2, repetitions: Int = 5) throws -> Double {
-        var random = OpenCLSelfTest.Random(state: 42)
+        var random = OpenCLSelfTest.Random(seed: 42)
         let input = try backend.makeBuffer(random.floats(shape.rows * shape.inFeatures))
         let weight = try backend.makeBuffer(random.floats(shape.outFeatures * shape.inFeatures))
         let bias = try backend.makeBuffer(random.floats(shape.outFeatures))
@@ -63,7 +64,7 @@ public enum AttentionBenchmark {
 
     /// Median seconds per call.
     public static func seconds(_ backend: OpenCLBackend, shape: Shape, warmup: Int = 2, repetitions: Int = 5) throws -> Double {
-        var random = OpenCLSelfTest.Random(state: 11)
+        var random = OpenCLSelfTest.Random(seed: 11)
         let hidden = shape.heads * shape.headDim
         let qkv = try backend.makeBuffer(random.floats(shape.batch * shape.seq * 3 * hidden))
         let out = try backend.allocate(count: shape.batch * shape.seq * hidden)

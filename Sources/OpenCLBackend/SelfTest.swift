@@ -1,4 +1,5 @@
 import Backend
+import DataFormats
 import ReferenceBackend
 #if canImport(Glibc)
 import Glibc
@@ -30,7 +31,7 @@ public enum OpenCLSelfTest {
                            report: (Result) -> Void) throws -> [Result] {
         var results: [Result] = []
         func record(_ r: Result) { results.append(r); report(r) }
-        var random = Random(state: 0x5EED)
+        var random = Random(seed: 0x5EED)
 
         let linearShapes: [(Int, Int, Int)] = [
             (1, 1, 1), (1, 7, 33), (7, 33, 1), (33, 7, 127), (127, 33, 7), (7, 385, 33), (33, 127, 385),
@@ -83,22 +84,9 @@ public enum OpenCLSelfTest {
 
     // MARK: Checks (naive host references in Double)
 
-    /// Deterministic SplitMix64 random numbers.
-    public struct Random {
-        public var state: UInt64
-        public init(state: UInt64) { self.state = state }
-        public mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        public mutating func floats(_ n: Int, scale: Float = 1) -> [Float] {
-            (0..<n).map { _ in Float(Double(next() >> 11) / Double(1 << 53) * 2 - 1) * scale }
-        }
-        public mutating func int(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
-    }
+    /// Deterministic random numbers (`DataFormats.SplitMix64`).
+    public typealias Random = SplitMix64
+
 
     static func maxDiff(_ got: [Float], _ expected: [Float], where include: (Int) -> Bool = { _ in true }) -> Double {
         var worst = 0.0

@@ -491,10 +491,10 @@ extension BPEModel: JSONLoadable {
     /// `unk_token`, `continuing_subword_prefix`, `end_of_word_suffix`, `fuse_unk`, `byte_fallback`, `ignore_merges`.
     convenience init(json fields: JSONFields, context: ComponentContext) throws {
         if fields.has("dropout") {
-            guard let number = fields.object["dropout"] as? NSNumber else {
+            guard let number = fields.member("dropout")?.doubleValue else {
                 throw TokenizerError.invalidField(path: fields.path, field: fields.name("dropout"), detail: "expected null or a number")
             }
-            guard number.doubleValue == 0 else {
+            guard number == 0 else {
                 throw TokenizerError.invalidField(path: fields.path, field: fields.name("dropout"),
                                                   detail: "BPE dropout \(number) is not supported (only null): it makes tokenization random")
             }
@@ -504,9 +504,9 @@ extension BPEModel: JSONLoadable {
         let items = try fields.array("merges")
         merges.reserveCapacity(items.count)
         for (index, item) in items.enumerated() {
-            if let line = item as? String, let space = line.firstIndex(of: " ") {
+            if case let .string(line) = item, let space = line.firstIndex(of: " ") {
                 merges.append((String(line[..<space]), String(line[line.index(after: space)...])))
-            } else if let pair = item as? [Any], pair.count == 2, let left = pair[0] as? String, let right = pair[1] as? String {
+            } else if case let .array(pair) = item, pair.count == 2, case let .string(left) = pair[0], case let .string(right) = pair[1] {
                 merges.append((left, right))
             } else {
                 throw TokenizerError.invalidField(path: fields.path, field: "\(fields.name("merges"))[\(index)]",

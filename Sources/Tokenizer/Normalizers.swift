@@ -365,7 +365,7 @@ extension ReplaceNormalizer: JSONLoadable {
     init(json fields: JSONFields, context: ComponentContext) throws {
         let pattern = try fields.object("pattern")
         guard let literal = try pattern.optionalString("String") else {
-            let kind = pattern.object.keys.sorted().first ?? "?"
+            let kind = pattern.members.map(\.key).sorted().first ?? "?"
             throw TokenizerError.unsupportedComponent(path: fields.path, field: pattern.prefix, type: kind)
         }
         self.init(pattern: literal, content: try fields.string("content"))

@@ -89,8 +89,8 @@ extension JSONFields {
     /// A `[token, id]` pair (BertProcessing/RobertaProcessing `cls`, `sep`); returns the id.
     func tokenIdPair(_ key: String) throws -> Int32 {
         let items = try array(key)
-        guard items.count == 2, items[0] is String, let number = items[1] as? NSNumber,
-              let id = Int32(exactly: number.doubleValue), id >= 0 else {
+        guard items.count == 2, case .string = items[0], case let .value(number)? = items[1].integerReading,
+              let id = Int32(exactly: number), id >= 0 else {
             throw TokenizerError.invalidField(path: path, field: name(key), detail: "expected [token, id]")
         }
         return id
@@ -126,7 +126,7 @@ extension TemplateProcessing: JSONLoadable {
                     let typeId = Int32(clamping: try special.int("type_id"))
                     let entry = try specials.object(name)
                     for (index, value) in try entry.array("ids").enumerated() {
-                        guard let number = value as? NSNumber, let id = Int32(exactly: number.doubleValue), id >= 0 else {
+                        guard case let .value(number)? = value.integerReading, let id = Int32(exactly: number), id >= 0 else {
                             throw TokenizerError.invalidField(path: fields.path, field: "\(entry.name("ids"))[\(index)]", detail: "expected a token id")
                         }
                         let placement = SpecialTokenPlacement(id: id, typeId: typeId)

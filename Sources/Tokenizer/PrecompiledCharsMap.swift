@@ -224,18 +224,6 @@ public final class PrecompiledCharsMap: @unchecked Sendable {
     /// Decodes valid UTF-8 (checked beforehand) into scalar values.
     static func decodeUTF8(_ bytes: ArraySlice<UInt8>, into scalars: inout [UInt32]) {
         var i = bytes.startIndex
-        while i < bytes.endIndex {
-            let b0 = UInt32(bytes[i])
-            if b0 < 0x80 {
-                scalars.append(b0); i += 1
-            } else if b0 < 0xE0 {
-                scalars.append((b0 & 0x1F) << 6 | UInt32(bytes[i + 1] & 0x3F)); i += 2
-            } else if b0 < 0xF0 {
-                scalars.append((b0 & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6 | UInt32(bytes[i + 2] & 0x3F)); i += 3
-            } else {
-                scalars.append((b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
-                               | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F)); i += 4
-            }
-        }
+        while i < bytes.endIndex { i += appendScalar(decodingValidUTF8At: i, of: bytes, to: &scalars) }
     }
 }

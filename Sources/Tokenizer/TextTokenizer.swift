@@ -350,19 +350,27 @@ public final class TextTokenizer: Sendable {
             let n = bytes.count
             while i < n {
                 if scalars.count >= limit { return true }
-                let b0 = UInt32(bytes[i])
-                if b0 < 0x80 {
-                    scalars.append(b0); i += 1
-                } else if b0 < 0xE0 {
-                    scalars.append((b0 & 0x1F) << 6 | UInt32(bytes[i + 1] & 0x3F)); i += 2
-                } else if b0 < 0xF0 {
-                    scalars.append((b0 & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6 | UInt32(bytes[i + 2] & 0x3F)); i += 3
-                } else {
-                    scalars.append((b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12
-                                   | UInt32(bytes[i + 2] & 0x3F) << 6 | UInt32(bytes[i + 3] & 0x3F)); i += 4
-                }
+                i += appendScalar(decodingValidUTF8At: i, of: bytes, to: &scalars)
             }
             return false
         }
     }
+}
+
+/// Decodes the scalar starting at `i` of valid UTF-8 `bytes` (a Swift string's, or a validated pool), appends it
+/// to `scalars`, and returns its length in bytes.
+@inline(__always)
+func appendScalar<Bytes: RandomAccessCollection>(decodingValidUTF8At i: Bytes.Index, of bytes: Bytes,
+                                                   to scalars: inout [UInt32]) -> Int
+    where Bytes.Element == UInt8, Bytes.Index == Int {
+    let b0 = UInt32(bytes[i])
+    if b0 < 0x80 { scalars.append(b0); return 1 }
+    if b0 < 0xE0 { scalars.append((b0 & 0x1F) << 6 | UInt32(bytes[i + 1] & 0x3F)); return 2 }
+    if b0 < 0xF0 {
+        scalars.append((b0 & 0x0F) << 12 | UInt32(bytes[i + 1] & 0x3F) << 6 | UInt32(bytes[i + 2] & 0x3F))
+        return 3
+    }
+    scalars.append((b0 & 0x07) << 18 | UInt32(bytes[i + 1] & 0x3F) << 12 | UInt32(bytes[i + 2] & 0x3F) << 6
+                   | UInt32(bytes[i + 3] & 0x3F))
+    return 4
 }

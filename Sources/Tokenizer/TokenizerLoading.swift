@@ -1,90 +1,31 @@
 import DataFormats
 import Foundation
 
-/// Reads typed fields from a parsed JSON object, with errors naming the file and the dotted field path.
-struct JSONFields {
-    let object: [String: Any]
-    let path: String
-    let prefix: String
+/// The tokenizer's view of a JSON object: `DataFormats.JSONObjectReader` with problems as
+/// `TokenizerError.invalidField` (detail "missing" or what was expected and found).
+typealias JSONFields = JSONObjectReader
 
-    func name(_ key: String) -> String { prefix.isEmpty ? key : prefix + "." + key }
-
-    func has(_ key: String) -> Bool { object[key] != nil && !(object[key] is NSNull) }
-
-    func string(_ key: String) throws -> String {
-        guard let value = object[key] as? String else {
-            throw TokenizerError.invalidField(path: path, field: name(key), detail: has(key) ? "expected a string" : "missing")
-        }
-        return value
-    }
-
-    func optionalString(_ key: String) throws -> String? { has(key) ? try string(key) : nil }
-
+extension JSONObjectReader {
     /// A special token of tokenizer_config.json: a string, or an object with `content` (transformers' AddedToken form).
     func optionalTokenString(_ key: String) throws -> String? {
-        guard has(key) else { return nil }
-        if object[key] is [String: Any] { return try self.object(key).string("content") }
+        guard let v = member(key) else { return nil }
+        if case .object = v { return try object(key).string("content") }
         return try string(key)
     }
 
-    func bool(_ key: String, default defaultValue: Bool) throws -> Bool {
-        guard has(key) else { return defaultValue }
-        guard let value = object[key] as? Bool else {
-            throw TokenizerError.invalidField(path: path, field: name(key), detail: "expected true or false")
+    /// Reads the JSON object file at `path` (tokenizer.json, tokenizer_config.json, ...).
+    static func read(_ path: String) throws -> JSONObjectReader {
+        let bytes: [UInt8]
+        do { bytes = try FileSystem.readBytes(path) } catch let error as FileSystemError {
+            if error.isMissing { throw TokenizerError.fileNotFound(path: path) }
+            throw TokenizerError.malformedJSON(path: path, detail: error.reason)
         }
-        return value
-    }
-
-    func optionalBool(_ key: String) throws -> Bool? { has(key) ? try bool(key, default: false) : nil }
-
-    func int(_ key: String) throws -> Int {
-        guard let number = object[key] as? NSNumber else {
-            throw TokenizerError.invalidField(path: path, field: name(key), detail: has(key) ? "expected an integer" : "missing")
-        }
-        let value = number.doubleValue
-        guard value.rounded() == value, abs(value) < 9e18 else {
-            throw TokenizerError.invalidField(path: path, field: name(key), detail: "expected an integer, got \(value)")
-        }
-        return Int(value)
-    }
-
-    func optionalInt(_ key: String) throws -> Int? { has(key) ? try int(key) : nil }
-
-    func object(_ key: String) throws -> JSONFields {
-        guard let value = object[key] as? [String: Any] else {
-            throw TokenizerError.invalidField(path: path, field: name(key), detail: has(key) ? "expected an object" : "missing")
-        }
-        return JSONFields(object: value, path: path, prefix: name(key))
-    }
-
-    func array(_ key: String) throws -> [Any] {
-        guard let value = object[key] as? [Any] else {
-            throw TokenizerError.invalidField(path: path, field: name(key), detail: has(key) ? "expected an array" : "missing")
-        }
-        return value
-    }
-
-    func objects(_ key: String) throws -> [JSONFields] {
-        try array(key).enumerated().map { index, element in
-            guard let value = element as? [String: Any] else {
-                throw TokenizerError.invalidField(path: path, field: "\(name(key))[\(index)]", detail: "expected an object")
+        return try parse(bytes, path: path, makeError: { path, field, problem in
+            switch problem {
+            case .missing: return TokenizerError.invalidField(path: path, field: field, detail: "missing")
+            case let .invalid(detail): return TokenizerError.invalidField(path: path, field: field, detail: detail)
             }
-            return JSONFields(object: value, path: path, prefix: "\(name(key))[\(index)]")
-        }
-    }
-
-    static func read(_ path: String) throws -> JSONFields {
-        guard let data = FileManager.default.contents(atPath: path) else { throw TokenizerError.fileNotFound(path: path) }
-        let parsed: Any
-        do {
-            parsed = try JSONSerialization.jsonObject(with: data, options: [])
-        } catch {
-            throw TokenizerError.malformedJSON(path: path, detail: "\(error.localizedDescription)")
-        }
-        guard let object = parsed as? [String: Any] else {
-            throw TokenizerError.malformedJSON(path: path, detail: "top level is not a JSON object")
-        }
-        return JSONFields(object: object, path: path, prefix: "")
+        }, malformed: { path, detail in TokenizerError.malformedJSON(path: path, detail: detail) })
     }
 }
 
@@ -108,19 +49,14 @@ extension TextTokenizer {
             fm.fileExists(atPath: file(name)) ? try JSONFields.read(file(name)) : nil
         }
         let tokenizerConfig = try optionalConfig("tokenizer_config.json")
-        let sentenceConfig = try optionalConfig("sentence_bert_config.json")
-        let modelConfig = try optionalConfig("config.json")
+        // sentence_bert_config.json matters only when no length is given; config.json caps any length.
+        let sentenceConfig = truncation && maxLength == nil ? try optionalConfig("sentence_bert_config.json") : nil
+        let modelConfig = truncation ? try optionalConfig("config.json") : nil
 
         var resolved: Int? = nil
         if truncation {
             // The one rule (DataFormats.MaxLengthRule), fed from the directory's config files.
-            var mml: Double? = nil
-            if let config = tokenizerConfig, config.has("model_max_length") {
-                guard let number = config.object["model_max_length"] as? NSNumber else {
-                    throw TokenizerError.invalidField(path: file("tokenizer_config.json"), field: "model_max_length", detail: "expected a number")
-                }
-                mml = number.doubleValue
-            }
+            let mml = try tokenizerConfig?.optionalDouble("model_max_length")
             var usable: Int? = nil
             if let positions = try modelConfig?.optionalInt("max_position_embeddings") {
                 usable = MaxLengthRule.usablePositions(maxPositionEmbeddings: positions,

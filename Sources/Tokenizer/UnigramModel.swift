@@ -169,14 +169,6 @@ public final class UnigramModel: TokenizerModel, @unchecked Sendable {
 }
 
 extension UnigramModel: JSONLoadable {
-    /// The JSON number as the correctly rounded `Double`. Foundation's JSONSerialization on Linux yields an
-    /// `NSDecimalNumber` whose `doubleValue` can be 1 ulp off (for 62% of a 250,000-piece vocabulary's scores),
-    /// which changes Viterbi ties against Hugging Face; its decimal text parsed by `Double(_:)` is exact.
-    static func exactDouble(_ number: NSNumber) -> Double {
-        if let decimal = number as? NSDecimalNumber, let parsed = Double(decimal.description) { return parsed }
-        return number.doubleValue
-    }
-
     /// HF `Unigram` model object: `vocab` (`[[piece, score], ...]`, id = position), `unk_id` (integer; null is
     /// refused), `byte_fallback` (default false).
     convenience init(json fields: JSONFields, context: ComponentContext) throws {
@@ -184,12 +176,14 @@ extension UnigramModel: JSONLoadable {
         var entries: [(piece: String, score: Double)] = []
         entries.reserveCapacity(items.count)
         for (index, item) in items.enumerated() {
-            guard let pair = item as? [Any], pair.count == 2, let piece = pair[0] as? String,
-                  let number = pair[1] as? NSNumber else {
+            // Scores are parsed from their decimal text (`JSONValue.doubleValue`: correctly rounded; Foundation's
+            // JSONSerialization on Linux was 1 ulp off for most scores, which changed Viterbi ties against HF).
+            guard case let .array(pair) = item, pair.count == 2, case let .string(piece) = pair[0],
+                  let score = pair[1].doubleValue else {
                 throw TokenizerError.invalidField(path: fields.path, field: "\(fields.name("vocab"))[\(index)]",
                                                   detail: "expected [piece, score]")
             }
-            entries.append((piece, Self.exactDouble(number)))
+            entries.append((piece, score))
         }
         do {
             try self.init(vocab: entries, unknownId: try fields.optionalInt("unk_id"),

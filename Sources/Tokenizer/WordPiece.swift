@@ -227,9 +227,9 @@ extension JSONFields {
     func vocabulary() throws -> [String: Int32] {
         let vocabFields = try object("vocab")
         var vocab: [String: Int32] = [:]
-        vocab.reserveCapacity(vocabFields.object.count)
-        for (token, value) in vocabFields.object {
-            guard let number = value as? NSNumber, let id = Int32(exactly: number.doubleValue), id >= 0 else {
+        vocab.reserveCapacity(vocabFields.members.count)
+        for (token, value) in vocabFields.members {
+            guard case let .value(number)? = value.integerReading, let id = Int32(exactly: number), id >= 0 else {
                 throw TokenizerError.invalidField(path: path, field: vocabFields.name(token), detail: "expected a token id")
             }
             vocab[token] = id

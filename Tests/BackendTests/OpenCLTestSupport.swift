@@ -1,24 +1,11 @@
 import Backend
+import DataFormats
 import ReferenceBackend
 import Foundation
 import OpenCLBackend
 
-/// Deterministic random numbers (SplitMix64) for reproducible test inputs.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    mutating func float() -> Float { Float(Double(next() >> 11) / Double(1 << 53) * 2 - 1) }
-    mutating func floats(_ count: Int, scale: Float = 1) -> [Float] { (0..<count).map { _ in float() * scale } }
-    mutating func int(below bound: Int) -> Int { Int(next() % UInt64(bound)) }
-}
+/// Deterministic random numbers for reproducible test inputs (`DataFormats.SplitMix64`).
+typealias SeededRandom = SplitMix64
 
 /// The OpenCL backends the tests share (built once: OpenCL is initialised once per process).
 enum SharedOpenCL {

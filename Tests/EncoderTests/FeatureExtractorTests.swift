@@ -41,17 +41,7 @@ struct FeatureExtractorTests {
         let extractor = try FeatureExtractor(modelDirectory: FixturePaths.miniLM, batchSize: 16)
         #expect(extractor.dimension == 384 && extractor.maxLength == 256 && extractor.spec.normalize)
         let features = try extractor.extract(texts: texts)
-        var worstCosine: Float = 1, worstAbs: Float = 0
-        for i in 0..<texts.count {
-            let a = features.row(i)[...], b = expected.floats[i * 384..<(i + 1) * 384]
-            var dot: Float = 0, na: Float = 0, nb: Float = 0
-            for (x, y) in zip(a, b) { dot += x * y; na += x * x; nb += y * y }
-            let cosine = dot / (na.squareRoot() * nb.squareRoot())
-            worstCosine = min(worstCosine, cosine)
-            worstAbs = max(worstAbs, maxAbsDiff(a, b))
-            #expect(cosine >= 0.99999, "row \(i) cosine \(cosine): \(texts[i].prefix(60))")
-        }
-        print("MiniLM vs sentence-transformers: min cosine \(worstCosine), max abs diff \(worstAbs)")
+        expectMatchesSentenceTransformers(features, expected, texts: texts, label: "MiniLM")
     }
 
     @Test("several poolings x layers, concat and mean, normalize: tokenizer + encoder + pooling vs HF",

@@ -23,16 +23,6 @@ struct MPNetEndToEndTests {
         let extractor = try FeatureExtractor(modelDirectory: mpnetModelPath, batchSize: 16)
         #expect(extractor.dimension == 768 && extractor.maxLength == 384 && extractor.spec.normalize)
         let features = try extractor.extract(texts: texts)
-        var worstCosine: Float = 1, worstAbs: Float = 0
-        for i in 0..<texts.count {
-            let a = features.row(i)[...], b = expected.floats[i * 768..<(i + 1) * 768]
-            var dot: Float = 0, na: Float = 0, nb: Float = 0
-            for (x, y) in zip(a, b) { dot += x * y; na += x * x; nb += y * y }
-            let cosine = dot / (na.squareRoot() * nb.squareRoot())
-            worstCosine = min(worstCosine, cosine)
-            worstAbs = max(worstAbs, maxAbsDiff(a, b))
-            #expect(cosine >= 0.99999, "row \(i) cosine \(cosine): \(texts[i].prefix(60))")
-        }
-        print("all-mpnet-base-v2 vs sentence-transformers: \(texts.count) texts, min cosine \(worstCosine), max abs diff \(worstAbs)")
+        expectMatchesSentenceTransformers(features, expected, texts: texts, label: "all-mpnet-base-v2")
     }
 }

@@ -1,5 +1,7 @@
 import Foundation
+import Featurize
 import ModelIO
+import Testing
 
 /// Paths of the committed fixtures (derived from this file's location, not from a resource bundle).
 enum FixturePaths {
@@ -83,3 +85,20 @@ func maxAbsDiff(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
 }
 
 func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float { maxAbsDiff(a[...], b[...]) }
+
+/// Compares features row by row with sentence-transformers' embeddings (`expected`, `[rows, dim]`): every row's
+/// cosine >= 0.99999; prints the worst cosine and max abs difference under `label`.
+func expectMatchesSentenceTransformers(_ features: FeatureMatrix, _ expected: NpyArray, texts: [String], label: String) {
+    let dim = features.columns
+    var worstCosine: Float = 1, worstAbs: Float = 0
+    for i in 0..<texts.count {
+        let a = features.row(i)[...], b = expected.floats[i * dim..<(i + 1) * dim]
+        var dot: Float = 0, na: Float = 0, nb: Float = 0
+        for (x, y) in zip(a, b) { dot += x * y; na += x * x; nb += y * y }
+        let cosine = dot / (na.squareRoot() * nb.squareRoot())
+        worstCosine = min(worstCosine, cosine)
+        worstAbs = max(worstAbs, maxAbsDiff(a, b))
+        #expect(cosine >= 0.99999, "row \(i) cosine \(cosine): \(texts[i].prefix(60))")
+    }
+    print("\(label) vs sentence-transformers: \(texts.count) texts, min cosine \(worstCosine), max abs diff \(worstAbs)")
+}

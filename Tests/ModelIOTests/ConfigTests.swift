@@ -38,7 +38,7 @@ import Testing
             guard case let .configInvalidJSON(p, detail)? = error as? ModelIOError else { return false }
             return p == path && detail.contains("unexpected character '}'") && (error as! ModelIOError).description.hasPrefix(path)
         }
-        #expect(throws: ModelIOError.configInvalidJSON(path: path, detail: "top level is a array, not an object")) { try parse("[]") }
+        #expect(throws: ModelIOError.configInvalidJSON(path: path, detail: "top level is an array, not an object")) { try parse("[]") }
         #expect(throws: ModelIOError.configInvalidJSON(path: path, detail: "duplicate key \"hidden_size\" at byte 41")) {
             try parse(#"{"model_type":"bert","hidden_size":8,    "hidden_size":16}"#)
         }

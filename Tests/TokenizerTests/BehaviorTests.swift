@@ -189,7 +189,7 @@ func writeModifiedTokenizer(in directory: String, _ edit: (inout [String: Any]) 
             #expect(error.description.contains(path))
         }
         try Data("[1, 2]".utf8).write(to: URL(fileURLWithPath: path))
-        #expect(throws: TokenizerError.malformedJSON(path: path, detail: "top level is not a JSON object")) {
+        #expect(throws: TokenizerError.malformedJSON(path: path, detail: "top level is an array, not an object")) {
             _ = try TextTokenizer.load(tokenizerJSON: path)
         }
         // A malformed config next to a valid tokenizer.json names the config.
@@ -220,7 +220,7 @@ func writeModifiedTokenizer(in directory: String, _ edit: (inout [String: Any]) 
             normalizer["lowercase"] = "yes"
             object["normalizer"] = normalizer
         }
-        expectError(.invalidField(path: path, field: "normalizer.lowercase", detail: "expected true or false"),
+        expectError(.invalidField(path: path, field: "normalizer.lowercase", detail: "expected true or false, found a string"),
                     mentioning: ["normalizer.lowercase"]) { _ = try TextTokenizer.load(tokenizerJSON: path) }
         path = try writeModifiedTokenizer(in: dir) { object in object.removeValue(forKey: "model") }
         expectError(.invalidField(path: path, field: "model", detail: "missing"), mentioning: ["'model'"]) {

@@ -1,3 +1,4 @@
+import DataFormats
 import Foundation
 import Testing
 @testable import Tokenizer
@@ -235,11 +236,14 @@ import Testing
         #expect(Self.segment(bytes, "ya").map(\.0) == [0, 1])
     }
 
-    /// Scores are read as correctly rounded doubles (Foundation's JSON numbers on Linux can be 1 ulp off), so
+    /// Scores are read as correctly rounded doubles (from their decimal text; Foundation's JSON numbers on Linux
+    /// were 1 ulp off), so
     /// exact ties break as in HF: "aa" ties with "a"+"a", "aaa" with "aa"+"a"; HF keeps the first found.
     @Test func scoresAreExactAndTiesBreakAsHF() throws {
-        let parsed = try JSONSerialization.jsonObject(with: Data("[-5.078342437744141, -10.156684875488281, 0]".utf8)) as? [NSNumber]
-        #expect(parsed.map { $0.map(UnigramModel.exactDouble) } == [-5.078342437744141, -10.156684875488281, 0])
+        guard case let .array(parsed) = try JSONScanner.parse(Array("[-5.078342437744141, -10.156684875488281, 0]".utf8)) else {
+            Issue.record("not an array"); return
+        }
+        #expect(parsed.map(\.doubleValue) == [-5.078342437744141, -10.156684875488281, 0])
         let path = NSTemporaryDirectory() + "featurize-unigram-ties-\(getpid()).json"
         try #"{"model": {"type": "Unigram", "unk_id": 0, "vocab": [["<unk>", 0.0], ["a", -5.078342437744141], ["aa", -10.156684875488281]]}}"#
             .write(toFile: path, atomically: true, encoding: .utf8)
