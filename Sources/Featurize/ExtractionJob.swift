@@ -86,7 +86,8 @@ public final class ExtractionJob {
     public func fingerprint(includeShard: Bool = true) -> String {
         let e = devices.first ?? fallback!
         let b = options.batching
-        return ["pooling=\(e.spec)", "max_length=\(e.maxLength)", "text_field=\(options.textField ?? "text")",
+        return ["pooling=\(e.spec)", "output=\(e.outputSignature)", "max_length=\(e.maxLength)",
+                "text_field=\(options.textField ?? "text")",
                 "batching=\(b.maxBatchTokens)|\(b.maxBatchSize ?? 0)|\(b.window)|\(b.sortByLength)",
                 "shard=" + (includeShard ? (options.shard.map { "\($0.index)/\($0.count)" } ?? "all") : "any"),
                 "dtype=\(options.dtype.rawValue)"].joined(separator: "\n")

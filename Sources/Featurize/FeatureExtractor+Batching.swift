@@ -9,7 +9,7 @@ extension FeatureExtractor {
     /// The scheduler's device for this extractor: runs one batch of encodings, returns one feature row each.
     public func executionDevice(name: String) -> ExecutionDevice<Encoding> {
         ExecutionDevice(name: name) { [self] batch in
-            let flat = try features(of: batch.payloads, specs: [spec])[0]
+            let flat = try encode(batch.payloads)
             let d = dimension
             return (0..<batch.count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
         }

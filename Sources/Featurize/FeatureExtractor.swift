@@ -64,10 +64,32 @@ public final class FeatureExtractor {
     public let device: DeviceInfo
     public let backend: any ComputeBackend
 
-    private let encoder: Encoder
-    private let tokenizer: TextTokenizer
+    /// The prompt prepended to every text (nil: none), resolved from the `PromptChoice`.
+    public let prompt: String?
+    /// Tokens at the start of every sequence excluded from token pooling: the prompt's tokens (special tokens
+    /// included, a trailing special token not) when the model's Pooling has `include_prompt: false`, else 0.
+    public let excludedPromptTokens: Int
+    /// What runs after pooling: the model's Dense/Normalize modules, truncation, normalisation.
+    public let head: EmbeddingHead
+
+    let encoder: Encoder
+    let tokenizer: TextTokenizer
+    /// `spec` as the pooling stage runs it (normalisation moved into `head`).
+    private let poolingStage: PoolingSpec
+    /// The pooling stage's spec and output width (`[rows, pooledWidth]` before the head).
+    var poolingStageSpec: PoolingSpec { poolingStage }
+    var pooledWidth: Int { poolingStage.outputDimension(hidden: model.config.hiddenSize) }
+    private var wholeTextTokenizer: TextTokenizer?
+
+    /// The model's tokenizer without truncation or a character cap (for windows of long texts), loaded once.
+    func untruncatedTokenizer() throws -> TextTokenizer {
+        if let t = wholeTextTokenizer { return t }
+        let t = try TextTokenizer.load(directory: model.transformerPath, maxLength: nil, truncation: false)
+        wholeTextTokenizer = t
+        return t
+    }
     private let resolvedLayers: [Int]
-    private let lowercaseInput: Bool
+    let lowercaseInput: Bool
     private let tokenizerThreads: Int
 
     /// - Parameters:
@@ -78,15 +100,18 @@ public final class FeatureExtractor {
     ///   - batchSize: most texts per encoder batch (the device's token budget may cut batches smaller).
     ///   - device: where to run (`DeviceRegistry.system` lists this process's devices; default the CPU).
     ///   - threads: CPU threads (nil: all active processors).
+    ///   - output: prompt, truncation and normalisation after truncation (default: the model's prompt, no truncation).
     public convenience init(modelDirectory: String, pooling: PoolingSpec? = nil, maxLength: Int? = nil, batchSize: Int = 32,
-                            device: DeviceInfo = DeviceRegistry.system.cpu, threads: Int? = nil) throws {
+                            device: DeviceInfo = DeviceRegistry.system.cpu, threads: Int? = nil,
+                            output: EmbeddingOptions = EmbeddingOptions()) throws {
         try self.init(model: try ModelSpec(path: modelDirectory, maxLength: maxLength), pooling: pooling,
-                      batchSize: batchSize, device: device, threads: threads)
+                      batchSize: batchSize, device: device, threads: threads, output: output)
     }
 
     /// An extractor for a resolved model (several devices share one `ModelSpec`: the directory is read once).
     public init(model modelSpec: ModelSpec, pooling: PoolingSpec? = nil, batchSize: Int = 32,
-                device: DeviceInfo = DeviceRegistry.system.cpu, threads: Int? = nil) throws {
+                device: DeviceInfo = DeviceRegistry.system.cpu, threads: Int? = nil,
+                output: EmbeddingOptions = EmbeddingOptions()) throws {
         guard batchSize >= 1 else { throw FeaturizeError.invalidOption("batch size must be at least 1, got \(batchSize)") }
         if let threads, threads < 1 { throw FeaturizeError.invalidOption("threads must be at least 1, got \(threads)") }
         self.modelSpec = modelSpec
@@ -98,7 +123,34 @@ public final class FeatureExtractor {
         maxLength = modelSpec.maxLength
         self.batchSize = batchSize
         lowercaseInput = modelSpec.lowercaseInput
-        dimension = spec.outputDimension(hidden: config.hiddenSize)
+        var stage = spec
+        stage.normalize = false
+        poolingStage = stage
+        var steps: [EmbeddingHead.Step] = []
+        let isModelPooling = spec.methods == modelSpec.defaultPooling.methods && spec.layers == modelSpec.defaultPooling.layers
+            && (spec.layers.count == 1 || spec.layerReduce == modelSpec.defaultPooling.layerReduce)
+        if isModelPooling {
+            for step in modelSpec.head {
+                if case .normalize = step, !spec.normalize { continue }
+                steps.append(step)
+            }
+            if spec.normalize && !steps.contains(where: { if case .normalize = $0 { return true }; return false }) {
+                steps.append(.normalize)
+            }
+        } else if spec.normalize {
+            steps.append(.normalize)
+        }
+        let pooledWidth = spec.outputDimension(hidden: config.hiddenSize)
+        if let n = output.truncateDim {
+            let width = EmbeddingHead(steps: steps).outputDimension(input: pooledWidth)
+            guard n >= 1 && n <= width else {
+                throw FeaturizeError.invalidOption("truncate dim \(n) must be in 1...\(width) (the output width)")
+            }
+            steps.append(.truncate(n))
+            if output.normalizeAfterTruncation { steps.append(.normalize) }
+        }
+        head = EmbeddingHead(steps: steps)
+        dimension = head.outputDimension(input: pooledWidth)
 
         self.device = device
         backend = try device.makeBackend(threads: threads)
@@ -109,11 +161,36 @@ public final class FeatureExtractor {
         if let (token, id) = ids.max(by: { $0.1 < $1.1 }), Int(id) >= config.vocabSize {
             throw FeaturizeError.invalidOption("\(model.path): the tokenizer has token id \(id) (\"\(token)\") but config.json's vocab_size is \(config.vocabSize): the tokenizer and the weights do not belong together")
         }
+        let promptText = try modelSpec.promptText(for: output.prompt)
+        prompt = (promptText?.isEmpty ?? true) ? nil : promptText
+        if let prompt, !modelSpec.includePrompt {
+            // sentence-transformers: the prompt tokenized alone (special tokens and all), less a trailing
+            // special token.
+            let encoding = tokenizer.encode(modelSpec.lowercaseInput ? prompt.lowercased() : prompt)
+            let special = Set(tokenizer.addedTokens.filter(\.special).map(\.id))
+            var count = encoding.count
+            if let last = encoding.ids.last, special.contains(last) { count -= 1 }
+            excludedPromptTokens = max(count, 0)
+        } else {
+            excludedPromptTokens = 0
+        }
         let weights = try model.loadWeights()
         encoder = try Encoder(config: config, weights: weights, backend: backend)
         if spec.methods.contains(.pooler) && !encoder.hasPooler {
             throw FeaturizeError.invalidOption("pooling 'pooler' needs BERT pooler weights (pooler.dense.*), which \(model.path) does not have")
         }
+    }
+
+    /// What besides the pooling spec shapes the output (prompt, head steps), for job fingerprints.
+    public var outputSignature: String {
+        let steps = head.steps.map { step -> String in
+            switch step {
+            case let .dense(layer): return "dense(\(layer.config.inFeatures)->\(layer.config.outFeatures),\(layer.config.activation.rawValue))"
+            case .normalize: return "normalize"
+            case let .truncate(n): return "truncate(\(n))"
+            }
+        }
+        return "prompt=\(prompt.map { "\"\($0)\"" } ?? "none")|skip=\(excludedPromptTokens)|head=\(steps.joined(separator: ","))"
     }
 
     /// The default pooling of a model directory (`ModelSpec.defaultPooling`).
@@ -134,13 +211,16 @@ public final class FeatureExtractor {
     /// Tokenizes texts with the model's tokenizer and truncation (and the model's lowercasing, if any),
     /// on `threads` cores; order preserved.
     public func tokenize(_ texts: [String]) -> [Encoding] {
-        let input = lowercaseInput ? texts.map { $0.lowercased() } : texts
+        let prompted = prompt.map { p in texts.map { p + $0 } } ?? texts
+        let input = lowercaseInput ? prompted.map { $0.lowercased() } : prompted
         return tokenizer.encodeBatch(input, threads: tokenizerThreads)
     }
 
-    /// Encodes and pools one batch; returns `[encodings.count, dimension]`.
+    /// Encodes and pools one batch and runs the head; returns `[encodings.count, dimension]`.
     func encode(_ encodings: [Encoding]) throws -> [Float] {
-        try features(of: encodings, specs: [spec])[0]
+        let pooled = try features(of: encodings, specs: [poolingStage])[0]
+        return head.isEmpty ? pooled
+            : head.apply(pooled, rows: encodings.count, width: poolingStage.outputDimension(hidden: model.config.hiddenSize))
     }
 
     /// Runs the largest batch a token budget allows (`maxBatchTokens / maxLength` texts of `maxLength`
@@ -212,6 +292,30 @@ public final class FeatureExtractor {
             }
             var values = [Float](repeating: 0, count: batch * concatWidth)
             try values.withUnsafeMutableBufferPointer { try backend.download(pooled, offset: 0, into: $0) }
+            if excludedPromptTokens > 0 {
+                // include_prompt false: token reductions over the tokens after the prompt, on the host.
+                for (li, layer) in layers.enumerated() {
+                    guard let state = states[layer] else { continue }
+                    let tokenModes = methods.enumerated().compactMap { mi, m -> (Int, PoolingMode)? in
+                        if case let .tokens(mode) = m { return (mi, mode) }
+                        return nil
+                    }
+                    if tokenModes.isEmpty { continue }
+                    var host = [Float](repeating: 0, count: batch * seq * hidden)
+                    try host.withUnsafeMutableBufferPointer { try backend.download(state, offset: 0, into: $0) }
+                    host.withUnsafeBufferPointer { h in
+                        values.withUnsafeMutableBufferPointer { v in
+                            for b in 0..<batch {
+                                for (mi, mode) in tokenModes {
+                                    HostPooling.poolSequence(h.baseAddress! + b * seq * hidden, skipping: excludedPromptTokens,
+                                                             length: Int(lengths[b]), cols: hidden, mode: mode,
+                                                             out: v.baseAddress! + b * concatWidth + (li * methods.count + mi) * hidden)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             if spec.layerReduce == .mean && layers.count > 1 {
                 values = HostPooling.meanOverLayers(values, rows: batch, layers: layers.count,
                                                     width: methods.count * hidden)

@@ -18,6 +18,15 @@ public struct ModelSpec: Sendable {
     /// The pooling with no flags: the sentence-transformers pooling modes and Normalize (last layer), else mean
     /// pooling of the last layer.
     public let defaultPooling: PoolingSpec
+    /// Named prompts of `config_sentence_transformers.json` (`prompts`).
+    public let prompts: [String: String]
+    /// `default_prompt_name`: the prompt prepended when the caller names none (as `encode()` does).
+    public let defaultPromptName: String?
+    /// Pooling `include_prompt`: false excludes the prompt's tokens from the pooled vector.
+    public let includePrompt: Bool
+    /// The sentence-transformers modules after Pooling (`Dense` with its weights loaded, `Normalize`), in
+    /// `modules.json` order. They run when the pooling is the model's default (`defaultPooling`).
+    public let head: [EmbeddingHead.Step]
 
     public var path: String { directory.path }
     public var config: EncoderConfig { directory.config }
@@ -40,6 +49,15 @@ public struct ModelSpec: Sendable {
                                                tokenizerModelMaxLength: directory.tokenizerModelMaxLength.map(Double.init),
                                                usablePositions: positions) ?? positions
         lowercaseInput = st?.doLowerCase ?? false
+        prompts = st?.prompts ?? [:]
+        defaultPromptName = st?.defaultPromptName
+        includePrompt = st?.includePrompt ?? true
+        head = try (st?.head ?? []).map { module -> EmbeddingHead.Step in
+            switch module {
+            case let .dense(config): return .dense(try DenseLayer(config: config))
+            case .normalize: return .normalize
+            }
+        }
         if let st {
             let methods = try st.poolingModes.map { try PoolingMethod(name: $0) }
             defaultPooling = PoolingSpec(methods: methods.isEmpty ? [.tokens(.mean)] : methods, layers: [-1],
@@ -49,8 +67,38 @@ public struct ModelSpec: Sendable {
         }
     }
 
+    /// The prompt text a choice resolves to on this model, as `encode(prompt=, prompt_name=)` resolves it:
+    /// an explicit text wins, a name must be one of `prompts`, and with neither the default prompt applies.
+    /// Nil (or "") means no prompt.
+    public func promptText(for choice: PromptChoice) throws -> String? {
+        switch choice {
+        case .modelDefault: return defaultPromptName.flatMap { prompts[$0] }
+        case .none: return nil
+        case let .text(text): return text
+        case let .named(name):
+            guard let text = prompts[name] else {
+                let known = prompts.keys.sorted()
+                throw FeaturizeError.invalidOption("prompt name '\(name)' is not one of the model's prompts"
+                    + (known.isEmpty ? " (it has none)" : " (\(known.joined(separator: ", ")))"))
+            }
+            return text
+        }
+    }
+
     /// The model's tokenizer, truncating at `maxLength`.
     public func loadTokenizer() throws -> TextTokenizer {
         try TextTokenizer.load(directory: directory.transformerPath, maxLength: maxLength, truncation: true)
     }
+}
+
+/// Which prompt to prepend to every text (sentence-transformers `encode(prompt=..., prompt_name=...)`).
+public enum PromptChoice: Sendable, Equatable {
+    /// The model's `default_prompt_name`, if any (what `encode()` does with no arguments).
+    case modelDefault
+    /// No prompt.
+    case none
+    /// This literal text (`--prompt`).
+    case text(String)
+    /// One of the model's named prompts (`--prompt-name`).
+    case named(String)
 }

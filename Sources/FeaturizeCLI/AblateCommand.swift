@@ -34,6 +34,9 @@ struct AblateCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
+    /// The prompt prepended to every text (issue 15; default: the model's default_prompt_name, as encode()).
+    @OptionGroup var promptOptions: PromptOptions
+
     @Option(name: .long, help: "Labelled training data: .csv, .tsv or .jsonl.")
     var train: String
 
@@ -200,7 +203,10 @@ struct AblateCommand: ParsableCommand {
         let model = modelOptions.model, threads = deviceOptions.threads
         let modelSpec = try modelOptions.resolve()
         let plan = try deviceOptions.plan { device in
-            try usageErrors { try FeatureExtractor(model: modelSpec, device: device, threads: threads) }
+            try usageErrors {
+                try FeatureExtractor(model: modelSpec, device: device, threads: threads,
+                                     output: EmbeddingOptions(prompt: promptOptions.choice))
+            }
         }
         for w in plan.warnings { log("warning: \(w)") }
         guard let extractor = plan.devices.first else { throw ValidationError("--device \(deviceOptions.device) selects no device") }

@@ -19,8 +19,10 @@ struct ExtractCommand: ParsableCommand {
             Several poolings and layers concatenate layer-major: for each layer in the given order, every \
             pooling in the given order (see --layer-reduce).
             Input: .txt (one text per line, empty lines included), .jsonl (--text-field), .csv/.tsv \
-            (--text-column), or - for standard input (lines). Output: .npy (float32 or float16 [N, D]), .safetensors \
-            (tensor "features") or .jsonl. Texts are batched by length under --max-batch-tokens; an interrupted job \
+            (--text-column), or - for standard input (lines). Output: .npy (float32 or float16 [N, D]; with \
+            --precision int8/uint8 [N, D] or binary/ubinary [N, ceil(D/8)]), .safetensors (tensor "features") or .jsonl. \
+            Prompts (--prompt, --prompt-name, the model's default_prompt_name) and --truncate-dim act as in \
+            SentenceTransformer.encode. Texts are batched by length under --max-batch-tokens; an interrupted job \
             continues with --resume; --shard i/N splits the input over machines (join with featurize merge).
             """)
 
@@ -42,6 +44,18 @@ struct ExtractCommand: ParsableCommand {
 
     @Option(name: .long, help: "Output precision: float32 (f32) or float16 (f16).")
     var dtype: FeatureDType = .float32
+
+    // --- sentence-transformers encode() options (issue 15): prompts, Matryoshka truncation, quantized output ---
+    @OptionGroup var embeddingOptions: EmbeddingOutputOptions
+
+    @Option(name: .long, help: "Quantized output (.npy only): float32 (default; see --dtype), int8, uint8, binary or ubinary, as sentence-transformers' quantize_embeddings. A second pass: the float32 rows go to OUTPUT.float32.npy first (kept for --resume until the end), then int8/uint8 ranges come from all rows (or --calibration).")
+    var precision: EmbeddingPrecision = .float32
+
+    @Option(name: .long, help: "With --precision int8/uint8: embeddings (.npy [n, dim]) or a [2, dim] ranges file (featurize quantize --save-ranges) that set the per-dimension ranges instead of the output's own rows.")
+    var calibration: String?
+
+    @OptionGroup var inputShape: InputShapeOptions
+    // --- end of issue 15 options ---
 
     @Flag(name: .long, help: "Continue an interrupted job from OUTPUT.parts/ (same settings required).")
     var resume = false
@@ -77,6 +91,23 @@ struct ExtractCommand: ParsableCommand {
                 throw ValidationError("\(error)")
             }
         }
+        if precision != .float32 {
+            guard output.hasSuffix(".npy") else { throw ValidationError("--precision \(precision.rawValue) writes .npy only, got '\(output)'") }
+            guard dtype == .float32 else { throw ValidationError("--precision \(precision.rawValue) and --dtype \(dtype.rawValue) exclude each other") }
+        } else if calibration != nil {
+            throw ValidationError("--calibration needs --precision int8 or uint8")
+        }
+        if poolingOptions.tokenLevel {
+            guard output.hasSuffix(".safetensors") || output.hasSuffix(".jsonl") else {
+                throw ValidationError("--pooling none writes .safetensors or .jsonl, got '\(output)'")
+            }
+            if inputShape.isActive || resume || shard != nil || precision != .float32 || dtype != .float32 || embeddingOptions.truncateDim != nil {
+                throw ValidationError("--pooling none runs on the whole input at once: no pairs, --long-input, --resume, --shard, --precision, --dtype or --truncate-dim")
+            }
+        }
+        if inputShape.isActive && (resume || shard != nil || precision != .float32) {
+            throw ValidationError("text pairs and --long-input chunk|rows run on the whole input at once: no --resume, --shard or --precision")
+        }
     }
 
     func run() throws {
@@ -93,13 +124,19 @@ struct ExtractCommand: ParsableCommand {
         let faultInjection = try FaultInjection.fromEnvironment()
         let plan = try deviceOptions.plan(cpuFallback: faultInjection != nil) { device in
             try usageErrors {
-                try FeatureExtractor(model: modelSpec, pooling: spec, device: device, threads: threads)
+                try FeatureExtractor(model: modelSpec, pooling: spec, device: device, threads: threads,
+                                     output: embeddingOptions.options(normalize: poolingOptions.normalize))
             }
         }
         if !quiet { for w in plan.warnings { StandardError.write("warning: \(w)\n") } }
         guard let extractor = plan.devices.first else { throw ValidationError("--device \(deviceOptions.device) selects no device") }
 
-        var options = ExtractionJobOptions(input: input, textField: textField.field, output: output)
+        // Quantized output: the float32 pass writes next to the output, the quantized file replaces it at the end.
+        let floatOutput = precision == .float32 ? output : output + ".float32.npy"
+        if precision != .float32 && !overwrite && !resume && FileManager.default.fileExists(atPath: output) {
+            throw ValidationError("\(output) exists; pass --overwrite to replace it")
+        }
+        var options = ExtractionJobOptions(input: input, textField: textField.field, output: floatOutput)
         options.dtype = dtype
         options.batching = try batching.policy(for: plan, maxLength: extractor.maxLength)
         options.resume = resume
@@ -107,6 +144,18 @@ struct ExtractCommand: ParsableCommand {
                             "layers": extractor.spec.layers.map(String.init).joined(separator: ","),
                             "layer_reduce": extractor.spec.layerReduce.rawValue,
                             "normalize": String(extractor.spec.normalize)]
+        if let prompt = extractor.prompt { options.metadata["prompt"] = prompt }
+        if let n = embeddingOptions.truncateDim { options.metadata["truncate_dim"] = String(n) }
+        if poolingOptions.tokenLevel {  // issue 15: token-level output, whole input in memory
+            try writeTokenLevel(extractor: extractor, input: input, textField: textField.field, output: output,
+                                overwrite: overwrite, metadata: options.metadata)
+            return
+        }
+        if inputShape.isActive {  // issue 15: pairs and windows, whole input in memory
+            try inputShape.run(extractor: extractor, input: input, textField: textField.field, output: output, dtype: dtype,
+                               overwrite: overwrite, metadata: options.metadata, quiet: quiet)
+            return
+        }
         options.overwrite = overwrite
         options.shard = shard
         options.faultInjection = faultInjection
@@ -122,6 +171,11 @@ struct ExtractCommand: ParsableCommand {
         if report.nonFiniteRows > 0 {
             let rows = report.nonFiniteRowNumbers.map(String.init).joined(separator: ", ")
             StandardError.write("warning: \(output): \(report.nonFiniteRows) row(s) hold NaN or infinite values (rows \(rows)\(report.nonFiniteRows > report.nonFiniteRowNumbers.count ? ", ..." : "")); --strict makes this an error\n")
+        }
+        if precision != .float32 {
+            try QuantizedOutput.write(input: floatOutput, output: output, precision: precision, calibration: calibration,
+                                      rangesOutput: nil)
+            try? FileManager.default.removeItem(atPath: floatOutput)
         }
         if let statsTarget {
             let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -11,7 +11,7 @@ struct FeaturizeCommand: ParsableCommand {
         abstract: "Turn text into features with pretrained transformer encoders, and train classifiers on them.",
         subcommands: [TokenizeCommand.self, ExtractCommand.self, MergeCommand.self, AblateCommand.self,
                       TrainCommand.self, PredictCommand.self, EvaluateCommand.self, DevicesCommand.self,
-                      TuneCommand.self, SelfTestCommand.self, BenchGemmCommand.self, BenchEncoderCommand.self, BenchCPUCommand.self])
+                      TuneCommand.self, QuantizeCommand.self, SelfTestCommand.self, BenchGemmCommand.self, BenchEncoderCommand.self, BenchCPUCommand.self])
 
     /// As ArgumentParser's, except that a setting found wrong while a subcommand runs (a `ValidationError`
     /// from `run()`, e.g. a layer out of the model's range) prints its message and that subcommand's help

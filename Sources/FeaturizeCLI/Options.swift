@@ -108,7 +108,7 @@ struct TextFieldOptions: ParsableArguments {
 
 /// `--pooling`, `--layers`, `--layer-reduce`, `--normalize`.
 struct PoolingOptions: ParsableArguments {
-    @Option(name: .long, help: "Pooling, comma-separated: cls, mean, max, mean_sqrt_len, weighted_mean, last, pooler (default: the model's).")
+    @Option(name: .long, help: "Pooling, comma-separated: cls, mean, max, mean_sqrt_len, weighted_mean, last, pooler (default: the model's); none writes every token's vector (.safetensors with features [total_tokens, dim], offsets [rows + 1], token_ids, char_offsets; or .jsonl).")
     var pooling: String?
 
     // `.unconditional`: the value may start with '-' ("-1", "-4..-1").
@@ -124,10 +124,16 @@ struct PoolingOptions: ParsableArguments {
     @Flag(name: .long, help: "L2-normalise every output vector (on by default when the sentence-transformers config has Normalize).")
     var normalize = false
 
+    /// `--pooling none`: token-level output, no pooling.
+    var tokenLevel: Bool { pooling?.trimmingCharacters(in: .whitespaces).lowercased() == "none" }
+
     /// The spec these flags ask for on `model`: the given methods, or the model's default methods (its
     /// sentence-transformers pooling, else mean) with the given layers, reduction and normalisation.
     func spec(model: ModelSpec) throws -> PoolingSpec {
         try usageErrors {
+            if tokenLevel {  // --pooling none: only the layers matter
+                return PoolingSpec(methods: [.tokens(.mean)], layers: try PoolingSpec.parseLayers(layers), layerReduce: layerReduce)
+            }
             if let pooling {
                 return try PoolingSpec.parse(pooling: pooling, layers: layers, layerReduce: layerReduce.rawValue, normalize: normalize)
             }

@@ -27,6 +27,9 @@ public struct SentenceTransformersConfig: Sendable, Equatable {
     /// unless the caller chooses another prompt.
     public var defaultPromptName: String? = nil
 
+    /// The modules after Pooling (`Dense`, `Normalize`), in `modules.json` order; empty for Pooling alone.
+    public var head: [SentenceTransformersHeadModule] = []
+
     /// The prompt text sentence-transformers prepends by default (nil when none is configured).
     public var defaultPrompt: String? { defaultPromptName.flatMap { prompts[$0] } }
 
@@ -34,6 +37,7 @@ public struct SentenceTransformersConfig: Sendable, Equatable {
                 includePrompt: Bool = true, poolingConfigPath: String = "") {
         self.poolingModes = poolingModes; self.normalize = normalize; self.maxSeqLength = maxSeqLength
         self.doLowerCase = doLowerCase; self.includePrompt = includePrompt; self.poolingConfigPath = poolingConfigPath
+        head = normalize ? [.normalize] : []
     }
 
     /// sentence-transformers mode names (new `pooling_mode` values) → our raw names, in legacy order.
@@ -171,9 +175,12 @@ public struct ModelDirectory: Sendable {
         var transformerPath: String
         var poolingPath: String
         var normalize: Bool
+        /// The modules after Pooling: (kind, name, module directory), in order.
+        var head: [(kind: String, name: String, directory: String)] = []
     }
 
-    /// Reads modules.json: Transformer first, then exactly one Pooling, then optional Normalize modules.
+    /// Reads modules.json: Transformer first, then exactly one Pooling, then `Dense` and `Normalize` modules in
+    /// any order. Every other module type is refused by name.
     static func readModules(modulesPath: String, directory: String) throws -> PendingSentenceTransformers {
         let bytes = try FileSystem.readAll(modulesPath)
         let json: JSONValue
@@ -186,6 +193,7 @@ public struct ModelDirectory: Sendable {
         var transformerPath: String? = nil
         var poolingPath: String? = nil
         var normalize = false
+        var head: [(kind: String, name: String, directory: String)] = []
         for (position, module) in modules.enumerated() {
             guard case .object = module, case let .string(type)? = module["type"] else {
                 throw ModelIOError.sentenceTransformersInvalid(path: modulesPath, reason: "module \(position) has no \"type\" string")
@@ -212,9 +220,9 @@ public struct ModelDirectory: Sendable {
                 }
                 transformerPath = moduleDirectory
             case "Pooling":
-                guard transformerPath != nil, poolingPath == nil, !normalize else {
+                guard transformerPath != nil, poolingPath == nil, head.isEmpty else {
                     throw ModelIOError.sentenceTransformersInvalid(
-                        path: modulesPath, reason: "expected one Pooling module, after the Transformer and before Normalize")
+                        path: modulesPath, reason: "expected one Pooling module, after the Transformer and before Dense/Normalize")
                 }
                 poolingPath = FileSystem.join(moduleDirectory, "config.json")
             case "Normalize":
@@ -230,8 +238,14 @@ public struct ModelDirectory: Sendable {
                     }
                 }
                 normalize = true
+                head.append((kind: "Normalize", name: name, directory: moduleDirectory))
+            case "Dense":
+                guard poolingPath != nil else {
+                    throw ModelIOError.sentenceTransformersInvalid(path: modulesPath, reason: "Dense before Pooling is not supported")
+                }
+                head.append((kind: "Dense", name: name, directory: moduleDirectory))
             default:
-                // Dense, LayerNorm, WordEmbeddings, CNN, LSTM, Router, ...: not run by this implementation.
+                // LayerNorm, WordEmbeddings, CNN, LSTM, Router, ...: not run by this implementation.
                 throw ModelIOError.unsupportedModule(path: modulesPath, module: name, type: type)
             }
         }
@@ -242,7 +256,7 @@ public struct ModelDirectory: Sendable {
             throw ModelIOError.sentenceTransformersInvalid(path: modulesPath, reason: "no Pooling module")
         }
         return PendingSentenceTransformers(directory: directory, modulesPath: modulesPath, transformerPath: transformerPath,
-                                           poolingPath: poolingPath, normalize: normalize)
+                                           poolingPath: poolingPath, normalize: normalize, head: head)
     }
 
     static func finishSentenceTransformers(_ pending: PendingSentenceTransformers, hiddenSize: Int,
@@ -327,6 +341,18 @@ public struct ModelDirectory: Sendable {
         var result = SentenceTransformersConfig(poolingModes: modes, normalize: pending.normalize, maxSeqLength: maxSeqLength,
                                                 doLowerCase: doLowerCase, includePrompt: includePrompt,
                                                 poolingConfigPath: poolingPath)
+        var width = modes.count * hiddenSize
+        result.head = []
+        for module in pending.head {
+            switch module.kind {
+            case "Dense":
+                let dense = try DenseModuleConfig.load(directory: module.directory, name: module.name, inputWidth: width)
+                width = dense.outFeatures
+                result.head.append(.dense(dense))
+            default:
+                result.head.append(.normalize)
+            }
+        }
         let stConfigPath = FileSystem.join(pending.directory, "config_sentence_transformers.json")
         if FileSystem.isFile(stConfigPath) {
             let reader = try JSONObjectReader.load(path: stConfigPath)

@@ -251,6 +251,37 @@ public enum HostPooling {
         }
     }
 
+    /// Pools one sequence `[length, cols]` ignoring its first `skip` tokens, as sentence-transformers' Pooling
+    /// with `include_prompt: false` does (it zeroes the prompt's positions in the attention mask): mean,
+    /// mean_sqrt_len and max over tokens skip..<length; weighted_mean keeps each token's absolute weight t+1;
+    /// cls takes row `skip` (row 0 when no token is left); last takes row length-1. With no token left every
+    /// mode but cls gives zeros (sentence-transformers' max would give -inf).
+    public static func poolSequence(_ hidden: UnsafePointer<Float>, skipping skip: Int, length n: Int, cols: Int,
+                                    mode: PoolingMode, out: UnsafeMutablePointer<Float>) {
+        let start = min(max(skip, 0), max(n, 0))
+        let m = n - start
+        guard m > 0 else {
+            if mode == .cls && n > 0 { out.update(from: hidden, count: cols) } else { out.update(repeating: 0, count: cols) }
+            return
+        }
+        switch mode {
+        case .weightedMean:
+            out.update(repeating: 0, count: cols)
+            var weights: Float = 0
+            for t in start..<n {
+                let r = hidden + t * cols
+                let w = Float(t + 1)
+                weights += w
+                for c in 0..<cols { out[c] += r[c] * w }
+            }
+            for c in 0..<cols { out[c] /= weights }
+        case .last:
+            out.update(from: hidden + (n - 1) * cols, count: cols)
+        default:
+            poolSequence(hidden + start * cols, length: m, cols: cols, mode: mode, out: out)
+        }
+    }
+
     /// Averages `layers` blocks laid out layer-major in each row (`[rows, layers * width]`) into `[rows, width]`.
     public static func meanOverLayers(_ values: [Float], rows: Int, layers: Int, width: Int) -> [Float] {
         var out = [Float](repeating: 0, count: rows * width)

@@ -174,6 +174,15 @@ public final class TextTokenizer: Sendable {
     /// the longer sequence is cut first, both to half when both are too long (left or right per the direction;
     /// head+tail counts as right here).
     public func encode(_ first: String, pair second: String) -> Encoding {
+        // longest_first never fails.
+        (try? encode(first, pair: second, truncation: .longestFirst)) ?? Encoding(
+            ids: [], typeIds: [], attentionMask: [], offsets: [], wasTruncated: false, wasCharCapped: false)
+    }
+
+    /// Tokenizes a pair with one of Hugging Face's pair truncation strategies (see `PairTruncation`).
+    /// `onlyFirst`/`onlySecond` throw `PairTruncationError.sequenceTooShort` when the sequence they may cut
+    /// has no more tokens than must go, as Hugging Face does.
+    public func encode(_ first: String, pair second: String, truncation strategy: PairTruncation) throws -> Encoding {
         var ws = Workspace()
         defer { model.recycle(scratch: &ws.scratch) }
         tokenizeContent(first, &ws, stopAfter: nil)
@@ -188,7 +197,17 @@ public final class TextTokenizer: Sendable {
         var truncated = false
         if let maxLength {
             let budget = max(0, maxLength - specials)
-            if n1 + n2 > budget {
+            if n1 + n2 > budget, strategy != .longestFirst {
+                truncated = true
+                let excess = n1 + n2 - budget
+                if strategy == .onlyFirst {
+                    guard n1 > excess else { throw PairTruncationError.sequenceTooShort(sequence: "first", tokens: n1, toRemove: excess) }
+                    n1 -= excess
+                } else {
+                    guard n2 > excess else { throw PairTruncationError.sequenceTooShort(sequence: "second", tokens: n2, toRemove: excess) }
+                    n2 -= excess
+                }
+            } else if n1 + n2 > budget {
                 truncated = true
                 let swapped = n1 > n2
                 var short = min(n1, n2), long = max(n1, n2)

@@ -155,17 +155,20 @@ import Testing
         #expect(try ModelDirectory(path: model).sentenceTransformers?.defaultPromptName == nil)
     }
 
-    @Test func denseModuleIsUnsupported() throws {
+    @Test func layerNormModuleIsUnsupported() throws {
         let dir = TempDir()
         let model = try makeModel(dir)
-        let type = "sentence_transformers.models.Dense"
+        let type = "sentence_transformers.models.LayerNorm"
         dir.write("model/modules.json", text: String(modules.dropLast()) + #",{"idx":2,"name":"2","path":"2_Dense","type":"\#(type)"}]"#)
         dir.write("model/1_Pooling/config.json", text: "{}")
         #expect(throws: ModelIOError.unsupportedModule(path: model + "/modules.json", module: "2", type: type)) {
             try ModelDirectory(path: model)
         }
         #expect(ModelIOError.unsupportedModule(path: "m", module: "2", type: type).description ==
-                "m: sentence-transformers module \"2\" of type sentence_transformers.models.Dense is not supported")
+                "m: sentence-transformers module \"2\" of type sentence_transformers.models.LayerNorm is not supported")
+        // Dense is run (issue 15); a Dense module without its config.json names the missing file.
+        dir.write("model/modules.json", text: String(modules.dropLast()) + #",{"idx":2,"name":"2","path":"2_Dense","type":"sentence_transformers.models.Dense"}]"#)
+        #expect(throws: ModelIOError.fileNotFound(path: model + "/2_Dense/config.json")) { try ModelDirectory(path: model) }
     }
 
     @Test func modulesStructureErrors() throws {
