@@ -11,7 +11,7 @@ data=data/demo/movie-reviews.csv
 mkdir -p out
 
 echo "== tokenize: $data"
-"$bin" tokenize --model "$model" --input "$data" --output out/tokens.jsonl
+"$bin" tokenize --model "$model" --input "$data" --output out/tokens.jsonl --overwrite
 echo "== extract: sentence embeddings of $data with $model"
 "$bin" extract --model "$model" --input "$data" --output out/movie-reviews.npy --overwrite
 echo "== ablate: which pooling and layers classify the reviews best"

@@ -17,7 +17,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 shift || true
-ALL_TARGETS=(safetensors config json model-dir txt jsonl csv npy-header scheduler-text tokenizer-json tokenize tokenizer-dir)
+ALL_TARGETS=(safetensors config json model-dir txt jsonl csv npy-header scheduler-text manifest shard-record tokenizer-json tokenize tokenizer-dir)
 TARGETS=("$@")
 [ ${#TARGETS[@]} -eq 0 ] && TARGETS=("${ALL_TARGETS[@]}")
 JOBS=${FUZZ_JOBS:-1}

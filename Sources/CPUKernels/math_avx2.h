@@ -9,8 +9,10 @@
 
 // ---- activations (8 lanes) -----------------------------------------------------------------------------
 
+/// Clamps to [lo, hi]; NaN stays NaN (max/min_ps return their second operand when either is NaN, so x goes
+/// second: IEEE propagation, as the portable `clampf`; issue 16).
 static inline __m256 clamp8(__m256 x, float lo, float hi) {
-    return _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(lo)), _mm256_set1_ps(hi));
+    return _mm256_min_ps(_mm256_set1_ps(hi), _mm256_max_ps(_mm256_set1_ps(lo), x));
 }
 
 /// erf: rational minimax approximation on [-4, 4] (Eigen/XLA float32 coefficients), clamped outside.
@@ -49,7 +51,7 @@ static inline __m256 tanh8(__m256 a) {
 }
 
 /// exp of 8 lanes (Cephes scheme, same constants as the Swift `exp8`): x = n ln2 + r, degree-5 polynomial
-/// for e^r, scaled by 2^n; inputs clamped to [-87.3, 88.38] (so -inf gives ~0, never NaN).
+/// for e^r, scaled by 2^n; inputs clamped to [-87.3, 88.38] (so -inf gives ~0; NaN stays NaN).
 static inline __m256 exp8(__m256 a) {
     const __m256 x0 = clamp8(a, -87.3f, 88.3762626647949f);
     const __m256 magic = _mm256_set1_ps(12582912.f);

@@ -207,7 +207,8 @@ public enum LogisticRegression {
                 ? "reached the iteration limit (\(options.maxIterations)) before the tolerance \(options.tolerance); "
                   + "increase max iterations"
                 : "line search failed after \(result.iterations) iterations"
-            FileHandle.standardError.write(Data("warning: logistic regression did not converge: \(reason)\n".utf8))
+            // fputs, not FileHandle.write: a full stderr (2>/dev/full) must not trap (issue 16).
+            fputs("warning: logistic regression did not converge: \(reason)\n", stderr)
         }
         return LogisticRegressionModel(
             classes: classes, featureMean: mean, featureScale: scale, weights: weights, intercepts: intercepts,

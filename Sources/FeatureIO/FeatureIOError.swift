@@ -7,6 +7,8 @@ public enum FeatureIOError: Error, Sendable, Equatable, CustomStringConvertible 
     /// The input's extension does not say its format.
     case unknownFormat(path: String)
     case invalidUTF8(path: String, line: Int)
+    /// A physical line longer than the reader's limit (`LineSource.defaultMaxLineBytes`, 64 MiB).
+    case lineTooLong(path: String, line: Int, limit: Int)
     case invalidJSON(path: String, line: Int, detail: String)
     case jsonLineNotObject(path: String, line: Int, found: String)
     case missingField(path: String, line: Int, field: String)
@@ -40,8 +42,10 @@ public enum FeatureIOError: Error, Sendable, Equatable, CustomStringConvertible 
         case let .readFailed(path, reason): return "\(path): read failed: \(reason)"
         case let .writeFailed(path, reason): return "\(path): write failed: \(reason)"
         case let .unknownFormat(path):
-            return "\(path): unknown input format (use a .txt, .jsonl, .csv or .tsv file, or name the format)"
+            return "\(path): unknown input format from its extension: use a .txt, .jsonl, .csv or .tsv name, or read it as text lines from standard input (--input - < FILE)"
         case let .invalidUTF8(path, line): return "\(path):\(line): invalid UTF-8"
+        case let .lineTooLong(path, line, limit):
+            return "\(path):\(line): line longer than \(limit) bytes (\(limit >> 20) MiB, the limit of one text line); is this a text file?"
         case let .invalidJSON(path, line, detail): return "\(path):\(line): invalid JSON: \(detail)"
         case let .jsonLineNotObject(path, line, found): return "\(path):\(line): expected a JSON object, found a \(found)"
         case let .missingField(path, line, field): return "\(path):\(line): no field \"\(field)\""

@@ -19,6 +19,11 @@ final class LineSource {
     private var atEOF = false
     private static let chunkSize = 1 << 16
     private static let zeros = [UInt8](repeating: 0, count: chunkSize)
+    /// The longest physical line accepted, in bytes (64 MiB: far above any real text, whose features come from
+    /// the first few thousand characters anyway). A longer line, e.g. `--input /dev/zero`, is an error naming
+    /// the line instead of memory growing until the process aborts.
+    static let defaultMaxLineBytes = 64 << 20
+    let maxLineBytes: Int
     /// 1-based number of the line most recently returned.
     private(set) var lineNumber = 0
     /// Size of the input file in bytes (nil for standard input and other streams).
@@ -28,8 +33,9 @@ final class LineSource {
     var bytesConsumed: Int { bytesRead - (buffer.count - start) }
 
     /// Opens `path` ("-" is standard input).
-    init(path: String) throws {
+    init(path: String, maxLineBytes: Int = LineSource.defaultMaxLineBytes) throws {
         self.path = path
+        self.maxLineBytes = maxLineBytes
         if path == "-" {
             fd = 0
             ownsDescriptor = false
@@ -85,7 +91,14 @@ final class LineSource {
     func nextLine() throws -> (bytes: [UInt8], terminator: Terminator)? {
         var searchFrom = start
         while true {
-            if let newline = buffer[searchFrom...].firstIndex(of: 0x0A) {
+            let found: Int? = buffer.withUnsafeBytes { raw in
+                guard searchFrom < raw.count, let p = memchr(raw.baseAddress! + searchFrom, 0x0A, raw.count - searchFrom) else { return nil }
+                return raw.baseAddress!.distance(to: UnsafeRawPointer(p))
+            }
+            if let newline = found {
+                guard newline - start <= maxLineBytes else {
+                    throw FeatureIOError.lineTooLong(path: path, line: lineNumber + 1, limit: maxLineBytes)
+                }
                 var end = newline
                 var terminator = Terminator.lf
                 if end > start && buffer[end - 1] == 0x0D { end -= 1; terminator = .crlf }
@@ -95,6 +108,9 @@ final class LineSource {
                 return (line, terminator)
             }
             searchFrom = buffer.count
+            guard buffer.count - start <= maxLineBytes else {
+                throw FeatureIOError.lineTooLong(path: path, line: lineNumber + 1, limit: maxLineBytes)
+            }
             let consumed = start
             if try !fill() {
                 if start >= buffer.count { return nil }

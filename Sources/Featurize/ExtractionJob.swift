@@ -23,6 +23,11 @@ public struct ExtractionJobOptions {
     public var windowsPerChunk = 1
     /// Stored in outputs that carry metadata (safetensors `__metadata__`).
     public var metadata: [String: String] = [:]
+    /// Hash every byte of the model's weight files for its fingerprint (default: headers and samples; see
+    /// `ModelFingerprint`).
+    public var fullModelCheck = false
+    /// Fail (after writing every row) when a row holds NaN or ±Inf (always counted and reported).
+    public var strictFinite = false
     /// Test-only: make a device fail (see `FaultInjection`; the CLI reads `FEATURIZE_INJECT_FAULT`).
     public var faultInjection: FaultInjection?
 
@@ -44,6 +49,12 @@ public struct ExtractionReport: Codable, Sendable {
     public var tokenizeSeconds = 0.0
     public var totalSeconds = 0.0
     public var paddingEfficiency = 1.0
+    /// Rows of this run holding NaN or ±Inf (after the float16 conversion with `--dtype f16`).
+    public var nonFiniteRows = 0
+    /// The first (up to 20) such rows, 0-based output row numbers.
+    public var nonFiniteRowNumbers: [Int] = []
+    /// Set when `--resume` found a damaged chunk and redid it (which chunk, and from which row).
+    public var repairNote: String?
     public var scheduler = SchedulerStats()
 }
 
@@ -68,36 +79,40 @@ public final class ExtractionJob {
         self.devices = devices; self.fallback = fallback; self.options = options
     }
 
-    /// A string that changes whenever the output would: model, pooling, length, batching, input and (unless
-    /// `includeShard` is false, for the record that `merge` compares across shards) the shard.
+    /// The settings fingerprint: `key=value` lines that change whenever the output would for the same model
+    /// and input (pooling, length, text field, batching, dtype and, unless `includeShard` is false — for the
+    /// record that `merge` compares across shards — the shard). The model and the input are fingerprinted by
+    /// content (`ModelFingerprint`, the per-chunk input hashes), not by path.
     public func fingerprint(includeShard: Bool = true) -> String {
         let e = devices.first ?? fallback!
-        let attrs = try? FileManager.default.attributesOfItem(atPath: options.input)
-        // Shards run on other machines with their own copy of the input: compare name and size only there.
-        let inputID = options.input == "-" ? "stdin" : includeShard
-            ? "\(options.input)|\(attrs?[.size] ?? 0)|\((attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)"
-            : "\((options.input as NSString).lastPathComponent)|\(attrs?[.size] ?? 0)"
         let b = options.batching
-        return [includeShard ? e.model.path : (e.model.path as NSString).lastPathComponent, "\(e.spec)", e.outputSignature, "\(e.maxLength)", inputID, options.textField ?? "text",
-                "\(b.maxBatchTokens)|\(b.maxBatchSize ?? 0)|\(b.window)|\(b.sortByLength)",
-                includeShard ? (options.shard.map { "\($0.index)/\($0.count)" } ?? "all") : "shards",
-                options.dtype.rawValue].joined(separator: "\n")
+        return ["pooling=\(e.spec)", "output=\(e.outputSignature)", "max_length=\(e.maxLength)",
+                "text_field=\(options.textField ?? "text")",
+                "batching=\(b.maxBatchTokens)|\(b.maxBatchSize ?? 0)|\(b.window)|\(b.sortByLength)",
+                "shard=" + (includeShard ? (options.shard.map { "\($0.index)/\($0.count)" } ?? "all") : "any"),
+                "dtype=\(options.dtype.rawValue)"].joined(separator: "\n")
     }
 
     /// Runs the job to completion and returns its report. Throws (leaving a resumable `<output>.parts/`) on
     /// any error; the output file appears only when every row has been written.
     @discardableResult
     public func run() throws -> ExtractionReport {
+        var report = ExtractionReport()
         let started = DispatchTime.now().uptimeNanoseconds
         let seconds = { Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
         let primary = devices.first ?? fallback!
         let rowsPerChunk = options.batching.window * max(1, options.windowsPerChunk)
+        let modelFingerprint = try ModelFingerprint.compute(directory: primary.model.path, full: options.fullModelCheck)
         let writer = try ChunkedFeatureWriter(outputPath: options.output, dtype: options.dtype, rowsPerChunk: rowsPerChunk,
                                               fingerprint: fingerprint(), resume: options.resume,
-                                              overwrite: options.overwrite, metadata: options.metadata)
+                                              overwrite: options.overwrite, metadata: options.metadata,
+                                              modelFingerprint: modelFingerprint)
         let reader = try TextInputReader(path: options.input, field: options.textField)
-        let source = InputRows(reader: reader, shard: options.shard, skip: writer.rowsDone)
-        var report = ExtractionReport()
+        let source = InputRows(reader: reader, shard: options.shard, skip: writer.rowsDone, rowsPerChunk: rowsPerChunk)
+        writer.inputHashForChunk = { source.chunkHash($0) }
+        // Resume: re-read the rows already written; their texts must hash as the interrupted job's did.
+        try source.skipWritten(expectedHash: writer.manifest.inputHashes?.last, manifest: options.output + ".parts/manifest.json")
+        report.repairNote = writer.repairNote
         report.resumedRows = writer.rowsDone
         report.dimension = primary.dimension
 
@@ -122,9 +137,19 @@ public final class ExtractionJob {
                                                              policy: options.batching)
         let tokenCount = TokenCounters()
         var written = 0
+        let firstRow = writer.rowsDone
+        let half = options.dtype == .float16
         let stats = try scheduler.run(items: source, startIndex: writer.rowsDone, prepare: { texts in
             primary.prepare(texts, counting: tokenCount)
         }, sink: { _, row in
+            // float16 holds at most 65504: larger values become ±Inf in the file, so they count as non-finite.
+            if row.contains(where: { !$0.isFinite || (half && abs($0) > 65504) }) {
+                if options.strictFinite {
+                    throw FeaturizeError.nonFiniteRows(count: 1, rows: [firstRow + written], output: options.output)
+                }
+                report.nonFiniteRows += 1
+                if report.nonFiniteRowNumbers.count < 20 { report.nonFiniteRowNumbers.append(firstRow + written) }
+            }
             try writer.append(row)
             written += 1
             if written % 64 == 0 { progress?(written, tokenCount.tokens, seconds(), source.estimatedRows) }
@@ -132,9 +157,11 @@ public final class ExtractionJob {
         if let error = source.error { throw error }
         try writer.finish(emptyDim: primary.dimension)
         if let shard = options.shard {
-            try ShardRecord(shard: shard, inputRows: source.inputRows, rows: writer.rowsDone + written,
-                            fingerprint: fingerprint(includeShard: false),
-                            dtype: options.dtype.rawValue).write(for: options.output)
+            var record = ShardRecord(shard: shard, inputRows: source.inputRows, rows: firstRow + written,
+                                     fingerprint: fingerprint(includeShard: false), dtype: options.dtype.rawValue)
+            record.model = modelFingerprint
+            record.input = source.fullHash
+            try record.write(for: options.output)
         }
         progress?(written, tokenCount.tokens, seconds(), written)
         report.texts = written
@@ -175,8 +202,60 @@ final class InputRows: Sequence, IteratorProtocol, @unchecked Sendable {
     /// Rows this job will write in all, estimated from the fraction of the input file read so far.
     var estimatedRows: Int? { lock.lock(); defer { lock.unlock() }; return estimate }
 
-    init(reader: TextInputReader, shard: ShardSpec?, skip: Int) {
-        self.reader = reader; self.shard = shard; self.toSkip = skip
+    /// Content hash of every input text read so far (each text's UTF-8 bytes and a length).
+    private var hash = ContentHash()
+    /// Output rows (this shard's rows, skipped ones included) returned so far.
+    private var outputRows = 0
+    private let rowsPerChunk: Int
+    /// chunk index -> `hash` when its last row was read (read by the writer's thread).
+    private var chunkHashes: [Int: String] = [:]
+    private var endHash: String?
+
+    init(reader: TextInputReader, shard: ShardSpec?, skip: Int, rowsPerChunk: Int = Int.max) {
+        self.reader = reader; self.shard = shard; self.toSkip = skip; self.rowsPerChunk = rowsPerChunk
+    }
+
+    /// The input hash at the end of chunk `index` (nil if its last row has not been read).
+    func chunkHash(_ index: Int) -> String? {
+        lock.lock(); defer { lock.unlock() }
+        return chunkHashes.removeValue(forKey: index)
+    }
+
+    /// The hash of the whole input (after the last row was read; nil before).
+    var fullHash: String? { lock.lock(); defer { lock.unlock() }; return endHash }
+
+    /// Reads the rows a resumed job already wrote and checks that they hash as they did then.
+    func skipWritten(expectedHash: String?, manifest: String) throws {
+        let wanted = toSkip
+        guard wanted > 0 else { return }
+        while toSkip > 0 {
+            guard let text = try readOne() else {
+                throw SchedulerError.resume("the input has fewer rows than the \(wanted) the interrupted job wrote (input \(reader.path) differs from its input; manifest \(manifest)); rerun without --resume")
+            }
+            if let shard, !shard.includes(row: inputRows - 1) { continue }
+            _ = text
+            toSkip -= 1
+            outputRows += 1
+        }
+        let now = hash.hex
+        guard let expectedHash, !expectedHash.isEmpty else {
+            throw SchedulerError.resume("\(manifest) holds no input fingerprint to check \(reader.path) against; rerun without --resume")
+        }
+        guard now == expectedHash else {
+            throw SchedulerError.resume("the input differs from the interrupted job's: its first \(wanted) rows (\(reader.path == "-" ? "standard input" : reader.path), up to input line \(reader.lineNumber)) hash \(now), the manifest \(manifest) says \(expectedHash); rerun without --resume, or give the original input")
+        }
+    }
+
+    /// The next input text, hashed and counted.
+    private func readOne() throws -> String? {
+        guard let text = try reader.next() else {
+            lock.lock(); endHash = hash.hex; lock.unlock()
+            return nil
+        }
+        hash.update(text.utf8.count)
+        hash.update(text)
+        inputRows += 1
+        return text
     }
 
     func next() -> String? {
@@ -184,16 +263,20 @@ final class InputRows: Sequence, IteratorProtocol, @unchecked Sendable {
         defer { readSeconds += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
         while error == nil {
             let text: String?
-            do { text = try reader.next() } catch { self.error = error; return nil }
+            do { text = try readOne() } catch { self.error = error; return nil }
             guard let text else { return nil }
-            let row = inputRows
-            inputRows += 1
+            let row = inputRows - 1
             if row % 256 == 0, let f = reader.fractionRead, f > 0 {
                 let perShard = Double(inputRows) / f / Double(shard?.count ?? 1)
                 lock.lock(); estimate = Int(perShard.rounded()); lock.unlock()
             }
             if let shard, !shard.includes(row: row) { continue }
-            if toSkip > 0 { toSkip -= 1; continue }
+            if toSkip > 0 { toSkip -= 1; outputRows += 1; continue }
+            outputRows += 1
+            if outputRows % rowsPerChunk == 0 {
+                let digest = hash.hex
+                lock.lock(); chunkHashes[outputRows / rowsPerChunk - 1] = digest; lock.unlock()
+            }
             return text
         }
         return nil

@@ -10,11 +10,15 @@ import Tokenizer
 public enum FeaturizeError: Error, CustomStringConvertible, Equatable {
     case invalidOption(String)
     case deviceUnavailable(device: String, reason: String)
+    /// `--strict`: rows holding NaN or ±Inf (0-based row numbers, the first few).
+    case nonFiniteRows(count: Int, rows: [Int], output: String)
 
     public var description: String {
         switch self {
         case let .invalidOption(detail): return detail
         case let .deviceUnavailable(device, reason): return "device '\(device)' is not available: \(reason)"
+        case let .nonFiniteRows(count, rows, output):
+            return "\(output): \(count) row(s) hold NaN or infinite values (rows \(rows.map(String.init).joined(separator: ", "))\(count > rows.count ? ", ..." : "")); --strict refuses them, no output written (check the model's weights, or use float32 if float16 overflowed)"
         }
     }
 }
@@ -152,6 +156,11 @@ public final class FeatureExtractor {
         backend = try device.makeBackend(threads: threads)
         tokenizerThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
         tokenizer = try modelSpec.loadTokenizer()
+        // A token id the embedding table lacks is a model-directory error, not a device failure mid-job.
+        let ids = tokenizer.model.vocab.map { ($0.key, $0.value) } + tokenizer.addedTokens.map { ($0.content, $0.id) }
+        if let (token, id) = ids.max(by: { $0.1 < $1.1 }), Int(id) >= config.vocabSize {
+            throw FeaturizeError.invalidOption("\(model.path): the tokenizer has token id \(id) (\"\(token)\") but config.json's vocab_size is \(config.vocabSize): the tokenizer and the weights do not belong together")
+        }
         let promptText = try modelSpec.promptText(for: output.prompt)
         prompt = (promptText?.isEmpty ?? true) ? nil : promptText
         if let prompt, !modelSpec.includePrompt {

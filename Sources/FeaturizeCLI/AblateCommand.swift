@@ -178,7 +178,7 @@ struct AblateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let log: (String) -> Void = { line in if !quiet { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+        let log: (String) -> Void = { line in if !quiet { StandardError.line(line) } }
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: report, isDirectory: &isDir), !overwrite,
            !((try? FileManager.default.contentsOfDirectory(atPath: report))?.isEmpty ?? true) {
@@ -188,6 +188,7 @@ struct AblateCommand: ParsableCommand {
         var trainSide = all, testSide = LabelledTexts(texts: [], labels: [], groups: all.groups.map { _ in [] })
         if let test {
             testSide = try readSide(test)
+            try Self.checkTestLabels(testSide.labels, trainLabels: all.labels, test: test, train: train, labelColumn: labelColumn)
         } else if let fraction = testFraction ?? (cvFolds >= 2 ? nil : 0.2) {
             let split = try TrainTestSplit.stratified(labels: all.labels, testFraction: fraction, seed: seed)
             trainSide = Self.rows(all, split.train)
@@ -236,8 +237,9 @@ struct AblateCommand: ParsableCommand {
                 reportDirectory: report, title: "Featurize ablation: \((model as NSString).lastPathComponent) on \((train as NSString).lastPathComponent)",
                 log: log)
         }
-        print(outcome.report.markdown())
-        print("Encoded \(outcome.trainRows + outcome.testRows) texts once in \(String(format: "%.1f", outcome.extractSeconds)) s; "
+        let out = StandardOutput()
+        try out.line(outcome.report.markdown())
+        try out.line("Encoded \(outcome.trainRows + outcome.testRows) texts once in \(String(format: "%.1f", outcome.extractSeconds)) s; "
               + "trained in \(String(format: "%.1f", outcome.trainSeconds)) s; report: \(outcome.files.html)")
     }
 }

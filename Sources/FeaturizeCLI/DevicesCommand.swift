@@ -2,9 +2,6 @@ import ArgumentParser
 import Backend
 import Featurize
 import OpenCLBackend
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// `featurize devices`: lists the devices of this process (OpenCL platforms and devices, the CPU) and what
 /// `--device auto` picks.
@@ -36,32 +33,4 @@ func openCLDeviceIndex(_ spec: DeviceSpec) throws -> Int {
     do { return try DeviceRegistry.system.resolveOpenCLDevice(spec).ordinal } catch let error as BackendError {
         throw ValidationError(error.description)
     }
-}
-
-/// Standard output with every write checked: a failed write (a full disk, a closed pipe) is an error naming
-/// standard output, never a silent short output.
-struct StandardOutput {
-    func line(_ text: String) throws { try write(text + "\n") }
-
-    func write(_ text: String) throws {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { raw in
-                Glibc.write(1, raw.baseAddress! + offset, raw.count - offset)
-            }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw RuntimeError("standard output: write failed: \(String(cString: strerror(errno)))")
-            }
-            offset += n
-        }
-        bytes.removeAll()
-    }
-}
-
-/// A runtime failure (exit 1) with a message naming what failed.
-struct RuntimeError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Classifier
+import FeatureIO
 import Foundation
 
 /// `featurize evaluate`: accuracy, macro-F1, per-class metrics, confusion matrix and majority baseline.
@@ -20,7 +21,11 @@ struct EvaluateCommand: ParsableCommand {
     @Option(help: "Also write the metrics as JSON to this path.")
     var json: String?
 
+    @Flag(name: .long, help: "Replace the --json file if it exists.")
+    var overwrite = false
+
     func run() throws {
+        let jsonTarget = try json.map { try OutputTarget($0, option: "--json", overwrite: overwrite, inputs: [model, features, labels]) }
         let classifier = try LogisticRegressionModel.load(from: model)
         let x = try NpyReader.readMatrix(path: features)
         let y = try LabelsFile.read(path: labels)
@@ -39,13 +44,11 @@ struct EvaluateCommand: ParsableCommand {
         let metrics = try ClassificationMetrics.compute(
             trueLabels: y, predicted: classifier.predict(x), classes: classifier.classes,
             majorityClass: classifier.classes.indices.contains(majority) ? classifier.classes[majority] : nil)
-        print(metrics.formatted())
-        if let json {
+        try StandardOutput().line(metrics.formatted())
+        if let jsonTarget {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            do { try encoder.encode(metrics).write(to: URL(fileURLWithPath: json)) } catch {
-                throw ClassifierError.writeFailed(path: json, reason: error.localizedDescription)
-            }
+            try jsonTarget.write([UInt8](try encoder.encode(metrics)))
         }
     }
 }

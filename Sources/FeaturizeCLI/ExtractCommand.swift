@@ -72,6 +72,12 @@ struct ExtractCommand: ParsableCommand {
     @Option(name: .long, help: "Write a JSON summary (counts, padding efficiency, per-phase seconds, per-device batches, retries).")
     var stats: String?
 
+    @Flag(name: .long, help: "Fail at the first row holding NaN or ±Inf (also float16 overflow above 65504); without it such rows are counted and reported with their row numbers.")
+    var strict = false
+
+    @Flag(name: .customLong("full-model-check"), help: "Fingerprint the model by every byte of its weight files (default: headers and samples; the fingerprint guards --resume and merge against mixing models).")
+    var fullModelCheck = false
+
     @Flag(name: .long, help: "No progress bar and no summary.")
     var quiet = false
 
@@ -80,6 +86,11 @@ struct ExtractCommand: ParsableCommand {
             throw ValidationError("--output must end in .npy, .safetensors or .jsonl, got '\(output)'")
         }
         if resume && overwrite { throw ValidationError("--resume and --overwrite exclude each other") }
+        if let stats {
+            do { try OutputTarget.requireDistinct([("--output", output), ("--stats", stats), ("--input", input)]) } catch {
+                throw ValidationError("\(error)")
+            }
+        }
         if precision != .float32 {
             guard output.hasSuffix(".npy") else { throw ValidationError("--precision \(precision.rawValue) writes .npy only, got '\(output)'") }
             guard dtype == .float32 else { throw ValidationError("--precision \(precision.rawValue) and --dtype \(dtype.rawValue) exclude each other") }
@@ -100,6 +111,13 @@ struct ExtractCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Every output path is checked before any work: a --stats path that cannot be written fails now, not
+        // after the whole job.
+        let target = try OutputTarget(output, overwrite: overwrite || resume, inputs: [input])
+        guard target.kind == .regularFile else {
+            throw ValidationError("--output \(output) is not a regular file: extract writes OUTPUT.parts/ and renames the finished file into place; write to a file and copy it")
+        }
+        let statsTarget = try stats.map { try OutputTarget($0, option: "--stats", overwrite: overwrite || resume, inputs: [input]) }
         let model = modelOptions.model, threads = deviceOptions.threads
         let modelSpec = try modelOptions.resolve()
         let spec = try poolingOptions.spec(model: modelSpec)
@@ -110,7 +128,7 @@ struct ExtractCommand: ParsableCommand {
                                      output: embeddingOptions.options(normalize: poolingOptions.normalize))
             }
         }
-        if !quiet { for w in plan.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) } }
+        if !quiet { for w in plan.warnings { StandardError.write("warning: \(w)\n") } }
         guard let extractor = plan.devices.first else { throw ValidationError("--device \(deviceOptions.device) selects no device") }
 
         // Quantized output: the float32 pass writes next to the output, the quantized file replaces it at the end.
@@ -141,21 +159,28 @@ struct ExtractCommand: ParsableCommand {
         options.overwrite = overwrite
         options.shard = shard
         options.faultInjection = faultInjection
+        options.strictFinite = strict
+        options.fullModelCheck = fullModelCheck
         let job = try ExtractionJob(devices: plan.devices, fallback: plan.fallback, options: options)
 
         let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0, total: nil)
         job.progress = { rows, tokens, seconds, total in bar.update(texts: rows, tokens: tokens, seconds: seconds, total: total) }
         let report = try job.run()
         bar.finish()
+        if let note = report.repairNote { StandardError.write("warning: \(note)\n") }
+        if report.nonFiniteRows > 0 {
+            let rows = report.nonFiniteRowNumbers.map(String.init).joined(separator: ", ")
+            StandardError.write("warning: \(output): \(report.nonFiniteRows) row(s) hold NaN or infinite values (rows \(rows)\(report.nonFiniteRows > report.nonFiniteRowNumbers.count ? ", ..." : "")); --strict makes this an error\n")
+        }
         if precision != .float32 {
             try QuantizedOutput.write(input: floatOutput, output: output, precision: precision, calibration: calibration,
                                       rangesOutput: nil)
             try? FileManager.default.removeItem(atPath: floatOutput)
         }
-        if let stats {
+        if let statsTarget {
             let enc = JSONEncoder(); enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             // A runtime error (exit 1) naming the path and the system's reason; the features are already written.
-            try AtomicFile.save([UInt8](try enc.encode(report)), to: stats)
+            try statsTarget.write([UInt8](try enc.encode(report)))
         }
         if !quiet {
             let s = report.scheduler
@@ -166,11 +191,11 @@ struct ExtractCommand: ParsableCommand {
                               report.resumedRows > 0 ? ", resumed after \(report.resumedRows) rows" : "",
                               s.oomSplits + s.fallbacks > 0 ? ", \(s.oomSplits) OOM splits, \(s.fallbacks) fallbacks" : "",
                               output, report.resumedRows + report.texts, report.dimension)
-            FileHandle.standardError.write(Data(line.utf8))
+            StandardError.write(line)
             if s.textsPerDevice.count > 1 {
                 let share = s.textsPerDevice.sorted { $0.key < $1.key }
                     .map { String(format: "%@ %.0f%%", $0.key, 100 * Double($0.value) / Double(max(report.texts, 1))) }
-                FileHandle.standardError.write(Data("  texts per device: \(share.joined(separator: ", "))\n".utf8))
+                StandardError.write("  texts per device: \(share.joined(separator: ", "))\n")
             }
         }
     }
@@ -192,7 +217,7 @@ final class ProgressBar {
         guard let total else {
             let line = String(format: "\r%d texts  %.1f texts/s  %.0f tokens/s ", texts, Double(texts) / max(seconds, 1e-9),
                               Double(tokens) / max(seconds, 1e-9))
-            FileHandle.standardError.write(Data(line.utf8))
+            StandardError.write(line)
             return
         }
         let fraction = total > 0 ? Double(texts) / Double(total) : 1
@@ -203,11 +228,11 @@ final class ProgressBar {
         let eta = rate > 0 ? Double(total - texts) / rate : 0
         let line = String(format: "\r[%@] %d/%d texts  %.1f texts/s  %.0f tokens/s  ETA %.0fs ",
                           bar, texts, total, rate, Double(tokens) / max(seconds, 1e-9), eta)
-        FileHandle.standardError.write(Data(line.utf8))
+        StandardError.write(line)
     }
 
     func finish() {
         guard enabled else { return }
-        FileHandle.standardError.write(Data("\n".utf8))
+        StandardError.write("\n")
     }
 }

@@ -87,7 +87,7 @@ struct InputShapeOptions: ParsableArguments {
             try AtomicFile.save(Array(lines.utf8), to: output + ".windows.jsonl")
         }
         if !quiet {
-            FileHandle.standardError.write(Data("featurize extract: \(texts.count) texts -> \(output) [\(features.rows), \(features.columns)]\n".utf8))
+            StandardError.write("featurize extract: \(texts.count) texts -> \(output) [\(features.rows), \(features.columns)]\n")
         }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Featurize
+import FeatureIO
 import Scheduler
 
 /// `featurize merge`: joins the outputs of `featurize extract --shard i/N` into one file in input order.
@@ -29,7 +30,10 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
+        guard try OutputTarget(output, overwrite: overwrite, inputs: shards).kind == .regularFile else {
+            throw ValidationError("--output \(output) is not a regular file: merge renames the finished file into place; write to a file and copy it")
+        }
         let (rows, cols) = try ShardMerger.merge(inputs: shards, output: output, overwrite: overwrite)
-        print("featurize merge: \(shards.count) shards -> \(output) [\(rows), \(cols)]")
+        try StandardOutput().line("featurize merge: \(shards.count) shards -> \(output) [\(rows), \(cols)]")
     }
 }

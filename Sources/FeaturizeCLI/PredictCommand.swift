@@ -1,5 +1,6 @@
 import ArgumentParser
 import Classifier
+import FeatureIO
 import Foundation
 
 /// `featurize predict`: predicted label and class probabilities for each feature row, as CSV.
@@ -17,7 +18,11 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "CSV output path (default: standard output).")
     var output: String?
 
+    @Flag(name: .long, help: "Replace the output file if it exists.")
+    var overwrite = false
+
     func run() throws {
+        let target = try OutputTarget(output ?? "-", overwrite: overwrite, inputs: [model, features])
         let classifier = try LogisticRegressionModel.load(from: model)
         let x = try NpyReader.readMatrix(path: features)
         let probabilities = try classifier.predictProbabilities(x)
@@ -28,14 +33,8 @@ struct PredictCommand: ParsableCommand {
             csv += "\(row),\(csvField(classifier.classes[best])),"
                 + p.map { String(format: "%.6f", $0) }.joined(separator: ",") + "\n"
         }
-        if let output {
-            do { try csv.write(toFile: output, atomically: true, encoding: .utf8) } catch {
-                throw ClassifierError.writeFailed(path: output, reason: error.localizedDescription)
-            }
-            print("wrote \(probabilities.count) predictions to \(output)")
-        } else {
-            print(csv, terminator: "")
-        }
+        try target.write(Array(csv.utf8))
+        if let output, output != "-" { try StandardOutput().line("wrote \(probabilities.count) predictions to \(output)") }
     }
 }
 

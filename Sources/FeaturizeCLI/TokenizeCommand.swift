@@ -1,5 +1,6 @@
 import ArgumentParser
 import Featurize
+import FeatureIO
 import Foundation
 import Tokenizer
 
@@ -26,8 +27,11 @@ struct TokenizeCommand: ParsableCommand {
     @Flag(name: .customLong("no-truncation"), help: "Do not truncate.")
     var noTruncation = false
 
-    @Option(name: .long, help: "Output file; '-' writes stdout.")
+    @Option(name: .long, help: "Output file; '-' writes stdout. A FIFO or device is written through; a regular file is replaced atomically, only with --overwrite.")
     var output: String = "-"
+
+    @Flag(name: .long, help: "Replace the output file if it exists.")
+    var overwrite = false
 
     @Option(name: .long, help: "Tokenizer threads (default: all cores).")
     var threads: Int?
@@ -39,6 +43,7 @@ struct TokenizeCommand: ParsableCommand {
 
     func run() throws {
         let start = Date()
+        let target = try OutputTarget(output, overwrite: overwrite, inputs: [input])
         let tokenizer = try TextTokenizer.load(directory: modelOptions.model, maxLength: modelOptions.maxLength, truncation: !noTruncation)
         let texts = try TextInputReader(path: input, field: textField.field).readAll()
 
@@ -60,34 +65,17 @@ struct TokenizeCommand: ParsableCommand {
             }
             out.append(UInt8(ascii: "]")); out.append(UInt8(ascii: "}")); out.append(UInt8(ascii: "\n"))
         }
-        if output == "-" {
-            FileHandle.standardOutput.write(Data(out))
-        } else {
-            guard FileManager.default.createFile(atPath: output, contents: Data(out)) else {
-                throw TokenizeCommandError.unwritableOutput(path: output)
-            }
-        }
+        try target.write(out)
         let total = Date().timeIntervalSince(start)
         let rate = tokenizeSeconds > 0 ? Double(tokens) / tokenizeSeconds : 0
-        FileHandle.standardError.write(Data(String(
+        StandardError.write(String(
             format: "tokenize: %d texts, %d tokens, %d truncated, %d char-capped; tokenize %.4f s (%.0f tokens/s), total %.3f s\n",
-            texts.count, tokens, truncated, capped, tokenizeSeconds, rate, total).utf8))
+            texts.count, tokens, truncated, capped, tokenizeSeconds, rate, total))
     }
 
     static func appendDecimal(_ value: Int, to out: inout [UInt8]) {
         if value < 0 { out.append(UInt8(ascii: "-")); appendDecimal(-value, to: &out); return }
         if value >= 10 { appendDecimal(value / 10, to: &out) }
         out.append(UInt8(ascii: "0") + UInt8(value % 10))
-    }
-}
-
-/// Errors of `featurize tokenize` output handling (input errors are `TokenizerError`).
-enum TokenizeCommandError: Error, CustomStringConvertible {
-    case unwritableOutput(path: String)
-
-    var description: String {
-        switch self {
-        case .unwritableOutput(let path): return "cannot write output file \(path)"
-        }
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Classifier
+import FeatureIO
 import Foundation
 
 /// `featurize train`: fits a logistic-regression classifier on an .npy feature matrix and a labels file.
@@ -21,8 +22,11 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Labels file: one label per line, one line per feature row.")
     var labels: String
 
-    @Option(help: "Where to write the model JSON.")
+    @Option(help: "Where to write the model JSON (replaced atomically; an existing file only with --overwrite).")
     var output: String
+
+    @Flag(name: .long, help: "Replace the output file if it exists.")
+    var overwrite = false
 
     @Option(name: .customLong("C"), help: "Inverse L2 regularisation strength on the standardised features (scikit-learn's C).")
     var c: Double = 1.0
@@ -40,6 +44,7 @@ struct TrainCommand: ParsableCommand {
         guard let weighting = ClassWeighting(rawValue: classWeight) else {
             throw ValidationError("--class-weight must be 'none' or 'balanced', got '\(classWeight)'")
         }
+        let target = try OutputTarget(output, overwrite: overwrite, inputs: [features, labels])
         let x = try NpyReader.readMatrix(path: features)
         let y = try LabelsFile.read(path: labels)
         guard x.rows == y.count else {
@@ -50,14 +55,17 @@ struct TrainCommand: ParsableCommand {
             features: x, labels: y,
             options: LogisticRegressionOptions(C: c, maxIterations: maxIter, tolerance: tolerance, classWeighting: weighting))
         let seconds = Date().timeIntervalSince(start)
-        try model.save(to: output)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try target.write([UInt8](try encoder.encode(model)))
         let trainMetrics = try ClassificationMetrics.compute(trueLabels: y, predicted: model.predict(x), classes: model.classes)
-        print("trained on \(x.rows) rows x \(x.columns) features, \(model.classes.count) classes: "
+        let out = StandardOutput()
+        try out.line("trained on \(x.rows) rows x \(x.columns) features, \(model.classes.count) classes: "
               + model.classes.joined(separator: ", "))
-        print("iterations: \(model.iterations) (\(model.functionEvaluations) evaluations), converged: \(model.converged) (\(model.stopReason.rawValue)), "
+        try out.line("iterations: \(model.iterations) (\(model.functionEvaluations) evaluations), converged: \(model.converged) (\(model.stopReason.rawValue)), "
               + "loss: \(String(format: "%.6f", model.finalLoss)), time: \(String(format: "%.2f", seconds)) s")
-        print("training accuracy: \(String(format: "%.2f", 100 * trainMetrics.accuracy))%, "
+        try out.line("training accuracy: \(String(format: "%.2f", 100 * trainMetrics.accuracy))%, "
               + "macro-F1: \(String(format: "%.4f", trainMetrics.macroF1))")
-        print("model written to \(output)")
+        try out.line("model written to \(output)")
     }
 }

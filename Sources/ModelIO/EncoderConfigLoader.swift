@@ -116,6 +116,12 @@ extension EncoderConfig {
                 hiddenAct: try reader.string("activation", default: "gelu"),
                 padTokenId: try reader.int("pad_token_id", default: 0))
         }
+        // An explicit null for a size is not "absent": reading it as the default (768, 12, ...) would describe
+        // another model than the weights.
+        for field in [names.vocab, names.hidden, names.layers, names.heads, names.intermediate, names.positions]
+        where reader.value[field] == .null {
+            throw ModelIOError.configInvalidField(path: path, field: field, reason: "is null; give the number (or remove the field for the default)")
+        }
         if modelType != .distilbert {
             let eps = config.layerNormEps
             guard eps.isFinite && eps > 0 else {
@@ -130,6 +136,16 @@ extension EncoderConfig {
         ]
         for (field, value) in positive where value <= 0 {
             throw ModelIOError.configInvalidField(path: path, field: field, reason: "must be positive, found \(value)")
+        }
+        // Upper bounds far above any encoder's, checked before a size allocates anything (issue 16: a
+        // `num_hidden_layers` of 1e12 aborted in an allocation).
+        let limits: [(String, Int, Int)] = [
+            (names.vocab, config.vocabSize, 10_000_000), (names.hidden, config.hiddenSize, 1 << 16),
+            (names.layers, config.numLayers, 1_000), (names.heads, config.numHeads, 1 << 12),
+            (names.intermediate, config.intermediateSize, 1 << 20), (names.positions, config.maxPositionEmbeddings, 1 << 20),
+        ]
+        for (field, value, limit) in limits where value > limit {
+            throw ModelIOError.configInvalidField(path: path, field: field, reason: "\(value) is out of range (at most \(limit))")
         }
         guard config.hiddenSize % config.numHeads == 0 else {
             throw ModelIOError.configInvalidField(

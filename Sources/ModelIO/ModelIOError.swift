@@ -1,5 +1,7 @@
 /// Every way reading a model directory, a safetensors file, a shard index or a configuration file can fail.
 /// Each case names the file (and the tensor or field where there is one).
+import DataFormats
+
 public enum ModelIOError: Error, Sendable, Equatable, CustomStringConvertible {
     // MARK: Files
     case fileNotFound(path: String)
@@ -135,7 +137,11 @@ public enum ModelIOError: Error, Sendable, Equatable, CustomStringConvertible {
         case let .configInvalidField(path, field, reason): return "\(path): field \"\(field)\": \(reason)"
         case let .unknownModelType(path, type, supported):
             return "\(path): model_type \"\(type)\" is not supported (supported: \(supported.joined(separator: ", ")))"
-        case let .notADirectory(path): return "\(path): not a model directory"
+        case let .notADirectory(path):
+            switch FileSystem.kind(of: path) {
+            case .missing: return "\(path): no such model directory"
+            default: return "\(path): not a model directory (a model is a directory with config.json, the tokenizer and *.safetensors)"
+            }
         case let .configNotFound(dir): return "\(dir): no config.json in the model directory"
         case let .weightsNotFound(dir):
             return "\(dir): no weights (expected model.safetensors or model.safetensors.index.json)"

@@ -30,6 +30,14 @@ public enum PoolingError: Error, CustomStringConvertible, Equatable {
     case layerOutOfRange(layer: Int, numLayers: Int)
     case unknownLayerReduce(String)
     case poolerNeedsLastLayer(layers: [Int], numLayers: Int)
+    /// A layer number beyond ±`PoolingSpec.maxLayerNumber` (checked before a range is expanded).
+    case layerNumberTooLarge(String)
+    /// The same hidden_states index requested twice (e.g. `-1,12` on a 12-layer model).
+    case duplicateLayer(layer: Int, index: Int)
+    /// A range from a layer counted from the start to one counted from the end (`0..-1`).
+    case mixedRange(String)
+    /// The same pooling method given twice (`mean,mean`).
+    case duplicateMethod(String)
 
     public var description: String {
         switch self {
@@ -46,6 +54,14 @@ public enum PoolingError: Error, CustomStringConvertible, Equatable {
             return "unknown layer reduce '\(name)'; valid: \(LayerReduce.allCases.map(\.rawValue).joined(separator: ", "))"
         case let .poolerNeedsLastLayer(layers, numLayers):
             return "pooling 'pooler' uses the last layer only (\(numLayers)), but layers \(layers) were requested; use --layers -1"
+        case let .layerNumberTooLarge(text):
+            return "layer number '\(text)' out of range: layers are -\(PoolingSpec.maxLayerNumber)...\(PoolingSpec.maxLayerNumber)"
+        case let .mixedRange(range):
+            return "layer range '\(range)' mixes a layer counted from the start with one counted from the end; write both ends from the start (0..12) or from the end (-4..-1), or list the layers"
+        case let .duplicateMethod(name):
+            return "pooling '\(name)' is given twice; give each pooling once"
+        case let .duplicateLayer(layer, index):
+            return "layer \(layer) (hidden_states index \(index)) is requested twice; give each layer once"
         }
     }
 }
@@ -111,28 +127,44 @@ public struct PoolingSpec: Sendable, Equatable {
         let names = pooling.split(separator: ",").map(String.init).filter { !$0.trimmingWhitespace().isEmpty }
         guard !names.isEmpty else { throw PoolingError.emptyMethods }
         let methods = try names.map { try PoolingMethod(name: $0) }
+        if let twice = methods.indices.first(where: { i in methods[..<i].contains(methods[i]) }) {
+            throw PoolingError.duplicateMethod(names[twice].trimmingWhitespace())
+        }
         guard let reduce = LayerReduce(rawValue: layerReduce.trimmingWhitespace().lowercased()) else {
             throw PoolingError.unknownLayerReduce(layerReduce)
         }
         return PoolingSpec(methods: methods, layers: try parseLayers(layers), layerReduce: reduce, normalize: normalize)
     }
 
+    /// The largest layer number accepted (far above any model's depth), checked before a range is expanded
+    /// so that `0..99999999999` is an error, not an allocation of billions of indices.
+    public static let maxLayerNumber = 10_000
+
     /// Parses a layer list: one index, a comma-separated list, or an inclusive range `a..b` (either order is
-    /// kept as written: `-1..-4` counts down). Lists may mix both: "0,-3..-1".
+    /// kept as written: `-1..-4` counts down). Lists may mix both: "0,-3..-1". A range's ends must both count
+    /// from the start or both from the end: `0..-1` (which would expand to just 0 and -1) is an error.
     public static func parseLayers(_ text: String) throws -> [Int] {
         var result: [Int] = []
+        func bounded(_ piece: Substring) throws -> Int {
+            let trimmed = String(piece).trimmingWhitespace()
+            guard let value = Int(trimmed) else {
+                // Digits that do not fit in an Int are a number out of range, not a syntax error.
+                let digits = trimmed.hasPrefix("-") || trimmed.hasPrefix("+") ? trimmed.dropFirst() : Substring(trimmed)
+                if !digits.isEmpty, digits.allSatisfy({ $0 >= "0" && $0 <= "9" }) { throw PoolingError.layerNumberTooLarge(trimmed) }
+                throw PoolingError.unparsableLayers(text)
+            }
+            guard (-maxLayerNumber...maxLayerNumber).contains(value) else { throw PoolingError.layerNumberTooLarge(trimmed) }
+            return value
+        }
         let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         for raw in parts {
             let part = String(raw).trimmingWhitespace()
             if let r = part.firstRange(of: "..") {
-                guard let a = Int(String(part[..<r.lowerBound]).trimmingWhitespace()),
-                      let b = Int(String(part[r.upperBound...]).trimmingWhitespace()) else {
-                    throw PoolingError.unparsableLayers(text)
-                }
+                let a = try bounded(part[..<r.lowerBound]), b = try bounded(part[r.upperBound...])
+                guard (a >= 0) == (b >= 0) else { throw PoolingError.mixedRange(part) }
                 result += a <= b ? Array(a...b) : Array((b...a).reversed())
             } else {
-                guard let v = Int(part) else { throw PoolingError.unparsableLayers(text) }
-                result.append(v)
+                result.append(try bounded(Substring(part)))
             }
         }
         guard !result.isEmpty else { throw PoolingError.unparsableLayers(text) }
@@ -147,6 +179,10 @@ public struct PoolingSpec: Sendable, Equatable {
                 throw PoolingError.layerOutOfRange(layer: layer, numLayers: numLayers)
             }
             return index
+        }
+        var seen = Set<Int>()
+        for (layer, index) in zip(layers, resolved) where !seen.insert(index).inserted {
+            throw PoolingError.duplicateLayer(layer: layer, index: index)
         }
         if methods.contains(.pooler) && resolved.contains(where: { $0 != numLayers }) {
             throw PoolingError.poolerNeedsLastLayer(layers: layers, numLayers: numLayers)

@@ -1,11 +1,20 @@
 import FeatureIO
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Progress record of an interrupted or running job, stored next to the output as `<output>.parts/manifest.json`.
 public struct OutputManifest: Codable, Equatable, Sendable {
-    public var version = 1
-    /// Identifies the job's settings (model, pooling, input, ...): resuming with other settings is refused.
+    public var version = 2
+    /// Identifies the job's settings (pooling, layers, length, batching, shard, dtype): resuming with other
+    /// settings is refused.
     public var fingerprint: String
+    /// Content fingerprint of the model (config, tokenizer and weight files; see `ModelFingerprint`).
+    public var model: String?
+    /// Per completed chunk, the content hash of every input text read up to that chunk's last row (see
+    /// `InputRows`): a resumed job re-reads that prefix and must hash the same.
+    public var inputHashes: [String]?
     /// The dtype of the final file (chunks always hold float32).
     public var dtype: String
     public var dim: Int?
@@ -13,6 +22,40 @@ public struct OutputManifest: Codable, Equatable, Sendable {
     /// Completed chunk files, in order; each holds `rowsPerChunk` rows.
     public var chunks: [String]
     public var rowsDone: Int { chunks.count * rowsPerChunk }
+
+    public init(fingerprint: String, model: String? = nil, dtype: String, dim: Int?, rowsPerChunk: Int, chunks: [String],
+                inputHashes: [String]? = nil) {
+        self.fingerprint = fingerprint; self.model = model; self.dtype = dtype; self.dim = dim
+        self.rowsPerChunk = rowsPerChunk; self.chunks = chunks; self.inputHashes = inputHashes
+    }
+
+    /// The name of chunk `index` in the parts directory.
+    public static func chunkName(_ index: Int) -> String { String(format: "chunk-%08d.bin", index) }
+
+    /// The largest rows per chunk and width a manifest may state (they size buffers and files).
+    public static let maxRowsPerChunk = 1 << 30, maxDim = 1 << 24
+
+    /// Decodes and validates a manifest (`path` for messages): every number is range-checked and every chunk
+    /// name is the expected `chunk-N.bin` in order, so a damaged or hostile manifest is an error naming the
+    /// file, never a huge allocation or a path outside the parts directory.
+    public static func parse(_ data: Data, path: String) throws -> OutputManifest {
+        let m: OutputManifest
+        do { m = try JSONDecoder().decode(OutputManifest.self, from: data) } catch {
+            throw SchedulerError.resume("\(path) is not a valid manifest (\(error))")
+        }
+        func bad(_ what: String) -> SchedulerError { .resume("\(path) is not a valid manifest: \(what)") }
+        guard m.version == 2 else { throw SchedulerError.resume("\(path) was written by another version of featurize (manifest version \(m.version)); rerun without --resume") }
+        guard (1...maxRowsPerChunk).contains(m.rowsPerChunk) else { throw bad("rowsPerChunk \(m.rowsPerChunk) out of range") }
+        if let dim = m.dim, !(0...maxDim).contains(dim) { throw bad("dim \(dim) out of range") }
+        guard m.chunks.count <= Int.max / m.rowsPerChunk else { throw bad("too many chunks") }
+        for (i, name) in m.chunks.enumerated() where name != chunkName(i) {
+            throw bad("chunk \(i) is named '\(name)', expected \(chunkName(i))")
+        }
+        if let hashes = m.inputHashes, hashes.count != m.chunks.count {
+            throw bad("\(hashes.count) input hashes for \(m.chunks.count) chunks")
+        }
+        return m
+    }
 }
 
 /// Writes rows in order into fixed-size chunk files with an atomically replaced manifest, so that a job killed
@@ -29,14 +72,23 @@ public final class ChunkedFeatureWriter {
     private var buffer: [UInt8] = []
     private var bufferedRows = 0
     private let fm = FileManager.default
+    private var lock: PartsLock?
+    /// Chunks of the manifest that were missing or short on resume and are written again.
+    public private(set) var discardedChunks: [String] = []
+    /// Says which chunk was damaged and where the job resumes (nil when none was).
+    public private(set) var repairNote: String?
+    /// The input hash to store with chunk `index` (the content hash of the input up to its last row); set
+    /// by the job, which reads the input.
+    public var inputHashForChunk: ((Int) -> String?)?
 
     /// Row index the job must start from (rows before it are already on disk).
     public var rowsDone: Int { manifest.rowsDone }
 
     /// - resume: continue from an existing parts directory with the same fingerprint (or start fresh if none).
     /// - overwrite: replace an existing output file; without it an existing output is an error.
+    /// - modelFingerprint: the model's content fingerprint; a resumed job must have the same.
     public init(outputPath: String, dtype: FeatureDType, rowsPerChunk: Int, fingerprint: String,
-                resume: Bool, overwrite: Bool, metadata: [String: String] = [:]) throws {
+                resume: Bool, overwrite: Bool, metadata: [String: String] = [:], modelFingerprint: String? = nil) throws {
         guard rowsPerChunk > 0 else { throw SchedulerError.invalidPolicy("rows per chunk must be positive") }
         self.outputPath = outputPath
         guard FeatureOutputFormat(path: outputPath) != nil else {
@@ -54,27 +106,48 @@ public final class ChunkedFeatureWriter {
             throw SchedulerError.io(path: outputPath, detail: "output exists; pass --overwrite to replace it")
         }
         let manifestPath = partsDir + "/manifest.json"
+        // Another job writing the same parts directory would interleave chunks: take its lock first.
+        if fm.fileExists(atPath: partsDir) { lock = try PartsLock(directory: partsDir, output: outputPath) }
         if resume, let data = fm.contents(atPath: manifestPath) {
-            guard let m = try? JSONDecoder().decode(OutputManifest.self, from: data) else {
-                throw SchedulerError.resume("\(manifestPath) is not a valid manifest")
-            }
+            var m = try OutputManifest.parse(data, path: manifestPath)
             guard m.fingerprint == fingerprint else {
-                throw SchedulerError.resume("\(manifestPath) was written by a job with other settings (model, pooling, input or batching); rerun without --resume, or with the original settings")
+                throw SchedulerError.resume("\(manifestPath) was written by a job with other settings; they differ in: \(OutputManifest.differences(m.fingerprint, fingerprint)); rerun without --resume (and with --overwrite), or with the original settings")
+            }
+            if let modelFingerprint, m.model != modelFingerprint {
+                throw SchedulerError.resume("the model differs from the interrupted job's (its files changed: model fingerprint \(modelFingerprint), the manifest \(manifestPath) has \(m.model ?? "none")); rerun without --resume, or restore the original model")
             }
             guard m.dtype == dtype.rawValue, m.rowsPerChunk == rowsPerChunk else {
                 throw SchedulerError.resume("\(manifestPath): dtype or chunk size differ from this job's")
             }
-            for chunk in m.chunks where !fm.fileExists(atPath: partsDir + "/" + chunk) {
-                throw SchedulerError.resume("\(partsDir)/\(chunk) listed in the manifest is missing")
+            // Chunks are written atomically, so a missing or short one was damaged after the fact: continue
+            // from the last good chunk instead of failing at the end on its size.
+            let expectedBytes = m.dim.map { m.rowsPerChunk * $0 * 4 }
+            for (i, chunk) in m.chunks.enumerated() {
+                let attrs = try? fm.attributesOfItem(atPath: partsDir + "/" + chunk)
+                let size = (attrs?[.size] as? NSNumber)?.intValue
+                guard let size, expectedBytes == nil || size == expectedBytes else {
+                    discardedChunks = Array(m.chunks[i...])
+                    repairNote = "\(partsDir)/\(chunk) is " + (size == nil ? "missing" : "\(size!) bytes, expected \(expectedBytes!)")
+                        + "; resuming from row \(i * m.rowsPerChunk) (\(m.chunks.count - i) chunk(s) are redone)"
+                    m.chunks.removeSubrange(i...)
+                    m.inputHashes?.removeSubrange(i...)
+                    break
+                }
             }
             manifest = m
+            if !discardedChunks.isEmpty { try writeManifest() }
         } else {
+            if resume && fm.fileExists(atPath: outputPath) && !overwrite {
+                throw SchedulerError.resume("\(outputPath) is complete (there is no \(manifestPath) of an interrupted job); pass --overwrite instead of --resume to replace it")
+            }
             try? fm.removeItem(atPath: partsDir)
             guard mkdir(partsDir, 0o755) == 0 else {
                 // strerror's words ("Read-only file system", "Permission denied"), not Foundation's paraphrase.
                 throw SchedulerError.io(path: outputPath, detail: "cannot create the work directory \(partsDir): \(String(cString: strerror(errno)))")
             }
-            manifest = OutputManifest(fingerprint: fingerprint, dtype: dtype.rawValue, dim: nil, rowsPerChunk: rowsPerChunk, chunks: [])
+            lock = try PartsLock(directory: partsDir, output: outputPath)
+            manifest = OutputManifest(fingerprint: fingerprint, model: modelFingerprint, dtype: dtype.rawValue, dim: nil,
+                                      rowsPerChunk: rowsPerChunk, chunks: [], inputHashes: [])
             try writeManifest()
         }
         // Chunk files beyond the manifest are from a chunk being written when the job died: ignore them.
@@ -93,8 +166,13 @@ public final class ChunkedFeatureWriter {
     }
 
     private func flushChunk() throws {
-        let name = String(format: "chunk-%08d.bin", manifest.chunks.count)
+        let index = manifest.chunks.count
+        let name = OutputManifest.chunkName(index)
         try atomicWrite(partsDir + "/" + name, Data(buffer))
+        if var hashes = manifest.inputHashes {
+            hashes.append(inputHashForChunk?(index) ?? "")
+            manifest.inputHashes = hashes
+        }
         manifest.chunks.append(name)
         try writeManifest()
         buffer.removeAll(keepingCapacity: true); bufferedRows = 0
@@ -127,6 +205,7 @@ public final class ChunkedFeatureWriter {
         if bufferedRows > 0 { try appendBytes(Data(buffer)) }
         try writer.finish()
         try? fm.removeItem(atPath: partsDir)
+        lock = nil
     }
 
     /// Writes `data` to `path` through `path.tmp` + fsync + rename, so `path` is either absent or complete.
@@ -142,5 +221,52 @@ public final class ChunkedFeatureWriter {
             default: throw error
             }
         }
+    }
+}
+
+extension OutputManifest {
+    /// The `key=value` lines in which two settings fingerprints differ (fingerprints are newline-separated
+    /// `key=value` lines), for messages.
+    public static func differences(_ old: String, _ new: String) -> String {
+        let a = old.split(separator: "\n").map(String.init), b = new.split(separator: "\n").map(String.init)
+        let changed = zip(a, b).filter { $0 != $1 }.map { "\($0.1) (was \($0.0.split(separator: "=", maxSplits: 1).last ?? ""))" }
+        if changed.isEmpty { return a.count == b.count ? "nothing" : "the set of settings" }
+        return changed.joined(separator: ", ")
+    }
+}
+
+/// An exclusive `flock` on a job's parts directory for the writer's lifetime: a second job on the same output
+/// is refused with the holder's process id (from `/proc/locks`) instead of interleaving chunks. The kernel
+/// drops the lock when the process dies (`kill -9` included), so a stale lock never blocks `--resume`. The
+/// lock is on the directory itself: no extra file appears in it.
+final class PartsLock {
+    private let fd: Int32
+
+    init(directory: String, output: String) throws {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw SchedulerError.io(path: directory, detail: "cannot open the work directory to lock it: \(String(cString: strerror(errno)))")
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var info = stat()
+            let holder = fstat(fd, &info) == 0 ? PartsLock.holder(inode: UInt64(info.st_ino)) : nil
+            close(fd)
+            throw SchedulerError.io(path: output, detail: "another featurize job (\(holder.map { "process \($0)" } ?? "another process")) is writing \(directory); wait for it to end or stop it")
+        }
+        self.fd = fd
+    }
+
+    deinit { close(fd) }
+
+    /// The process id holding a `flock` on the file with `inode`, from `/proc/locks` (Linux; nil elsewhere).
+    static func holder(inode: UInt64) -> Int? {
+        guard let text = try? String(contentsOfFile: "/proc/locks", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") {
+            // "1: FLOCK  ADVISORY  WRITE 12345 08:01:1234567 0 EOF"
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 6, fields[1] == "FLOCK", let pid = Int(fields[4]) else { continue }
+            if let last = fields[5].split(separator: ":").last, UInt64(last) == inode { return pid }
+        }
+        return nil
     }
 }

@@ -131,6 +131,10 @@ public struct ShardRecord: Codable, Equatable, Sendable {
     public var fingerprint: String
     /// Element type of the shard's file (`float32` or `float16`); the merged file uses the same.
     public var dtype: String?
+    /// Content fingerprint of the model (`ModelFingerprint`); `merge` requires the same in every shard.
+    public var model: String?
+    /// Content hash of the whole input (every text, not only this shard's); `merge` requires the same.
+    public var input: String?
 
     public init(shard: ShardSpec, inputRows: Int, rows: Int, fingerprint: String, dtype: String?) {
         self.shard = shard; self.inputRows = inputRows; self.rows = rows; self.fingerprint = fingerprint; self.dtype = dtype
@@ -158,9 +162,23 @@ public struct ShardRecord: Codable, Equatable, Sendable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw SchedulerError.merge("\(path) is missing: \(output) was not written by `featurize extract --shard`")
         }
-        do { return try JSONDecoder().decode(ShardRecord.self, from: data) } catch {
+        return try parse(data, path: path)
+    }
+
+    /// Decodes and validates a record (`path` for messages): the shard spec, row counts and their agreement
+    /// are checked, so a damaged record is an error naming the file, never a huge loop or allocation.
+    public static func parse(_ data: Data, path: String) throws -> ShardRecord {
+        let r: ShardRecord
+        do { r = try JSONDecoder().decode(ShardRecord.self, from: data) } catch {
             throw SchedulerError.merge("\(path) is not a valid shard record")
         }
+        guard r.shard.count >= 1, r.shard.index >= 0, r.shard.index < r.shard.count else {
+            throw SchedulerError.merge("\(path): shard \(r.shard.index)/\(r.shard.count) is not a valid shard (need 0 <= i < N)")
+        }
+        guard r.inputRows >= 0, r.rows == r.shard.rows(ofInput: r.inputRows) else {
+            throw SchedulerError.merge("\(path): \(r.rows) rows do not match shard \(r.shard.index)/\(r.shard.count) of \(r.inputRows) input rows")
+        }
+        return r
     }
 }
 
@@ -174,8 +192,25 @@ public enum ShardMerger {
         let records = try inputs.map { try ShardRecord.read(for: $0) }
         let n = records[0].shard.count
         guard records.allSatisfy({ $0.shard.count == n }) else { throw SchedulerError.merge("the shards were made with different N") }
-        guard records.allSatisfy({ $0.inputRows == records[0].inputRows && $0.fingerprint == records[0].fingerprint }) else {
-            throw SchedulerError.merge("the shards come from different inputs or settings")
+        // Every shard must be given once: N (from the records, untrusted) must equal the count given. The
+        // missing ones are listed from the indices present, so a record saying N = Int.max costs no loop.
+        guard n == inputs.count else {
+            let present = Set(records.map(\.shard.index))
+            var missing: [String] = [], i = 0
+            while missing.count < 10 && i < n { if !present.contains(i) { missing.append("\(i)/\(n)") }; i += 1 }
+            throw SchedulerError.merge("missing shard(s) \(missing.joined(separator: ", "))\(n - inputs.count > missing.count ? ", ..." : "") (the shard records say N = \(n); \(inputs.count) shard output(s) were given)")
+        }
+        for (k, r) in records.enumerated().dropFirst() {
+            var differs: [String] = []
+            if r.input != records[0].input { differs.append("input content") }
+            if r.inputRows != records[0].inputRows { differs.append("input rows (\(r.inputRows) vs \(records[0].inputRows))") }
+            if r.model != records[0].model { differs.append("model (its files' content)") }
+            if r.fingerprint != records[0].fingerprint {
+                differs.append("settings: \(OutputManifest.differences(records[0].fingerprint, r.fingerprint))")
+            }
+            guard differs.isEmpty else {
+                throw SchedulerError.merge("\(inputs[k]) and \(inputs[0]) come from different jobs; they differ in: \(differs.joined(separator: "; "))")
+            }
         }
         var byIndex = [Int: Int]()
         for (k, r) in records.enumerated() {
