@@ -14,7 +14,8 @@
 // Launch: global (ceil(seq/FA_BQ) * FA_WG, heads, batch), local (FA_WG, 1, 1).
 
 #define FA_KSTRIDE (FA_DMAX + 1)
-#define FA_ACC ((FA_BQ * FA_DMAX + FA_WG - 1) / FA_WG)
+#define FA_ACC ((FA_BQ * FA_DMAX + FA_WG - 1) / FA_WG)   // output elements per work-item (at most)
+#define FA_SC ((FA_BQ * FA_BK + FA_WG - 1) / FA_WG)      // scores per work-item per K tile
 
 __kernel __attribute__((reqd_work_group_size(FA_WG, 1, 1)))
 void flash_attention(__global const float* qkv, __global const int* lengths, const int seq, const int heads,
@@ -74,6 +75,38 @@ void flash_attention(__global const float* qkv, __global const int* lengths, con
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         // Scores S = scale * Q·Kᵀ (+ bias); masked keys -INF.
+#if FA_WG % FA_BK == 0
+        // Each work-item's scores share one key column c: K(c, d) is read once per d for all of them.
+        {
+            const int c = lid % FA_BK;
+            const int key = j0 + c;
+            float dots[FA_SC];
+            #pragma unroll
+            for (int k = 0; k < FA_SC; k++) dots[k] = 0.0f;
+            if (key < length) {
+                for (int d = 0; d < D; d++) {
+                    const float kv = kTile[c * FA_KSTRIDE + d];
+                    #pragma unroll
+                    for (int k = 0; k < FA_SC; k++) {
+                        const int r = lid / FA_BK + k * (FA_WG / FA_BK);
+                        if (r < FA_BQ) dots[k] = fma(qTile[r * FA_DMAX + d], kv, dots[k]);
+                    }
+                }
+            }
+            #pragma unroll
+            for (int k = 0; k < FA_SC; k++) {
+                const int r = lid / FA_BK + k * (FA_WG / FA_BK);
+                if (r < FA_BQ) {
+                    float s = -INFINITY;
+                    if (key < length) {
+                        s = dots[k] * scale;
+                        if (hasBias && r < rows) s += bias[((long)h * seq + q0 + r) * seq + key];
+                    }
+                    pTile[r * FA_BK + c] = s;
+                }
+            }
+        }
+#else
         for (int e = lid; e < FA_BQ * FA_BK; e += FA_WG) {
             const int r = e / FA_BK, c = e - (e / FA_BK) * FA_BK;
             const int key = j0 + c;
@@ -86,6 +119,7 @@ void flash_attention(__global const float* qkv, __global const int* lengths, con
             }
             pTile[e] = s;
         }
+#endif
         barrier(CLK_LOCAL_MEM_FENCE);
         // Online softmax: new running max, P = exp(S - max), rescale factor for the old sum and accumulators.
         for (int r = lid; r < FA_BQ; r += FA_WG) {
@@ -106,14 +140,31 @@ void flash_attention(__global const float* qkv, __global const int* lengths, con
         }
         barrier(CLK_LOCAL_MEM_FENCE);
         // O = O * factor + P·V for this work-item's elements.
-        #pragma unroll
-        for (int k = 0; k < FA_ACC; k++) {
-            const int e = lid + k * FA_WG;
-            if (e < FA_BQ * D) {
-                const int r = e / D, d = e - (e / D) * D;
-                float value = acc[k] * rowScale[r];
-                for (int c = 0; c < FA_BK; c++) value = fma(pTile[r * FA_BK + c], vTile[c * FA_DMAX + d], value);
-                acc[k] = value;
+        if (FA_WG % D == 0) {
+            // All of this work-item's elements share one column d (rows lid/D + k*FA_WG/D): V(c, d) read once per c.
+            const int d = lid % D, r0 = lid / D, rowStep = FA_WG / D;
+            #pragma unroll
+            for (int k = 0; k < FA_ACC; k++) {
+                if (r0 + k * rowStep < FA_BQ) acc[k] *= rowScale[r0 + k * rowStep];
+            }
+            for (int c = 0; c < FA_BK; c++) {
+                const float v = vTile[c * FA_DMAX + d];
+                #pragma unroll
+                for (int k = 0; k < FA_ACC; k++) {
+                    const int r = r0 + k * rowStep;
+                    if (r < FA_BQ) acc[k] = fma(pTile[r * FA_BK + c], v, acc[k]);
+                }
+            }
+        } else {
+            #pragma unroll
+            for (int k = 0; k < FA_ACC; k++) {
+                const int e = lid + k * FA_WG;
+                if (e < FA_BQ * D) {
+                    const int r = e / D, d = e - (e / D) * D;
+                    float value = acc[k] * rowScale[r];
+                    for (int c = 0; c < FA_BK; c++) value = fma(pTile[r * FA_BK + c], vTile[c * FA_DMAX + d], value);
+                    acc[k] = value;
+                }
             }
         }
     }

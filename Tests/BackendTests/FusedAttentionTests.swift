@@ -17,10 +17,14 @@ struct FusedAttentionTests {
         (2, 127, 1, 128), (3, 127, 2, 64), (2, 127, 3, 13), (2, 385, 1, 64), (2, 385, 2, 128),
     ]
 
-    /// Block sets of the fused kernel: the GPU default (16 x 16, 128 work-items), blocks that divide nothing
-    /// (7 x 5, 32 work-items: several accumulators per work-item) and fewer work-items than scores per K tile.
+    /// Block sets of the fused kernel: the GPU default (16 x 16, 128 work-items: the shared-column paths for
+    /// Q·Kᵀ and, at head sizes dividing 128, P·V), blocks that divide nothing (7 x 5, 32 work-items: the
+    /// element-wise paths), 24 x 3 with 64 work-items (element-wise Q·Kᵀ, up to 48 accumulators per
+    /// work-item), 24 x 8 with 64 work-items (3 scores per work-item) and 4 x 8 with 64 work-items (more
+    /// work-items than scores per K tile).
     static let blockSets: [(String, Int, Int, Int)] = [("16x16-wg128", 16, 16, 128), ("7x5-wg32", 7, 5, 32),
-                                                        ("24x3-wg64", 24, 3, 64)]
+                                                        ("24x3-wg64", 24, 3, 64), ("24x8-wg64", 24, 8, 64),
+                                                        ("4x8-wg64", 4, 8, 64)]
 
     static func fusedBackend(blockQ: Int, blockK: Int, group: Int) throws -> OpenCLBackend {
         var p = KernelParameters.cpuDefault
@@ -79,11 +83,12 @@ struct FusedAttentionTests {
         }
     }
 
-    @Test("other block sizes", arguments: [1, 2])
+    @Test("other block sizes", arguments: [1, 2, 3, 4])
     func otherBlockSizes(index: Int) throws {
         let set = Self.blockSets[index]
         let backend = try Self.fusedBackend(blockQ: set.1, blockK: set.2, group: set.3)
-        for (n, s) in [(3, 7, 2, 13), (2, 33, 1, 128), (2, 127, 3, 32), (1, 1, 1, 96)].enumerated() {
+        for (n, s) in [(3, 7, 2, 13), (2, 33, 1, 128), (2, 127, 3, 32), (1, 1, 1, 96), (2, 40, 2, 64),
+                          (2, 19, 1, 16)].enumerated() {
             let inputs = AttentionBiasCase.inputs(batch: s.0, seq: s.1, heads: s.2, headDim: s.3, seed: UInt64(1_100 + n))
             let fused = try Self.run(backend, inputs, batch: s.0, seq: s.1, heads: s.2, headDim: s.3, withBias: true,
                                      variant: .fused)
