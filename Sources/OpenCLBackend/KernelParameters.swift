@@ -90,11 +90,16 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
         batchedBlockM: 2, batchedBlockN: 2, batchedLocalN: 16, batchedLocalM: 8, rowGroupSize: 128)
 
-    /// Small GPUs / devices with under 256 work-items per group (64 work-items, 4.2 KB local memory).
-    public static let smallGPU = KernelParameters(
-        gemmVariant: .tiled, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
-        vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
-        batchedBlockM: 2, batchedBlockN: 2, batchedLocalN: 8, batchedLocalM: 8, rowGroupSize: 64)
+    /// Small GPUs / devices with under 256 work-items per group (64 work-items, 4.2 KB local memory for the
+    /// GEMM, 12.7 KB for fused attention with 8 x 8 blocks).
+    public static let smallGPU: KernelParameters = {
+        var p = KernelParameters(
+            gemmVariant: .tiled, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
+            vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
+            batchedBlockM: 2, batchedBlockN: 2, batchedLocalN: 8, batchedLocalM: 8, rowGroupSize: 64)
+        p.flashBlockQ = 8; p.flashBlockK = 8; p.flashGroupSize = 64
+        return p
+    }()
 
     /// CPU devices (PoCL): barrier-free register-blocked kernels, work-group of one for the row kernels.
     /// Attention runs unfused (the fused kernel's work-group barriers are slow on CPU devices).
@@ -110,6 +115,29 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
 
     /// Table defaults for a device (by type, then vendor / name); unknown devices get the safe defaults.
     public static func defaults(for device: OpenCLDeviceInfo) -> KernelParameters {
+        fittingFlashBlocks(tableDefaults(for: device), maxWorkGroupSize: device.maxWorkGroupSize,
+                           localMemory: device.localMemory)
+    }
+
+    /// `p` with fused-attention blocks that fit a device of these limits (0: unknown). The program always
+    /// contains `flash_attention`, so its local arrays and work-group must fit even when attention runs unfused:
+    /// smaller blocks for small devices, and below 8 x 8 the fused kernel is not worth running (`unfused`).
+    public static func fittingFlashBlocks(_ p: KernelParameters, maxWorkGroupSize: Int, localMemory: Int) -> KernelParameters {
+        func fits(_ q: KernelParameters) -> Bool {
+            (maxWorkGroupSize <= 0 || q.flashGroupSize <= maxWorkGroupSize)
+                && (localMemory <= 0 || q.flashLocalMemory <= localMemory)
+        }
+        guard !fits(p) else { return p }
+        var q = p
+        for (bq, bk, wg) in [(8, 8, 64), (4, 4, 32), (2, 2, 8), (1, 1, 2)] {
+            q.flashBlockQ = bq; q.flashBlockK = bk; q.flashGroupSize = wg
+            if fits(q) { break }
+        }
+        if q.flashBlockQ < 8 { q.attentionVariant = .unfused }
+        return q
+    }
+
+    private static func tableDefaults(for device: OpenCLDeviceInfo) -> KernelParameters {
         switch device.type {
         case .cpu: return .cpuDefault
         default:

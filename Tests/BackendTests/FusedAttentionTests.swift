@@ -130,6 +130,14 @@ struct FusedAttentionTests {
         #expect(throws: BackendError.self) {
             try KernelParameters.parse("attentionVariant = flash\n", over: .gpuDefault, source: "t.params")
         }
+        // Defaults shrink the blocks to fit small devices (the program always contains flash_attention).
+        #expect(KernelParameters.fittingFlashBlocks(.gpuDefault, maxWorkGroupSize: 1024, localMemory: 48 << 10)
+                == .gpuDefault)
+        let small = KernelParameters.fittingFlashBlocks(.gpuDefault, maxWorkGroupSize: 64, localMemory: 32 << 10)
+        #expect(small.flashGroupSize == 64 && small.flashBlockQ == 8 && small.attentionVariant == .fused)
+        let tiny = KernelParameters.fittingFlashBlocks(.gpuDefault, maxWorkGroupSize: 256, localMemory: 4 << 10)
+        #expect(tiny.flashLocalMemory <= 4 << 10 && tiny.attentionVariant == .unfused)
+        #expect(KernelParameters.smallGPU.flashLocalMemory <= 16 << 10)
         let device = SharedOpenCL.backend.device
         var tooBig = KernelParameters.cpuDefault
         tooBig.flashBlockQ = 65
