@@ -28,6 +28,7 @@ void flash_attention(__global const float* qkv, __global const int* lengths, con
     __local float rowMax[FA_BQ];
     __local float rowSum[FA_BQ];
     __local float rowScale[FA_BQ];
+    __local float partial[FA_WG];   // per-lane maxima and sums of the parallel softmax
 
     const int lid = get_local_id(0);
     const int q0 = get_group_id(0) * FA_BQ;
@@ -122,6 +123,37 @@ void flash_attention(__global const float* qkv, __global const int* lengths, con
 #endif
         barrier(CLK_LOCAL_MEM_FENCE);
         // Online softmax: new running max, P = exp(S - max), rescale factor for the old sum and accumulators.
+#if FA_WG % FA_BQ == 0 && FA_WG / FA_BQ > 1
+        // FA_WG / FA_BQ lanes per row, each over every lanes-th key; partial max and sum through `partial`.
+        {
+            const int lanes = FA_WG / FA_BQ, r = lid / lanes, lane = lid - (lid / lanes) * lanes;
+            const float oldMax = rowMax[r];
+            float m = -INFINITY;
+            for (int c = lane; c < FA_BK; c += lanes) m = fmax(m, pTile[r * FA_BK + c]);
+            partial[lid] = m;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            float newMax = oldMax;
+            for (int i = 0; i < lanes; i++) newMax = fmax(newMax, partial[r * lanes + i]);
+            float sum = 0.0f;
+            for (int c = lane; c < FA_BK; c += lanes) {
+                const float s = pTile[r * FA_BK + c];
+                const float p = s == -INFINITY ? 0.0f : exp(s - newMax);
+                pTile[r * FA_BK + c] = p;
+                sum += p;
+            }
+            barrier(CLK_LOCAL_MEM_FENCE);   // every lane has read the maxima
+            partial[lid] = sum;
+            barrier(CLK_LOCAL_MEM_FENCE);
+            if (lane == 0) {
+                float total = 0.0f;
+                for (int i = 0; i < lanes; i++) total += partial[r * lanes + i];
+                const float factor = oldMax == -INFINITY ? 0.0f : exp(oldMax - newMax);
+                rowScale[r] = factor;
+                rowSum[r] = rowSum[r] * factor + total;
+                rowMax[r] = newMax;
+            }
+        }
+#else
         for (int r = lid; r < FA_BQ; r += FA_WG) {
             const float oldMax = rowMax[r];
             float newMax = oldMax;
@@ -138,6 +170,7 @@ void flash_attention(__global const float* qkv, __global const int* lengths, con
             rowSum[r] = rowSum[r] * factor + sum;
             rowMax[r] = newMax;
         }
+#endif
         barrier(CLK_LOCAL_MEM_FENCE);
         // O = O * factor + P·V for this work-item's elements.
         if (FA_WG % D == 0) {

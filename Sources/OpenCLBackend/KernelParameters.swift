@@ -67,7 +67,8 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
     /// Local memory of `flash_attention` in bytes for these block sizes.
     public var flashLocalMemory: Int {
         let d = Self.flashMaxHeadDim
-        return 4 * (flashBlockQ * d + flashBlockK * (d + 1) + flashBlockK * d + flashBlockQ * flashBlockK + 3 * flashBlockQ)
+        return 4 * (flashBlockQ * d + flashBlockK * (d + 1) + flashBlockK * d + flashBlockQ * flashBlockK + 3 * flashBlockQ
+                    + flashGroupSize)
     }
 
     public init(gemmVariant: GemmVariant, tileM: Int, tileN: Int, tileK: Int, workPerThreadM: Int,
@@ -91,7 +92,7 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         batchedBlockM: 2, batchedBlockN: 2, batchedLocalN: 16, batchedLocalM: 8, rowGroupSize: 128)
 
     /// Small GPUs / devices with under 256 work-items per group (64 work-items, 4.2 KB local memory for the
-    /// GEMM, 12.7 KB for fused attention with 8 x 8 blocks).
+    /// GEMM, 12.9 KB for fused attention with 8 x 8 blocks).
     public static let smallGPU: KernelParameters = {
         var p = KernelParameters(
             gemmVariant: .tiled, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
