@@ -94,13 +94,16 @@ public enum FileSystem {
         }
     }
 
-    /// Writes `bytes` so that `path` is either absent, the old file, or the complete new file: the bytes go to
-    /// `path + temporarySuffix`, are flushed with fsync, then renamed over `path`; the temporary file is removed
-    /// on failure. Errors name `path` and the system's reason.
+    /// Writes `bytes` so that `path` is either absent, the old file, or the complete new file: the bytes go to a
+    /// new temporary file `path + temporarySuffix + ".XXXXXX"` (unique: `mkstemp`, so concurrent writers of one
+    /// path never share it), are flushed with fsync, then renamed over `path`; the temporary file is removed on
+    /// failure. Errors name `path` and the system's reason.
     public static func writeAtomically(_ bytes: [UInt8], to path: String, temporarySuffix: String = ".tmp") throws {
-        let tmp = path + temporarySuffix
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        var template = Array((path + temporarySuffix + ".XXXXXX").utf8CString)
+        let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw failure(path, .open) }
+        let tmp = String(cString: template)
+        fchmod(fd, 0o644)
         var error: FileSystemError?
         bytes.withUnsafeBytes { raw in
             var offset = 0

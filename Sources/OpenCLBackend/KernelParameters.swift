@@ -332,7 +332,7 @@ enum KernelCache {
     @discardableResult
     static func writeBytes(_ bytes: [UInt8], to path: String) -> Bool {
         if let slash = path.lastIndex(of: "/") { try? FileSystem.makeDirectories(String(path[..<slash])) }
-        return (try? FileSystem.writeAtomically(bytes, to: path, temporarySuffix: ".tmp\(getpid())")) != nil
+        return (try? FileSystem.writeAtomically(bytes, to: path)) != nil
     }
 
     /// 64-bit FNV-1a hash.
