@@ -25,7 +25,7 @@ public struct ExtractionJobOptions {
     public var metadata: [String: String] = [:]
     /// Hash every byte of the model's weight files for its fingerprint (default: headers and samples; see
     /// `ModelFingerprint`).
-    public var fullModelCheck = false
+    public var fullModelCheck = true
     /// Fail (after writing every row) when a row holds NaN or ±Inf (always counted and reported).
     public var strictFinite = false
     /// Test-only: make a device fail (see `FaultInjection`; the CLI reads `FEATURIZE_INJECT_FAULT`).

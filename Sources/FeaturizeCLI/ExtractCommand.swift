@@ -75,8 +75,8 @@ struct ExtractCommand: ParsableCommand {
     @Flag(name: .long, help: "Fail at the first row holding NaN or ±Inf (also float16 overflow above 65504); without it such rows are counted and reported with their row numbers.")
     var strict = false
 
-    @Flag(name: .customLong("full-model-check"), help: "Fingerprint the model by every byte of its weight files (default: headers and samples; the fingerprint guards --resume and merge against mixing models).")
-    var fullModelCheck = false
+    @Flag(name: .customLong("sampled-model-check"), help: "Fingerprint the weight files by their headers and samples only (faster on very large models) instead of every byte (the default; the fingerprint guards --resume and merge against mixing models).")
+    var sampledModelCheck = false
 
     @Flag(name: .long, help: "No progress bar and no summary.")
     var quiet = false
@@ -160,7 +160,7 @@ struct ExtractCommand: ParsableCommand {
         options.shard = shard
         options.faultInjection = faultInjection
         options.strictFinite = strict
-        options.fullModelCheck = fullModelCheck
+        options.fullModelCheck = !sampledModelCheck
         let job = try ExtractionJob(devices: plan.devices, fallback: plan.fallback, options: options)
 
         let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0, total: nil)
