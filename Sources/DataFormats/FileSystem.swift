@@ -105,17 +105,8 @@ public enum FileSystem {
         let tmp = String(cString: template)
         fchmod(fd, 0o644)
         var error: FileSystemError?
-        bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    error = failure(path, .write)
-                    return
-                }
-                offset += n
-            }
+        if let reason = writeAll(bytes, to: fd) {
+            error = FileSystemError(path: path, operation: .write, reason: reason, isMissing: false)
         }
         if error == nil, fsync(fd) != 0 { error = failure(path, .write) }
         if close(fd) != 0, error == nil { error = failure(path, .write) }
@@ -124,6 +115,21 @@ public enum FileSystem {
             unlink(tmp)
             throw error
         }
+    }
+
+    /// Writes all of `bytes` to the file descriptor `fd`, retrying short writes and EINTR; returns the
+    /// system's reason on failure (nil on success).
+    public static func writeAll(_ bytes: [UInt8], to fd: Int32) -> String? {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in write(fd, raw.baseAddress! + offset, raw.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return String(cString: strerror(errno))
+            }
+            offset += n
+        }
+        return nil
     }
 
     private static func failure(_ path: String, _ operation: FileSystemError.Operation) -> FileSystemError {

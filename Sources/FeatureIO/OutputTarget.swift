@@ -105,19 +105,9 @@ public struct OutputTarget: Sendable, Equatable {
         }
     }
 
-    /// Writes all of `bytes` to `fd` (short writes and EINTR retried); the system's reason on failure.
-    static func writeAll(_ bytes: [UInt8], to fd: Int32) -> String? {
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return String(cString: strerror(errno))
-            }
-            offset += n
-        }
-        return nil
-    }
+    /// Writes all of `bytes` to `fd` (`FileSystem.writeAll`: short writes and EINTR retried); the system's
+    /// reason on failure.
+    static func writeAll(_ bytes: [UInt8], to fd: Int32) -> String? { FileSystem.writeAll(bytes, to: fd) }
 
     static func parent(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }

@@ -32,14 +32,7 @@ extension FeatureExtractor {
         while start < texts.count {
             let encodings = tokenize(Array(texts[start..<min(start + batchSize, texts.count)]))
             let batch = encodings.count
-            let seq = max(1, encodings.map(\.count).max() ?? 1)
-            var ids = [Int32](repeating: Int32(model.config.padTokenId), count: batch * seq)
-            var types = [Int32](repeating: 0, count: batch * seq)
-            var lengths = [Int32](repeating: 0, count: batch)
-            for (b, e) in encodings.enumerated() {
-                lengths[b] = Int32(e.count)
-                for t in 0..<e.count { ids[b * seq + t] = e.ids[t]; types[b * seq + t] = e.typeIds[t] }
-            }
+            let (ids, types, lengths, seq) = paddedInputs(encodings)
             let states = try encoder.forward(ids: ids, typeIds: types, lengths: lengths, batch: batch, seq: seq,
                                              layers: Array(Set(layers)).sorted())
             var host: [Int: [Float]] = [:]

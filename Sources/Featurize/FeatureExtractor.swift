@@ -246,12 +246,10 @@ public final class FeatureExtractor {
         return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
-    /// Runs the encoder **once** on a batch and pools it for every spec: one row-major matrix
-    /// `[encodings.count, spec.outputDimension]` per spec, in the order given. Every layer any spec asks for
-    /// is computed in the same pass (this is what makes an ablation over many poolings cheap).
-    public func features(of encodings: [Encoding], specs: [PoolingSpec]) throws -> [[Float]] {
+    /// The encoder's inputs for a batch, right-padded with the pad id to the longest: ids and type ids
+    /// `[batch * seq]`, lengths `[batch]`, and `seq` (at least 1).
+    func paddedInputs(_ encodings: [Encoding]) -> (ids: [Int32], types: [Int32], lengths: [Int32], seq: Int) {
         let batch = encodings.count
-        guard batch > 0 else { return specs.map { _ in [] } }
         let seq = max(1, encodings.map(\.count).max() ?? 1)
         var ids = [Int32](repeating: Int32(model.config.padTokenId), count: batch * seq)
         var types = [Int32](repeating: 0, count: batch * seq)
@@ -260,6 +258,16 @@ public final class FeatureExtractor {
             lengths[b] = Int32(e.count)
             for t in 0..<e.count { ids[b * seq + t] = e.ids[t]; types[b * seq + t] = e.typeIds[t] }
         }
+        return (ids, types, lengths, seq)
+    }
+
+    /// Runs the encoder **once** on a batch and pools it for every spec: one row-major matrix
+    /// `[encodings.count, spec.outputDimension]` per spec, in the order given. Every layer any spec asks for
+    /// is computed in the same pass (this is what makes an ablation over many poolings cheap).
+    public func features(of encodings: [Encoding], specs: [PoolingSpec]) throws -> [[Float]] {
+        let batch = encodings.count
+        guard batch > 0 else { return specs.map { _ in [] } }
+        let (ids, types, lengths, seq) = paddedInputs(encodings)
         guard lengths.allSatisfy({ $0 > 0 }) else {
             throw FeaturizeError.invalidOption("the tokenizer produced an empty token sequence (it adds no special tokens)")
         }

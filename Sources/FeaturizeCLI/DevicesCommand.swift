@@ -12,7 +12,7 @@ struct DevicesCommand: ParsableCommand {
 
     func run() throws {
         let registry = DeviceRegistry.system
-        var out = StandardOutput()
+        let out = StandardOutput()
         try out.line("OpenCL platforms: \(OpenCLDiscovery.platforms.count)")
         for (i, platform) in OpenCLDiscovery.platforms.enumerated() { try out.line("  platform \(i): \(platform)") }
         for warning in registry.warnings { try out.line("  warning: \(warning)") }

@@ -1,21 +1,10 @@
+import DataFormats
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Writes all of `bytes` to the file descriptor `fd`, retrying short writes and EINTR; returns the system's
-/// reason on failure (nil on success).
-func writeAll(_ bytes: [UInt8], to fd: Int32) -> String? {
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes.withUnsafeBytes { raw in Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            return String(cString: strerror(errno))
-        }
-        offset += n
-    }
-    return nil
-}
+/// Writes all of `bytes` to the file descriptor `fd` (`FileSystem.writeAll`); the system's reason on failure.
+func writeAll(_ bytes: [UInt8], to fd: Int32) -> String? { FileSystem.writeAll(bytes, to: fd) }
 
 /// Standard output with every write checked: a failed write (a full disk, a closed pipe, `/dev/full`) is an
 /// error naming standard output (exit 1), never a silent short output or a trap.
