@@ -21,18 +21,6 @@ import Testing
         object["model"] = model
     }
 
-    func expectError(_ expected: TokenizerError, mentioning words: [String], _ body: () throws -> Void) {
-        do {
-            try body()
-            Issue.record("expected \(expected)")
-        } catch let error as TokenizerError {
-            #expect(error == expected)
-            for word in words { #expect(error.description.contains(word), "\(error.description) should mention \(word)") }
-        } catch {
-            Issue.record("unexpected error \(error)")
-        }
-    }
-
     @Test func dropoutIsRefused() throws {
         let (_, path) = try writeBPE("dropout") { object in editModel(&object) { $0["dropout"] = 0.1 } }
         do {

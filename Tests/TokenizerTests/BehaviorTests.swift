@@ -138,18 +138,6 @@ func writeModifiedTokenizer(in directory: String, _ edit: (inout [String: Any]) 
 }
 
 @Suite struct BadInputTests {
-    func expectError(_ expected: TokenizerError, mentioning words: [String], _ body: () throws -> Void) {
-        do {
-            try body()
-            Issue.record("expected \(expected)")
-        } catch let error as TokenizerError {
-            #expect(error == expected)
-            for word in words { #expect(error.description.contains(word), "\(error.description) should mention \(word)") }
-        } catch {
-            Issue.record("unexpected error \(error)")
-        }
-    }
-
     @Test func missingFiles() throws {
         let dir = try makeTemporaryDirectory("missing")
         expectError(.noTokenizerFiles(directory: dir), mentioning: [dir]) { _ = try TextTokenizer.load(directory: dir) }

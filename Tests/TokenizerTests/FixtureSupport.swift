@@ -135,3 +135,16 @@ struct FixtureError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
 }
+
+/// Runs `body`, which must throw exactly `expected`, whose message must mention every word.
+func expectError(_ expected: TokenizerError, mentioning words: [String], _ body: () throws -> Void) {
+    do {
+        try body()
+        Issue.record("expected \(expected)")
+    } catch let error as TokenizerError {
+        #expect(error == expected)
+        for word in words { #expect(error.description.contains(word), "\(error.description) should mention \(word)") }
+    } catch {
+        Issue.record("unexpected error \(error)")
+    }
+}
