@@ -95,19 +95,18 @@ def main():
     kinds = args.tokenizers.split(",")
     if "wordpiece" in kinds:
         bench("wordpiece (MiniLM)", args.binary, MODEL, corpus, threads, args.runs)
-    if "bpe" in kinds:
+    fixtures = {"bpe": ("byte-level BPE (RoBERTa arrangement)", BPE_TOKENIZER, MULTILINGUAL),
+                "unigram": ("SentencePiece Unigram (XLM-R Hub arrangement)", UNIGRAM_TOKENIZER, UNIGRAM_MULTILINGUAL)}
+    for kind in ("bpe", "unigram"):
+        if kind not in kinds:
+            continue
+        label, tokenizer_gz, multilingual_gz = fixtures[kind]
+        # A model directory holding only the fixture's tokenizer.json; the corpus plus its multilingual lines.
         with tempfile.TemporaryDirectory() as model:
             with open(os.path.join(model, "tokenizer.json"), "wb") as f:
-                f.write(gzip.open(BPE_TOKENIZER).read())
-            text = corpus + gzip.open(MULTILINGUAL, "rt", encoding="utf-8").read()
-            bench("byte-level BPE (RoBERTa arrangement)", args.binary, model, text, threads, args.runs)
-    if "unigram" in kinds:
-        with tempfile.TemporaryDirectory() as model:
-            with open(os.path.join(model, "tokenizer.json"), "wb") as f:
-                f.write(gzip.open(UNIGRAM_TOKENIZER).read())
-            text = corpus + gzip.open(UNIGRAM_MULTILINGUAL, "rt", encoding="utf-8").read()
-            bench("SentencePiece Unigram (XLM-R Hub arrangement)", args.binary, model, text, threads, args.runs)
-
+                f.write(gzip.open(tokenizer_gz).read())
+            text = corpus + gzip.open(multilingual_gz, "rt", encoding="utf-8").read()
+            bench(label, args.binary, model, text, threads, args.runs)
 
 if __name__ == "__main__":
     main()

@@ -99,6 +99,12 @@ public enum FileSystem {
     /// path never share it), are flushed with fsync, then renamed over `path`; the temporary file is removed on
     /// failure. Errors name `path` and the system's reason.
     public static func writeAtomically(_ bytes: [UInt8], to path: String, temporarySuffix: String = ".tmp") throws {
+        // Renaming over a device, FIFO or directory would destroy it (e.g. turn /dev/null into a regular file).
+        let existing = kind(of: path)
+        guard existing == .missing || existing == .regularFile else {
+            throw FileSystemError(path: path, operation: .write, reason: "not a regular file; refusing to replace it",
+                                  isMissing: false)
+        }
         var template = Array((path + temporarySuffix + ".XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else { throw failure(path, .open) }

@@ -265,7 +265,7 @@ import Glibc
         #expect(twice.status == 64 && twice.err.contains("pooling 'mean' is given twice"), "\(twice.err)")
         // Another job holds the parts directory (this test process, standing in for it).
         try FileManager.default.createDirectory(atPath: dir + "/o.npy.parts", withIntermediateDirectories: false)
-        let fd = open(dir + "/o.npy.parts", O_RDONLY | O_DIRECTORY)
+        let fd = open(dir + "/o.npy.parts", O_RDONLY | O_DIRECTORY | O_CLOEXEC)  // CLOEXEC: a child another test spawns meanwhile must not inherit the lock
         #expect(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
         let busy = try Self.run(base)
         close(fd)
