@@ -19,8 +19,16 @@ per text of n tokens; padding not counted) so runs can be compared with the sgem
 
 Options: --model DIR (any BERT/DistilBERT dir; e.g. a random BERT-base from
 `python3 Benchmarks/gpu_torch_baseline.py make-models models/random models/all-MiniLM-L6-v2`), --max-length,
---input FILE (one text per line instead of the demo CSV), --baseline-gemm (also run featurize with
-FEATURIZE_CPU_GEMM=openblas, the OpenBLAS path, as a fourth engine), --skip-st, --skip-onnx.
+--corpus demo|short|long (demo: data/demo/movie-reviews.csv; short/long: out/corpora/{short,long}.txt from
+`Benchmarks/make_corpora.py`, Debian licence, documentation and manual-page paragraphs of mean ~20 and ~100
+tokens), --input FILE (one text per line, instead of --corpus), --baseline-gemm (also run featurize with
+FEATURIZE_CPU_GEMM=openblas, the OpenBLAS path, as a fourth engine), --baseline-binary PATH (also run another
+featurize build, e.g. the previous release, as engine `featurize-baseline`), --skip-st, --skip-onnx,
+--ort-unfused (plain exported graph instead of ONNX Runtime's BERT fusions).
+
+ONNX Runtime runs, by default, the graph after `onnxruntime.transformers.optimizer.optimize_model(model_type="bert")`
+(fused Attention, SkipLayerNormalization, BiasGelu, EmbedLayerNormalization), saved and loaded before timing.
+With --skip-st the agreement check compares featurize with ONNX Runtime instead of sentence-transformers.
 
 Usage (from the package root): swift build -c release && python3 Benchmarks/extract_bench.py [--texts N]
 Needs: pip install onnxruntime onnx (plus torch, transformers, sentence-transformers, numpy).
@@ -45,6 +53,9 @@ def main():
     ap.add_argument("--skip-st", action="store_true")
     ap.add_argument("--baseline-gemm", action="store_true")
     ap.add_argument("--input", default=None)
+    ap.add_argument("--corpus", choices=["demo", "short", "long"], default="demo")
+    ap.add_argument("--baseline-binary", default=None)
+    ap.add_argument("--ort-unfused", action="store_true")
     ap.add_argument("--ours-batch-32", action="store_true",
                     help="also run featurize with --batch-size 32 (the other engines' batching) as an extra engine; "
                          "the main featurize run uses its own token-budget batching")
@@ -56,6 +67,10 @@ def main():
     from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer
 
+    if args.input is None and args.corpus != "demo":
+        args.input = os.path.join(ROOT, "out", "corpora", f"{args.corpus}.txt")
+        if not os.path.exists(args.input):
+            sys.exit(f"{args.input} missing: run python3 Benchmarks/make_corpora.py first")
     if args.input:
         with open(args.input, encoding="utf-8") as f:
             texts = [line.rstrip("\n") for line in f][: args.texts]
@@ -107,11 +122,20 @@ def main():
         subprocess.run(openblas_cmd, check=True, env=dict(os.environ, FEATURIZE_CPU_GEMM="openblas"))
         return time.perf_counter() - t
 
+    def run_baseline_binary():
+        t = time.perf_counter()
+        subprocess.run([args.baseline_binary] + [c if c != out_path else out_path + ".baseline.npy" for c in cmd[1:]],
+                       check=True)
+        return time.perf_counter() - t
+
     # --- sentence-transformers
-    st = SentenceTransformer(args.model, device="cpu")
-    st.max_seq_length = args.max_length
+    st = None
 
     def run_st():
+        nonlocal st
+        if st is None:
+            st = SentenceTransformer(args.model, device="cpu")
+            st.max_seq_length = args.max_length
         t = time.perf_counter()
         emb = st.encode(texts, batch_size=args.batch_size, convert_to_numpy=True)
         run_st.last = emb
@@ -139,6 +163,14 @@ def main():
         torch.onnx.export(Wrapper(model), (dummy, dummy, torch.zeros_like(dummy)), onnx_path, input_names=names,
                           output_names=["last_hidden_state"], opset_version=17, dynamo=False,
                           dynamic_axes={n: {0: "batch", 1: "seq"} for n in names + ["last_hidden_state"]})
+        if not args.ort_unfused:
+            from onnxruntime.transformers.optimizer import optimize_model
+            heads = cfg.get("num_attention_heads", cfg.get("n_heads"))
+            fused = optimize_model(onnx_path, model_type="bert", num_heads=heads, hidden_size=hidden)
+            print("ONNX Runtime fusions: " + ", ".join(f"{k} {v}" for k, v in fused.get_fused_operator_statistics().items() if v),
+                  flush=True)
+            onnx_path = os.path.join(work, "model-fused.onnx")
+            fused.save_model_to_file(onnx_path)
         so = ort.SessionOptions()
         so.intra_op_num_threads = args.threads
         so.inter_op_num_threads = 1
@@ -167,10 +199,12 @@ def main():
             run_ort.last = out
             return time.perf_counter() - t
 
-    times = {"featurize": [], "featurize-batch32": [], "featurize-openblas": [], "sentence-transformers": [],
-             "onnxruntime": []}
+    times = {"featurize": [], "featurize-baseline": [], "featurize-batch32": [], "featurize-openblas": [],
+             "sentence-transformers": [], "onnxruntime": []}
     for r in range(args.runs):
         times["featurize"].append(run_ours())
+        if args.baseline_binary:
+            times["featurize-baseline"].append(run_baseline_binary())
         if args.ours_batch_32:
             times["featurize-batch32"].append(run_ours_batch32())
         if args.baseline_gemm:
@@ -182,13 +216,20 @@ def main():
         print(f"run {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items() if v), flush=True)
 
     ours = np.load(out_path)
-    if args.skip_st:
-        run_st()
-    ref = run_st.last
+    if args.skip_st and run_ort:
+        ref, ref_name = run_ort.last, "onnxruntime"
+    else:
+        if args.skip_st:
+            run_st()
+        ref, ref_name = run_st.last, "sentence-transformers"
     cos = (ours * ref).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(ref, axis=1))
-    print(f"agreement: featurize vs sentence-transformers min cosine {cos.min():.7f}, "
+    print(f"agreement: featurize vs {ref_name} min cosine {cos.min():.7f}, "
           f"max abs diff {np.abs(ours - ref).max():.2e}")
-    if run_ort:
+    if args.baseline_binary:
+        base = np.load(out_path + ".baseline.npy")
+        print(f"featurize vs featurize-baseline: bit-identical {np.array_equal(ours, base)}, "
+              f"max abs diff {np.abs(ours - base).max():.2e}")
+    if run_ort and ref_name != "onnxruntime":
         o = run_ort.last
         cos2 = (o * ref).sum(1) / (np.linalg.norm(o, axis=1) * np.linalg.norm(ref, axis=1))
         print(f"agreement: onnxruntime vs sentence-transformers min cosine {cos2.min():.7f}")

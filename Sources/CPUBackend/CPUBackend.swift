@@ -299,6 +299,12 @@ public final class CPUBackend: ComputeBackend {
                     let b = item / heads, h = item % heads
                     let n = Int(lengths[b])
                     guard n > 0 else { continue }
+                    if h == 0 || item == range.lowerBound {
+                        // This sequence's q/k/v rows (contiguous) read once in address order: its heads then
+                        // find them in the caches (each head alone reads 3 short slices of every row, a
+                        // page apart, at memory latency).
+                        _ = fz_touch_lines(q.pointer + b * seq * stride, n * stride)
+                    }
                     let base = q.pointer + b * seq * stride + h * headDim
                     // Scores over real positions only (padding keys excluded), softmax, · V, into this head's columns.
                     let headBias = bias.map { UnsafePointer($0.pointer + h * seq * seq) }
