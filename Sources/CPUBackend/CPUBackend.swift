@@ -37,7 +37,9 @@ public final class CPUBuffer: DeviceBuffer {
 ///
 /// Threading: the backend owns the cores. OpenBLAS is set to one thread and each op is split by rows over
 /// `threads` workers (`DispatchQueue.concurrentPerform`), each worker running the single-threaded kernel on its
-/// rows with the epilogue (bias, activation) applied in registers. OpenBLAS's own worker threads spin after every
+/// rows with the epilogue (bias, activation) applied in registers. The packed GEMM and attention are split into
+/// pieces (GEMM row blocks, groups of sequences) handed out dynamically, so that a worker the OS deschedules on a
+/// busy machine does not hold up the whole op. OpenBLAS's own worker threads spin after every
 /// call and would fight our element-wise loops for the same cores.
 /// Weights given to `makeLinearWeight` are packed once into 16-column panels (`fz_pack_weight`), so `linear`
 /// never re-packs them; `linearRealRows` skips padding rows entirely. Ops run synchronously; `synchronize()`
@@ -254,7 +256,7 @@ public final class CPUBackend: ComputeBackend {
         guard rows > 0 else { return }
         let act = Self.kernelActivation(activation)
         func run(_ idx: UnsafePointer<Int32>?) {
-            parallelRows(rows, minChunk: 24, align: 6) { range in
+            parallelPieces(rows, minChunk: 24, piece: Int(FZ_GEMM_ROW_BLOCK), align: 6) { range in
                 fz_gemm_packed_rows(Int32(range.count), idx.map { $0 + range.lowerBound }, Int32(outFeatures),
                                     Int32(inFeatures), x.pointer + (idx == nil ? range.lowerBound * inFeatures : 0),
                                     Int32(inFeatures), w.pointer, b?.pointer, act,
@@ -294,7 +296,7 @@ public final class CPUBackend: ComputeBackend {
         // One flag per item (distinct slots, so no lock): scratch allocation failures.
         var failures = [UInt8](repeating: 0, count: items)
         failures.withUnsafeMutableBufferPointer { failed in
-            parallelRows(items, minChunk: 1) { range in
+            parallelPieces(items, minChunk: 1, piece: 8 * heads, align: 1) { range in
                 for item in range {
                     let b = item / heads, h = item % heads
                     let n = Int(lengths[b])
@@ -380,6 +382,27 @@ public final class CPUBackend: ComputeBackend {
 
     private func check(_ condition: Bool, _ op: String, _ detail: @autoclosure () -> String) throws {
         if !condition { throw BackendError.invalidArgument(op: op, detail: detail()) }
+    }
+
+    /// Like `parallelRows`, but in pieces of at most about `piece` rows (multiples of `align`) that the workers take
+    /// in turn (`concurrentPerform` hands out iterations dynamically): a worker the OS deschedules for a while
+    /// delays the op by one piece, not by its whole static share. The piece count is a multiple of the workers, so
+    /// that with no interference every worker does the same work. Each piece is one row block of the GEMM
+    /// (`FZ_GEMM_ROW_BLOCK`), the same blocking as one call over a static share; results are bit-identical.
+    private func parallelPieces(_ count: Int, minChunk: Int, piece: Int, align: Int, _ body: (Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        let workers = Swift.min(threads, Swift.max(1, count / Swift.max(minChunk, 1)))
+        if workers <= 1 { body(0..<count); return }
+        var pieces = Swift.max(workers, (count + piece - 1) / piece)
+        pieces = (pieces + workers - 1) / workers * workers
+        var size = (count + pieces - 1) / pieces
+        size = (size + align - 1) / align * align
+        let used = (count + size - 1) / size
+        DispatchQueue.concurrentPerform(iterations: used) { i in
+            let start = i * size
+            let end = Swift.min(count, start + size)
+            if start < end { body(start..<end) }
+        }
     }
 
     /// Runs `body` on contiguous row ranges covering `0..<count`, split over the worker threads when there is

@@ -4,11 +4,13 @@
 
 #include <stddef.h>
 
+#include "CPUKernels.h"
+
 /// Register block of the packed GEMM (rows of `a` x outputs per weight panel) and the cache blocking.
 #define MR 6
 #define NR 16
 #define KC_MAX 384
-#define MC_MAX 240
+#define MC_MAX FZ_GEMM_ROW_BLOCK
 
 /// Block length of k: k split into the fewest blocks of at most KC_MAX, as equal as possible.
 static inline int kc_for(int k) {
