@@ -201,19 +201,34 @@ def main():
 
     times = {"featurize": [], "featurize-baseline": [], "featurize-batch32": [], "featurize-openblas": [],
              "sentence-transformers": [], "onnxruntime": []}
+    # CPU seconds (user + system, all threads) of every run as well: on a shared machine the wall times swing with
+    # the neighbours' load, CPU time much less (it still counts spin-waiting, e.g. ONNX Runtime's thread pool).
+    cpu = {k: [] for k in times}
+    import resource
+
+    def timed(name, fn):
+        child0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self0 = resource.getrusage(resource.RUSAGE_SELF)
+        times[name].append(fn())
+        child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu[name].append(sum(getattr(b, f) - getattr(a, f) for a, b in ((child0, child1), (self0, self1))
+                             for f in ("ru_utime", "ru_stime")))
+
     for r in range(args.runs):
-        times["featurize"].append(run_ours())
+        timed("featurize", run_ours)
         if args.baseline_binary:
-            times["featurize-baseline"].append(run_baseline_binary())
+            timed("featurize-baseline", run_baseline_binary)
         if args.ours_batch_32:
-            times["featurize-batch32"].append(run_ours_batch32())
+            timed("featurize-batch32", run_ours_batch32)
         if args.baseline_gemm:
-            times["featurize-openblas"].append(run_ours_openblas())
+            timed("featurize-openblas", run_ours_openblas)
         if not args.skip_st:
-            times["sentence-transformers"].append(run_st())
+            timed("sentence-transformers", run_st)
         if run_ort:
-            times["onnxruntime"].append(run_ort())
-        print(f"run {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items() if v), flush=True)
+            timed("onnxruntime", run_ort)
+        print(f"run {r + 1}: " + ", ".join(f"{k} {v[-1]:.2f}s ({cpu[k][-1]:.2f} s CPU)" for k, v in times.items() if v),
+              flush=True)
 
     ours = np.load(out_path)
     if args.skip_st and run_ort:
@@ -235,13 +250,18 @@ def main():
         print(f"agreement: onnxruntime vs sentence-transformers min cosine {cos2.min():.7f}")
 
     med = {k: statistics.median(v) for k, v in times.items() if v}
-    print(f"\n{'engine':24s} {'median s':>9s} {'texts/s':>9s} {'tokens/s':>10s} {'GFLOP/s':>8s}  (all runs, s)")
+    print(f"\n{'engine':24s} {'median s':>9s} {'min s':>7s} {'texts/s':>9s} {'tokens/s':>10s} {'GFLOP/s':>8s} "
+          f"{'CPU s':>7s}  (all runs, s)")
     for k, v in med.items():
         runs = " ".join(f"{x:.2f}" for x in times[k])
-        print(f"{k:24s} {v:9.2f} {len(texts) / v:9.1f} {total_tokens / v:10.0f} {flops / v / 1e9:8.1f}  ({runs})")
+        print(f"{k:24s} {v:9.2f} {min(times[k]):7.2f} {len(texts) / v:9.1f} {total_tokens / v:10.0f} "
+              f"{flops / v / 1e9:8.1f} {statistics.median(cpu[k]):7.2f}  ({runs})")
     for k, v in med.items():
         if k != "featurize":
-            print(f"featurize speed-up vs {k}: {v / med['featurize']:.2f}x")
+            rounds = " ".join(f"{b / a:.2f}" for a, b in zip(times["featurize"], times[k]))
+            print(f"featurize speed-up vs {k}: {v / med['featurize']:.2f}x (medians), "
+                  f"{min(times[k]) / min(times['featurize']):.2f}x (minimums), per round {rounds}; "
+                  f"CPU time ratio {statistics.median(cpu[k]) / statistics.median(cpu['featurize']):.2f}x")
 
 
 if __name__ == "__main__":
