@@ -36,6 +36,17 @@ struct CPUKernelVariantTests {
         }
     }
 
+    @Test("fz_touch_lines reads one float per 64-byte line, the first at p, and no further than count")
+    func touchLines() {
+        for count in [0, 1, 15, 16, 17, 33, 1_000] {
+            var data = Self.values(count + 16, seed: UInt64(count) + 5)
+            // A float past `count` that would change the result if it were read.
+            data[count] = Float(bitPattern: 0x7fc0_0001)
+            let expected = stride(from: 0, to: count, by: 16).reduce(UInt32(0)) { $0 ^ data[$1].bitPattern }
+            #expect(fz_touch_lines(data, count) == expected, "count \(count)")
+        }
+    }
+
     @Test("the portable variant exists everywhere; the process runs one of the two")
     func pathIsKnown() {
         #expect(fz_kernel_variant(0) != nil)

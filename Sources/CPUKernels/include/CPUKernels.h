@@ -2,6 +2,7 @@
 #define FEATURIZE_CPU_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -57,10 +58,10 @@ void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, 
 int fz_attention_head(int n, int d, const float *q, const float *k, const float *v, int stride,
                       float scale, const float *bias, int bias_stride, float *out, int out_stride);
 
-/// Reads `count` floats from `p` in address order, one load per 64-byte line, and returns their sum (so the
-/// loads are not optimised away): pulls a cold range into the caches at memory bandwidth before strided reads
-/// of it. Plain C, no variants.
-float fz_touch_lines(const float *p, size_t count);
+/// Reads `count` floats from `p` in address order, one load per 64-byte line (every 16th float), and returns
+/// the XOR of their bit patterns (so the loads are not optimised away): pulls a cold range into the caches at
+/// memory bandwidth before strided reads of it. Plain C, no variants.
+uint32_t fz_touch_lines(const float *p, size_t count);
 
 /// Applies an activation in place to `count` floats (same code as the GEMM epilogue).
 void fz_activate(float *x, size_t count, int act);
