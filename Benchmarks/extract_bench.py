@@ -238,8 +238,13 @@ def main():
             run_st()
         ref, ref_name = run_st.last, "sentence-transformers"
     cos = (ours * ref).sum(1) / (np.linalg.norm(ours, axis=1) * np.linalg.norm(ref, axis=1))
+    mine = ours
+    if ref_name == "onnxruntime":
+        # The ONNX Runtime path always L2-normalises (the MiniLM default); a plain Hugging Face directory gives
+        # featurize's un-normalised mean pooling, so compare unit rows.
+        mine = ours / np.clip(np.linalg.norm(ours, axis=1, keepdims=True), 1e-12, None)
     print(f"agreement: featurize vs {ref_name} min cosine {cos.min():.7f}, "
-          f"max abs diff {np.abs(ours - ref).max():.2e}")
+          f"max abs diff {np.abs(mine - ref).max():.2e}{' (L2-normalised rows)' if mine is not ours else ''}")
     if args.baseline_binary:
         base = np.load(out_path + ".baseline.npy")
         print(f"featurize vs featurize-baseline: bit-identical {np.array_equal(ours, base)}, "
