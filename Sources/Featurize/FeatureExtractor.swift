@@ -88,7 +88,7 @@ public final class FeatureExtractor {
         wholeTextTokenizer = t
         return t
     }
-    private let resolvedLayers: [Int]
+    let resolvedLayers: [Int]
     let lowercaseInput: Bool
     private let tokenizerThreads: Int
 
