@@ -51,6 +51,9 @@ public struct ExtractionReport: Codable, Sendable {
     public var tokens = 0
     public var truncated = 0
     public var dimension = 0
+    /// Rows of the output file, earlier runs' included: one per text, or per window (`--long-input rows`), or
+    /// per token (`--pooling none`).
+    public var outputRows = 0
     public var readSeconds = 0.0
     public var tokenizeSeconds = 0.0
     public var totalSeconds = 0.0
@@ -131,11 +134,12 @@ public final class ExtractionJob {
         let primary = devices.first ?? fallback!
         let rowsPerChunk = options.batching.window * max(1, options.windowsPerChunk)
         let modelFingerprint = try ModelFingerprint.compute(directory: primary.model.path, full: options.fullModelCheck)
+        // The input opens first: an input that cannot be read (or holds no pairs) leaves no work directory behind.
+        let reader = try TextInputReader(path: options.input, field: options.textField, pairField: options.inputShape.pairField)
         let writer = try ChunkedFeatureWriter(outputPath: options.output, dtype: options.dtype, rowsPerChunk: rowsPerChunk,
                                               fingerprint: fingerprint(), resume: options.resume,
                                               overwrite: options.overwrite, metadata: options.metadata,
                                               modelFingerprint: modelFingerprint, layout: layout)
-        let reader = try TextInputReader(path: options.input, field: options.textField, pairField: options.inputShape.pairField)
         let source = InputRows(reader: reader, shard: options.shard, skip: writer.rowsDone, rowsPerChunk: rowsPerChunk)
         writer.inputHashForChunk = { source.chunkHash($0) }
         // Resume: re-read the rows already written; their texts must hash as the interrupted job's did.
@@ -194,6 +198,7 @@ public final class ExtractionJob {
             if written % 64 == 0 { progress?(written, tokenCount.tokens, seconds(), source.estimatedRows) }
         })
         if let error = source.error { throw error }
+        report.outputRows = writer.outputRows
         try writer.finish(emptyDim: width)
         if let shard = options.shard {
             var record = ShardRecord(shard: shard, inputRows: source.inputRows, rows: firstRow + written,

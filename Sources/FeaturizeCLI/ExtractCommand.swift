@@ -94,12 +94,6 @@ struct ExtractCommand: ParsableCommand {
                 throw ValidationError("\(error)")
             }
         }
-        if precision != .float32 {
-            guard output.hasSuffix(".npy") else { throw ValidationError("--precision \(precision.rawValue) writes .npy only, got '\(output)'") }
-            guard dtype == .float32 else { throw ValidationError("--precision \(precision.rawValue) and --dtype \(dtype.rawValue) exclude each other") }
-        } else if calibration != nil {
-            throw ValidationError("--calibration needs --precision int8 or uint8")
-        }
         if poolingOptions.tokenLevel {
             guard FeatureOutputFormat(path: output) != .npy else {
                 throw ValidationError("--pooling none writes ragged token rows: .safetensors or .jsonl, got '\(output)'")
@@ -113,6 +107,15 @@ struct ExtractCommand: ParsableCommand {
             if inputShape.longInput != .truncate {
                 throw ValidationError("--pooling none with --long-input \(inputShape.longInput.rawValue): \(inputShape.longInput == .chunk ? "chunk pools a text's windows into one vector, token-level output keeps every token" : "overlapping windows would repeat their shared tokens"); use --long-input truncate")
             }
+        }
+        if inputShape.pairName != nil, case .text? = try? TextInputReader.format(forPath: input) {
+            throw ValidationError("text pairs need named fields: a .jsonl, .csv or .tsv input with the second text in --pair-field/--pair-column; \(input == "-" ? "standard input is read as text lines" : "'\(input)' holds one text per line")")
+        }
+        if precision != .float32 {
+            guard output.hasSuffix(".npy") else { throw ValidationError("--precision \(precision.rawValue) writes .npy only, got '\(output)'") }
+            guard dtype == .float32 else { throw ValidationError("--precision \(precision.rawValue) and --dtype \(dtype.rawValue) exclude each other") }
+        } else if calibration != nil {
+            throw ValidationError("--calibration needs --precision int8 or uint8")
         }
     }
 
@@ -198,7 +201,7 @@ struct ExtractCommand: ParsableCommand {
                               100 * report.paddingEfficiency, s.batches,
                               report.resumedRows > 0 ? ", resumed after \(report.resumedRows) rows" : "",
                               s.oomSplits + s.fallbacks > 0 ? ", \(s.oomSplits) OOM splits, \(s.fallbacks) fallbacks" : "",
-                              output, report.resumedRows + report.texts, report.dimension)
+                              output, report.outputRows, report.dimension)
             StandardError.write(line)
             if s.textsPerDevice.count > 1 {
                 let share = s.textsPerDevice.sorted { $0.key < $1.key }

@@ -37,6 +37,7 @@ struct MergeCommand: ParsableCommand {
             throw ValidationError("--output \(output) is not a regular file: merge renames the finished file into place; write to a file and copy it")
         }
         let (rows, cols) = try ShardMerger.merge(inputs: shards, output: output, overwrite: overwrite)
-        try StandardOutput().line("featurize merge: \(shards.count) shards -> \(output) [\(rows), \(cols)]")
+        // Token-level .jsonl shards are merged line by line: their width is not read.
+        try StandardOutput().line("featurize merge: \(shards.count) shards -> \(output) " + (cols > 0 ? "[\(rows), \(cols)]" : "(\(rows) texts)"))
     }
 }

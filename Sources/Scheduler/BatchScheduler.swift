@@ -72,7 +72,8 @@ public struct SchedulerStats: Codable, Equatable, Sendable {
 /// Faults: an out-of-memory error halves the batch and queues both halves again (a single text that does not
 /// fit goes to the fallback); any other error re-runs the batch on the fallback device; a device that fails
 /// `maxFailuresPerDevice` times in a row is marked unhealthy and its thread keeps serving on the fallback.
-/// No row is lost or duplicated: every planned row is delivered exactly once or the run throws.
+/// No row is lost or duplicated: every planned row is delivered exactly once or the run throws; when it throws,
+/// the rows finished before the failure that follow each other in input order have been delivered first.
 public final class BatchScheduler<Item, Payload> {
     public let devices: [ExecutionDevice<Payload>]
     public let fallback: ExecutionDevice<Payload>?
@@ -340,7 +341,8 @@ final class RunState<Payload>: @unchecked Sendable {
     func takeItem(firstUnit: Int) throws -> [(payload: Payload, row: [Float])]? {
         cond.lock(); defer { cond.unlock() }
         while true {
-            if let e = error { throw e }
+            // After a failure the items finished before it (in order) are still delivered, so a resumed job
+            // redoes as little as possible; the error is thrown at the first item that cannot complete.
             if itemsHead < itemUnits.count {
                 let n = itemUnits[itemsHead]
                 if (firstUnit..<(firstUnit + n)).allSatisfy({ results[$0] != nil }) {
@@ -350,6 +352,7 @@ final class RunState<Payload>: @unchecked Sendable {
                     return units
                 }
             }
+            if let e = error { throw e }
             if !producing && queue.isEmpty && front.isEmpty && inFlight == 0 {
                 // Everything planned has been delivered, or a worker lost units (a bug: fail loudly).
                 if results.isEmpty && itemsHead == itemUnits.count { return nil }
