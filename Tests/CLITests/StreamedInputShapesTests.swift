@@ -212,4 +212,32 @@ import Testing
                                      "--pair-field", "second", "--device", "cpu", "--quiet"])
         #expect(txtPairs.status != 0 && txtPairs.stderr.contains("text pairs need named fields"), "\(txtPairs.stderr)")
     }
+
+    /// Token-level output of 2,000 texts of 40 tokens, 144 values per token (four layers concatenated): 46 MB of
+    /// features, which a whole-input implementation holds (plus the ids and offsets). Streamed in windows of
+    /// 128 texts, the peak memory exceeds that of 200 texts by far less than the output's size.
+    @Test("Token-level output is streamed: peak memory does not grow with the input")
+    func tokenLevelMemoryIsBounded() throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let lines = Self.rows.map(\.text)
+        func run(_ n: Int) throws -> (MeasuredRun, Int) {
+            // Each text is four fixture lines: more than the 40 tokens the model takes.
+            let text = (0..<n).map { i in "\(i) " + (0..<4).map { lines[(i + $0) % lines.count] }.joined(separator: " ") + "\n" }.joined()
+            try text.write(toFile: dir + "/big\(n).txt", atomically: true, encoding: .utf8)
+            let output = dir + "/t\(n).safetensors"
+            let r = try MeasuredRun.featurize(["extract", "--model", Self.model, "--input", dir + "/big\(n).txt", "--output", output,
+                                               "--device", "cpu", "--quiet", "--window", "128", "--pooling", "none", "--layers", "0,1,2,3"])
+            let size = ((try? FileManager.default.attributesOfItem(atPath: output))?[.size] as? NSNumber)?.intValue ?? 0
+            return (r, size)
+        }
+        let (small, _) = try run(200)
+        let (large, size) = try run(2_000)
+        #expect(small.status == 0 && large.status == 0, "\(small.stderr) \(large.stderr)")
+        #expect(size > 2_000 * 40 * 144 * 4, "output of \(size) bytes")
+        let extra = large.maxRSS - small.maxRSS
+        #expect(extra < (MeasuredRun.sanitizerBuild ? size : size / 3),
+                "peak RSS \(large.maxRSS >> 20) MiB for 2,000 texts vs \(small.maxRSS >> 20) MiB for 200; output \(size >> 20) MiB")
+        print("token-level 2,000 texts: peak RSS \(large.maxRSS >> 20) MiB (200 texts: \(small.maxRSS >> 20) MiB), output \(size >> 20) MiB, \(String(format: "%.1f", large.seconds)) s")
+    }
 }
