@@ -117,9 +117,21 @@ extension FeatureExtractor {
                 return [(EncodedUnit(encoding: encoding, window: nil), encoding.count)]
             }
         case let .chunk(stride, _), let .windowRows(stride):
-            result = try records.map { record in
-                try windows(of: record.text, row: record.row, stride: stride).map { (EncodedUnit(encoding: $0.0, window: $0.1), $0.0.count) }
+            // Long texts tokenized whole on `tokenizerThreads` cores (the tokenizer is loaded first, then only read).
+            _ = try untruncatedTokenizer()
+            var slots = [Result<[(EncodedUnit, Int)], Error>?](repeating: nil, count: records.count)
+            let threads = max(1, min(tokenizerThreads, records.count))
+            slots.withUnsafeMutableBufferPointer { out in
+                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    var i = t
+                    while i < records.count {
+                        out[i] = Result { try windows(of: records[i].text, row: records[i].row, stride: stride)
+                            .map { (EncodedUnit(encoding: $0.0, window: $0.1), $0.0.count) } }
+                        i += threads
+                    }
+                }
             }
+            result = try slots.map { try $0!.get() }  // the first error in input order
         }
         var tokens = 0, truncated = 0
         for units in result {

@@ -90,7 +90,7 @@ public final class FeatureExtractor {
     }
     let resolvedLayers: [Int]
     let lowercaseInput: Bool
-    private let tokenizerThreads: Int
+    let tokenizerThreads: Int
 
     /// - Parameters:
     ///   - modelDirectory: a Hugging Face / sentence-transformers model directory.

@@ -114,6 +114,9 @@ struct ExtractCommand: ParsableCommand {
         if precision != .float32 {
             guard output.hasSuffix(".npy") else { throw ValidationError("--precision \(precision.rawValue) writes .npy only, got '\(output)'") }
             guard dtype == .float32 else { throw ValidationError("--precision \(precision.rawValue) and --dtype \(dtype.rawValue) exclude each other") }
+            if shard != nil {
+                throw ValidationError("--precision \(precision.rawValue) with --shard: the quantization ranges come from all output rows, which no shard holds (and merge joins float parts); extract float32 shards, featurize merge them, then featurize quantize the merged file")
+            }
         } else if calibration != nil {
             throw ValidationError("--calibration needs --precision int8 or uint8")
         }

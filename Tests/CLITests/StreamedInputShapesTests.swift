@@ -205,6 +205,8 @@ import Testing
             let r = try Self.extract(dir, tokens, output, flags)
             #expect(r.status == 64 && r.stderr.contains(message), "\(flags): \(r.stderr)")
         }
+        let shardedInt8 = try Self.extract(dir, Self.modes[1], "q.npy", ["--precision", "int8", "--shard", "0/2"])
+        #expect(shardedInt8.status == 64 && shardedInt8.stderr.contains("no shard holds"), "\(shardedInt8.stderr)")
         let pairsAndWindows = try Self.extract(dir, Self.modes[0], "p.npy", ["--long-input", "chunk"])
         #expect(pairsAndWindows.status == 64 && pairsAndWindows.stderr.contains("does not combine with text pairs"))
         try "a\nb\n".write(toFile: dir + "/in.txt", atomically: true, encoding: .utf8)
