@@ -239,6 +239,9 @@ public enum ShardMerger {
         switch records[0].layout {
         case nil: break
         case ShardRecord.windowRowsLayout?:
+            if FileManager.default.fileExists(atPath: output + ".windows.jsonl") && !overwrite {
+                throw SchedulerError.io(path: output + ".windows.jsonl", detail: "output exists; pass --overwrite to replace it")
+            }
             return try mergeWindowRows(ordered, inputRows: records[0].inputRows, dtype: records[0].dtype, output: output)
         case ShardRecord.tokensLayout?:
             return try mergeTokens(ordered, inputRows: records[0].inputRows, output: output)
