@@ -194,8 +194,9 @@ public final class TokenFeaturesReader: TokenFeatureParts {
         func fail(_ reason: String) -> FeatureIOError { .invalidShape(path: path, reason: "not a token-level safetensors file: \(reason)") }
         do {
             let lengthBytes = try Self.read(fd, at: 0, count: 8, path: path)
-            let length = lengthBytes.withUnsafeBytes { Int(UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
-            guard length > 1, length <= min(size - 8, 100 << 20) else { throw fail("header length \(length)") }
+            let rawLength = lengthBytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self)) }
+            guard rawLength > 1, rawLength <= UInt64(max(0, min(size - 8, 100 << 20))) else { throw fail("header length \(rawLength)") }
+            let length = Int(rawLength)
             bodyStart = 8 + length
             let header: JSONValue
             do { header = try JSONScanner.parse(try Self.read(fd, at: 8, count: length, path: path)) } catch let e as JSONParseError {
@@ -219,7 +220,13 @@ public final class TokenFeaturesReader: TokenFeatureParts {
                     return n
                 }
                 let width = dtype == "F16" ? 2 : dtype == "I32" || dtype == "F32" ? 4 : 8
-                guard ends[1] - ends[0] == shape.reduce(width, *) else { throw fail("\(name) data_offsets do not match its shape") }
+                var bytes = width
+                for n in shape {
+                    let (product, overflow) = bytes.multipliedReportingOverflow(by: n)
+                    guard !overflow else { throw fail("\(name) shape \(shape) is too large") }
+                    bytes = product
+                }
+                guard ends[1] - ends[0] == bytes else { throw fail("\(name) data_offsets do not match its shape") }
                 return (dtype, shape, ends[0], ends[1])
             }
             let features = try tensor("features", ["F32", "F16"], rank: 2)
