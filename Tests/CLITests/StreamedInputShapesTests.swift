@@ -242,4 +242,59 @@ import Testing
                 "peak RSS \(large.maxRSS >> 20) MiB for 2,000 texts vs \(small.maxRSS >> 20) MiB for 200; output \(size >> 20) MiB")
         print("token-level 2,000 texts: peak RSS \(large.maxRSS >> 20) MiB (200 texts: \(small.maxRSS >> 20) MiB), output \(size >> 20) MiB, \(String(format: "%.1f", large.seconds)) s")
     }
+
+    /// OpenCL (PoCL here) and the CPU together, work stealing over the same batches of windows, pairs and
+    /// tokens: the values equal the CPU alone within 1e-4 and the window index is the same.
+    @Test("--device opencl:0,cpu: pairs, windows and tokens shared by two devices equal the CPU alone", arguments: modes)
+    func twoDevicesEqualOne(_ mode: Mode) throws {
+        guard DeviceRegistry.system.openCLDevices.first != nil else {
+            print("skipped: no OpenCL device"); return
+        }
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Self.extract(dir, mode, "cpu." + mode.ext).status == 0)
+        let both = try Self.run(["extract", "--model", Self.model, "--input", dir + "/in.tsv", "--output", dir + "/both." + mode.ext,
+                                 "--device", "opencl:0,cpu", "--window", "6", "--max-batch-tokens", "200", "--stats", dir + "/s.json",
+                                 "--quiet"] + mode.flags)
+        #expect(both.status == 0, "\(both.stderr)")
+        let report = try JSONDecoder().decode(ExtractionReport.self, from: try Self.bytes(dir + "/s.json"))
+        #expect(report.scheduler.batchesPerDevice.count == 2, "\(report.scheduler.batchesPerDevice)")
+        func values(_ name: String) throws -> [Float] {
+            switch mode.ext {
+            case "npy": return try NpyReader.readMatrix(path: dir + "/" + name).values
+            case "safetensors":
+                let file = try TokenFeaturesReader(path: dir + "/" + name)
+                return try (0..<file.texts).flatMap { try file.features(ofText: $0) }
+            default:
+                // jsonl: every number after "features".
+                let text = try String(contentsOfFile: dir + "/" + name, encoding: .utf8)
+                return text.split(separator: "\n").flatMap { line in
+                    line[line.range(of: "\"features\":")!.upperBound...].split(whereSeparator: { "[],}".contains($0) }).compactMap { Float($0) }
+                }
+            }
+        }
+        let a = try values("cpu." + mode.ext), b = try values("both." + mode.ext)
+        #expect(a.count == b.count && a.count >= 60 * 36)
+        #expect((zip(a, b).map { abs($0 - $1) }.max() ?? 1) <= 1e-4)
+        if mode.name == "rows" {
+            #expect(try Self.bytes(dir + "/cpu.npy.windows.jsonl") == Self.bytes(dir + "/both.npy.windows.jsonl"))
+        }
+    }
+
+    @Test("A damaged side file is redone on --resume and the output is still byte-identical", arguments: [modes[2], modes[3]])
+    func damagedSideFileIsRedone(_ mode: Mode) throws {
+        let dir = try Self.tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        #expect(try Self.extract(dir, mode, "full." + mode.ext).status == 0)
+        #expect(try Self.extract(dir, mode, "r." + mode.ext, environment: Self.failFromBatch5).status == 1)
+        let side = dir + "/r.\(mode.ext).parts/chunk-00000001.side"
+        let bytes = try Self.bytes(side)
+        try bytes.prefix(bytes.count - 3).write(to: URL(fileURLWithPath: side))
+        let resumed = try Self.run(["extract", "--model", Self.model, "--input", dir + "/in.tsv", "--output", dir + "/r." + mode.ext,
+                                    "--device", "cpu", "--window", "6", "--max-batch-tokens", "200", "--resume"] + mode.flags)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("chunk-00000001.side is \(bytes.count - 3) bytes, expected \(bytes.count); resuming from row 6"),
+                "\(resumed.stderr)")
+        #expect(try Self.bytes(dir + "/full." + mode.ext) == Self.bytes(dir + "/r." + mode.ext))
+    }
 }
