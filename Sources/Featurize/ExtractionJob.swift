@@ -69,7 +69,9 @@ public struct ExtractionReport: Codable, Sendable {
 
 /// Streams an input file through the tokenizer, the scheduler (length-sorted batches under a token budget on
 /// one or more devices, CPU fallback) and a chunked, resumable writer. Memory stays bounded: only a window of
-/// texts and the batches in flight are held.
+/// texts and the batches in flight are held. Every input shape takes this path: texts, sentence pairs, long
+/// texts cut into windows (each window batched like a text; `chunk` pools them, `rows` writes them with an
+/// index) and token-level output (`options.inputShape`, `options.tokenLevel`).
 public final class ExtractionJob {
     public let devices: [FeatureExtractor]
     public let fallback: FeatureExtractor?
