@@ -51,7 +51,7 @@ struct ExtractCommand: ParsableCommand {
     // --- sentence-transformers encode() options (issue 15): prompts, Matryoshka truncation, quantized output ---
     @OptionGroup var embeddingOptions: EmbeddingOutputOptions
 
-    @Option(name: .long, help: "Quantized output (.npy only): float32 (default; see --dtype), int8, uint8, binary or ubinary, as sentence-transformers' quantize_embeddings. A second pass: the float32 rows go to OUTPUT.float32.npy first (kept for --resume until the end), then int8/uint8 ranges come from all rows (or --calibration).")
+    @Option(name: .long, help: "Quantized output (.npy only): float32 (default; see --dtype), int8, uint8, binary or ubinary, as sentence-transformers' quantize_embeddings. A second pass: the float32 rows go to OUTPUT.float32.npy first (kept for --resume until the end), then int8/uint8 ranges come from all rows (or --calibration). Not with --shard (merge float32 shards, then featurize quantize) or --pooling none.")
     var precision: EmbeddingPrecision = .float32
 
     @Option(name: .long, help: "With --precision int8/uint8: embeddings (.npy [n, dim]) or a [2, dim] ranges file (featurize quantize --save-ranges) that set the per-dimension ranges instead of the output's own rows.")
