@@ -128,6 +128,10 @@ public final class BatchScheduler<Item, Payload> {
             var batchID = 0
             do {
                 while true {
+                    // Backpressure on the results: at most the window before this one may still be waiting for
+                    // the sink, so rows computed ahead of a slow writer (token-level output is large) stay bounded
+                    // by two windows. No deadlock: every batch of those earlier windows is already queued.
+                    if !state.waitForDelivery(upTo: nextItem - startIndex - policy.window) { return }
                     var window: [Item] = []
                     window.reserveCapacity(policy.window)
                     while window.count < policy.window, let item = it.next() { window.append(item) }
@@ -260,6 +264,8 @@ final class RunState<Payload>: @unchecked Sendable {
     /// Units of each planned item not yet delivered, in item order (from `itemsHead` on).
     private var itemUnits: [Int] = []
     private var itemsHead = 0
+    /// Items handed to the sink so far.
+    private var deliveredItems = 0
     private var exited = 0
     private var stats = SchedulerStats()
     private var prepareNanos: UInt64 = 0
@@ -333,6 +339,14 @@ final class RunState<Payload>: @unchecked Sendable {
         cond.lock(); while exited < count { cond.wait() }; cond.unlock()
     }
 
+    /// Producer: blocks until at least `count` items have been delivered to the sink. Returns false if the run
+    /// was cancelled or failed.
+    func waitForDelivery(upTo count: Int) -> Bool {
+        cond.lock(); defer { cond.unlock() }
+        while deliveredItems < count && !cancelled && error == nil { cond.wait() }
+        return !cancelled && error == nil
+    }
+
     /// Producer: the unit counts of the items of a window, before their batches are queued.
     func addItems(_ counts: [Int]) { cond.lock(); itemUnits.append(contentsOf: counts); cond.broadcast(); cond.unlock() }
 
@@ -348,7 +362,9 @@ final class RunState<Payload>: @unchecked Sendable {
                 if (firstUnit..<(firstUnit + n)).allSatisfy({ results[$0] != nil }) {
                     let units = (firstUnit..<(firstUnit + n)).map { results.removeValue(forKey: $0)! }
                     itemsHead += 1
+                    deliveredItems += 1
                     if itemsHead >= 4_096 { itemUnits.removeFirst(itemsHead); itemsHead = 0 }
+                    cond.broadcast()
                     return units
                 }
             }
