@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the OpenCL checks on a GPU machine from a folder staged by scripts/gpu-pack.sh (no Swift toolchain, no
 # network needed): lists devices, runs the kernel parity self-test on every OpenCL device (or the one given),
-# and measures GEMM throughput at the encoder's shapes (MiniLM hidden 384, BERT-base 768; M = 4096 tokens).
+# and measures GEMM throughput at the encoder's shapes (MiniLM hidden 384, BERT-base 768; M = 4096 tokens) and
+# the attention core's TFLOP/s with the fused kernel (flash_attention.cl) and the unfused path side by side.
 # Usage: gpu-check.sh [DIR] [--device opencl:N] [--tune]
 #   DIR defaults to this script's folder. OCL_ICD_VENDORS defaults to DIR/vendors (nvidia.icd naming
 #   libnvidia-opencl.so.1); set it yourself to use the system's ICDs (e.g. /etc/OpenCL/vendors).
@@ -40,7 +41,7 @@ for d in $devices; do
         echo "== featurize tune --device $d"
         "$bin" tune --device "$d" --hidden 384 || status=1
     fi
-    echo "== featurize bench-gemm --device $d"
+    echo "== featurize bench-gemm --device $d (GEMM GFLOP/s per variant; attention TFLOP/s fused vs unfused)"
     "$bin" bench-gemm --device "$d" --tokens 4096 --hidden 384,768 --variant both --repetitions 7 --warmup 3 --attention || status=1
 done
 echo "== gpu-check finished with status $status"

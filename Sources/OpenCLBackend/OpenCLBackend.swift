@@ -425,6 +425,21 @@ public final class OpenCLBackend: ComputeBackend {
 
     public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
                           scale: Float, positionBias: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
+        try attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim, scale: scale,
+                      positionBias: positionBias, out: out, variant: parameters.attentionVariant)
+    }
+
+    /// Whether `attention` with `variant` runs the fused kernel for head size `headDim` (it needs
+    /// headDim <= `KernelParameters.flashMaxHeadDim`; larger heads run unfused).
+    public func usesFusedAttention(_ variant: AttentionVariant, headDim: Int) -> Bool {
+        variant == .fused && headDim <= KernelParameters.flashMaxHeadDim
+    }
+
+    /// `attention` with an explicit variant (tests and `featurize bench-gemm --attention` compare both).
+    /// qkv `[batch*seq, 3*heads*headDim]`, out `[batch*seq, heads*headDim]`, positionBias nil or `[heads, seq, seq]`.
+    public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
+                          scale: Float, positionBias: (any DeviceBuffer)?, out: any DeviceBuffer,
+                          variant: AttentionVariant) throws {
         try locked {
             guard batch >= 0, seq >= 1, heads >= 1, headDim >= 1 else {
                 throw BackendError.invalidArgument(op: "attention", detail: "batch \(batch), seq \(seq), heads \(heads), headDim \(headDim)")
@@ -438,6 +453,15 @@ public final class OpenCLBackend: ComputeBackend {
             }
             guard batch > 0 else { return }
             let lengthsMemory = try intBuffer("lengths", lengths)
+            let p = parameters
+            if usesFusedAttention(variant, headDim: headDim) {
+                try launch("flash_attention", [
+                    .buffer(qkvMemory), .buffer(lengthsMemory), .int(seq), .int(heads), .int(headDim), .float(scale),
+                    .buffer(biasMemory ?? qkvMemory), .int(biasMemory == nil ? 0 : 1), .buffer(outMemory),
+                ], global: [(seq + p.flashBlockQ - 1) / p.flashBlockQ * p.flashGroupSize, heads, batch],
+                   local: [p.flashGroupSize, 1, 1])
+                return
+            }
 
             let perSequence = heads * seq * seq
             let chunk = Swift.max(1, Swift.min(batch, maxScoreScratchElements / perSequence))
@@ -447,7 +471,6 @@ public final class OpenCLBackend: ComputeBackend {
                 scoreScratch = try allocateBuffer(count: needed)
             }
             let scores = scoreScratch!.memory
-            let p = parameters
             let rowStride = 3 * hidden
             // CPU devices: float8 variants (dot products for Q·Kᵀ, outer products for P·V); GPUs: scalar blocks.
             let vectorKernels = p.gemmVariant == .registerBlocked
