@@ -7,6 +7,8 @@ import Darwin
 #endif
 
 /// A float32 buffer in an OpenCL device's global memory (a `cl_mem`), released when the last reference goes.
+/// It holds a reference on its context, so a buffer that outlives its backend is still released into a live
+/// context (and `context` can never name a freed, reused one).
 public final class OpenCLBuffer: DeviceBuffer {
     public let count: Int
     let memory: cl_mem
@@ -16,9 +18,13 @@ public final class OpenCLBuffer: DeviceBuffer {
         self.count = count
         self.memory = memory
         self.context = context
+        clRetainContext(context)
     }
 
-    deinit { clReleaseMemObject(memory) }
+    deinit {
+        clReleaseMemObject(memory)
+        clReleaseContext(context)
+    }
 }
 
 /// `ComputeBackend` on one OpenCL device: one context, one in-order queue, one program built once (binary
@@ -219,7 +225,8 @@ public final class OpenCLBackend: ComputeBackend {
     private func kernel(_ kernelName: String) throws -> cl_kernel {
         if let kernel = kernels[kernelName] { return kernel }
         var status: cl_int = 0
-        guard let kernel = clCreateKernel(program, kernelName, &status), status == CL_SUCCESS else {
+        let created = ProgramBuilder.compilerLock.withLock { clCreateKernel(program, kernelName, &status) }
+        guard let kernel = created, status == CL_SUCCESS else {
             throw BackendError.deviceFailure(device: name, call: "clCreateKernel(\(kernelName))", code: Int(status),
                                              name: openCLErrorName(Int(status)))
         }

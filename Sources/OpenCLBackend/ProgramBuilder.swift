@@ -5,6 +5,9 @@ import Kernels
 /// Builds the backend's one OpenCL program (all `Kernels/*.cl`, `common` first) for one device, with a disk
 /// cache of the compiled binary keyed by device name + driver version + build options + source hash.
 enum ProgramBuilder {
+    /// Serialises program builds process-wide (see `build`).
+    static let compilerLock = ProcessLock()
+
     /// The concatenated kernel sources.
     static let source: String = {
         let names = KernelSources.names
@@ -24,6 +27,11 @@ enum ProgramBuilder {
     /// A built program. Tries the cached binary first; on any problem with it, builds from source and
     /// refreshes the cache (cache write failures are ignored: the cache is an optimisation).
     static func build(context: cl_context, device: OpenCLDeviceInfo, options: String) throws -> (cl_program, fromCache: Bool) {
+        // One build at a time in the process: backends opened on several threads (several devices, or tests
+        // in parallel) would otherwise run the ICD's compiler concurrently; PoCL 3.1 shares its kernel cache
+        // between programs of the same source and options, and crashes when first used from several threads.
+        compilerLock.lock()
+        defer { compilerLock.unlock() }
         let path = cachePath(device: device, options: options)
         if let binary = KernelCache.readBytes(path), !binary.isEmpty,
            let program = programFromBinary(context: context, device: device, binary: binary, options: options) {
