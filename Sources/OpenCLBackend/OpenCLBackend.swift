@@ -48,8 +48,19 @@ public final class OpenCLBackend: ComputeBackend {
     private var kernels: [String: cl_kernel] = [:]
     /// Heap-allocated so its address is stable (a mutex must not move).
     private let lock: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
-    /// Per-call int arrays (token ids, type ids, lengths), grown as needed; written with blocking writes.
-    private var intScratch: [String: (memory: cl_mem, count: Int)] = [:]
+    /// Per-call int arrays (token ids, type ids, lengths), grown as needed, with the values last written (an
+    /// unchanged array — `lengths` for every layer of a forward — is not written again).
+    private var intScratch: [String: (memory: cl_mem, count: Int, values: [Int32])] = [:]
+    /// Host copies of data enqueued with non-blocking writes; freed once the queue has drained (the next
+    /// blocking read or `clFinish`), so a write never waits for the device.
+    private var stagedCopies: [UnsafeMutableRawPointer] = []
+    private var stagedBytes = 0
+    /// Host waits so far (blocking reads and writes, `clFinish`, event waits): a forward plus its pooled
+    /// download costs exactly one.
+    private var hostWaits = 0
+    /// Uploads up to this size are staged and enqueued without waiting; larger ones (weights at load time) are
+    /// blocking writes. Also the most staged bytes held before the queue is drained.
+    public static let stagingLimitBytes = 64 << 20
     /// Attention score scratch `[sequences * heads * seq * seq]`, grown as needed.
     private var scoreScratch: OpenCLBuffer?
     /// Upper bound on the score scratch, in floats (attention runs in chunks of sequences under it).
@@ -104,6 +115,7 @@ public final class OpenCLBackend: ComputeBackend {
 
     deinit {
         clFinish(queue)
+        releaseStagedCopies()
         scoreScratch = nil
         for (_, scratch) in intScratch { clReleaseMemObject(scratch.memory) }
         for (_, kernel) in kernels { clReleaseKernel(kernel) }
@@ -163,27 +175,67 @@ public final class OpenCLBackend: ComputeBackend {
             guard offset >= 0 else { throw BackendError.invalidArgument(op: "upload", detail: "offset \(offset) < 0") }
             let memory = try clBuffer(buffer, op: "upload", role: "destination", needed: offset + source.count)
             guard source.count > 0, let base = source.baseAddress else { return }
-            // Blocking: the caller's memory may go away once we return.
-            try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_TRUE), offset * 4, source.count * 4, base, 0, nil, nil),
-                      call: "clEnqueueWriteBuffer")
+            try enqueueWrite(memory, offset: offset * 4, from: UnsafeRawPointer(base), bytes: source.count * 4)
         }
     }
+
+    /// Enqueues a write of `bytes` from `source` without waiting for the device: the bytes are copied to a
+    /// staged host copy first (the caller's memory may go away once we return). Over `stagingLimitBytes` the
+    /// write is blocking instead.
+    private func enqueueWrite(_ memory: cl_mem, offset: Int, from source: UnsafeRawPointer, bytes: Int) throws {
+        if bytes > Self.stagingLimitBytes {
+            hostWaits += 1
+            try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_TRUE), offset, bytes, source, 0, nil, nil),
+                      call: "clEnqueueWriteBuffer")
+            releaseStagedCopies()
+            return
+        }
+        if stagedBytes + bytes > Self.stagingLimitBytes { try finishQueue() }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        copy.copyMemory(from: source, byteCount: bytes)
+        stagedCopies.append(copy)
+        stagedBytes += bytes
+        try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_FALSE), offset, bytes, copy, 0, nil, nil),
+                  call: "clEnqueueWriteBuffer")
+    }
+
+    /// Frees the staged host copies; only after the queue has drained.
+    private func releaseStagedCopies() {
+        for copy in stagedCopies { copy.deallocate() }
+        stagedCopies.removeAll(keepingCapacity: true)
+        stagedBytes = 0
+    }
+
+    /// `clFinish`, counted as a host wait; then the staged copies are freed.
+    private func finishQueue() throws {
+        hostWaits += 1
+        try check(clFinish(queue), call: "clFinish")
+        releaseStagedCopies()
+    }
+
+    /// How many times the host has waited for this device so far (blocking reads and large blocking writes,
+    /// `clFinish`, event waits). An encoder forward enqueues everything without waiting; downloading its pooled
+    /// output is the one wait per batch.
+    public var hostWaitCount: Int { locked { hostWaits } }
 
     public func download(_ buffer: any DeviceBuffer, offset: Int, into destination: UnsafeMutableBufferPointer<Float>) throws {
         try locked {
             guard offset >= 0 else { throw BackendError.invalidArgument(op: "download", detail: "offset \(offset) < 0") }
             let memory = try clBuffer(buffer, op: "download", role: "source", needed: offset + destination.count)
             guard destination.count > 0, let base = destination.baseAddress else {
-                try check(clFinish(queue), call: "clFinish")
+                try finishQueue()
                 return
             }
+            // A blocking read on the in-order queue returns after every earlier command: staged copies are free.
+            hostWaits += 1
             try check(clEnqueueReadBuffer(queue, memory, cl_bool(CL_TRUE), offset * 4, destination.count * 4, base, 0, nil, nil),
                       call: "clEnqueueReadBuffer")
+            releaseStagedCopies()
         }
     }
 
     public func synchronize() throws {
-        try locked { try check(clFinish(queue), call: "clFinish") }
+        try locked { try finishQueue() }
     }
 
     public func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,
@@ -278,8 +330,12 @@ public final class OpenCLBackend: ComputeBackend {
         return event
     }
 
-    /// Copies `values` into the named int scratch buffer (blocking) and returns it.
+    /// The named int scratch buffer holding `values`: written without waiting (staged), and not at all when it
+    /// already holds them.
     private func intBuffer(_ key: String, _ values: [Int32]) throws -> cl_mem {
+        if let scratch = intScratch[key], scratch.count >= values.count, scratch.values == values {
+            return scratch.memory
+        }
         if intScratch[key].map({ $0.count < values.count }) ?? true {
             if let old = intScratch[key] { clReleaseMemObject(old.memory); intScratch[key] = nil }
             let count = Swift.max(values.count, 256)
@@ -293,15 +349,16 @@ public final class OpenCLBackend: ComputeBackend {
                 throw BackendError.deviceFailure(device: name, call: "clCreateBuffer", code: Int(status),
                                                  name: openCLErrorName(Int(status)))
             }
-            intScratch[key] = (memory, count)
+            intScratch[key] = (memory, count, [])
         }
         let memory = intScratch[key]!.memory
+        intScratch[key]!.values = []
         if !values.isEmpty {
-            try values.withUnsafeBufferPointer { v in
-                try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_TRUE), 0, v.count * 4, v.baseAddress, 0, nil, nil),
-                          call: "clEnqueueWriteBuffer")
+            try values.withUnsafeBytes { v in
+                try enqueueWrite(memory, offset: 0, from: v.baseAddress!, bytes: v.count)
             }
         }
+        intScratch[key]!.values = values
         return memory
     }
 
@@ -568,6 +625,7 @@ public final class OpenCLBackend: ComputeBackend {
                                                     wantEvent: true) else { return [] }
                 defer { clReleaseEvent(event) }
                 var e: cl_event? = event
+                hostWaits += 1
                 try check(clWaitForEvents(1, &e), call: "clWaitForEvents")
                 var start: cl_ulong = 0, end: cl_ulong = 0
                 try check(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_START), 8, &start, nil),

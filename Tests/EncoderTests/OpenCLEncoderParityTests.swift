@@ -103,3 +103,33 @@ struct OpenCLEncoderFusedAttentionTests {
         }
     }
 }
+
+/// No host round trips inside a forward: the whole encoder (embeddings, every layer, pooling) is enqueued
+/// without the host waiting; downloading the pooled output is the one wait per batch. Checked with the
+/// backend's wait counter on a BERT, a RoBERTa (per-token position ids) and an MPNet (position bias upload)
+/// model, for the first batch and for later batches of other shapes; the pooled values still match HF.
+@Suite("OpenCL forward: one host wait per batch", .serialized)
+struct OpenCLHostWaitTests {
+    @Test("forward + pool + download waits once", arguments: ["bert_gelu", "roberta_gelu", "mpnet_gelu"])
+    func oneWaitPerBatch(model: String) throws {
+        let backend = try OpenCLBackend(deviceIndex: 0)
+        let fx = try EncoderFixture(model)
+        let encoder = try Encoder(config: fx.config, weights: try fx.directory.loadWeights(), backend: backend)
+        let h = fx.config.hiddenSize, L = fx.config.numLayers
+        let expected = try NpyArray(path: FixturePaths.file("\(model)/pool_mean.npy")).floats
+        for range in [0..<7, 7..<12, 12..<fx.n, 0..<7] {
+            let b = fx.batch(range)
+            let pooled = try backend.allocate(count: range.count * h)
+            let before = backend.hostWaitCount
+            let out = try encoder.forward(ids: b.ids, typeIds: nil, lengths: b.lengths, batch: range.count, seq: b.seq,
+                                          layers: [L])
+            try backend.pool(hidden: try #require(out[L]), lengths: b.lengths, batch: range.count, seq: b.seq, cols: h,
+                             mode: .mean, out: pooled, outOffset: 0, outStride: h)
+            #expect(backend.hostWaitCount == before, "\(model) \(range): the host waited inside the forward")
+            let values = try backend.read(pooled)
+            #expect(backend.hostWaitCount == before + 1, "\(model) \(range): \(backend.hostWaitCount - before) waits")
+            let d = maxAbsDiff(values[...], expected[(range.lowerBound * h)..<(range.upperBound * h)])
+            #expect(d <= 1e-4, "\(model) \(range): pooled mean vs sentence-transformers \(d)")
+        }
+    }
+}
