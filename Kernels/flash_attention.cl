@@ -18,9 +18,9 @@
 #define FA_SC ((FA_BQ * FA_BK + FA_WG - 1) / FA_WG)      // scores per work-item per K tile
 
 __kernel __attribute__((reqd_work_group_size(FA_WG, 1, 1)))
-void flash_attention(__global const float* qkv, __global const int* lengths, const int seq, const int heads,
-                     const int headDim, const float scale, __global const float* bias, const int hasBias,
-                     __global float* out) {
+void flash_attention(__global const REAL* qkv, __global const int* lengths, const int seq, const int heads,
+                     const int headDim, const float scale, __global const REAL* bias, const int hasBias,
+                     __global REAL* out) {
     __local float qTile[FA_BQ * FA_DMAX];
     __local float kTile[FA_BK * FA_KSTRIDE];
     __local float vTile[FA_BK * FA_DMAX];
@@ -39,18 +39,18 @@ void flash_attention(__global const float* qkv, __global const int* lengths, con
     const int rowStride = 3 * hidden;
     const int length = min(max(lengths[b], 0), seq);
     const int rows = min(FA_BQ, seq - q0);   // query rows of this tile inside the sequence
-    __global const float* base = qkv + (long)b * seq * rowStride + h * D;
-    __global float* o = out + ((long)b * seq + q0) * hidden + h * D;
+    __global const REAL* base = qkv + (long)b * seq * rowStride + h * D;
+    __global REAL* o = out + ((long)b * seq + q0) * hidden + h * D;
 
     if (q0 >= length) {
-        for (int e = lid; e < rows * D; e += FA_WG) o[(long)(e / D) * hidden + e % D] = 0.0f;
+        for (int e = lid; e < rows * D; e += FA_WG) ST(o, (long)(e / D) * hidden + e % D, 0.0f);
         return;
     }
 
     // Q tile (rows past the sequence's end are zero; they are computed but not stored).
     for (int e = lid; e < FA_BQ * D; e += FA_WG) {
         const int r = e / D, d = e - (e / D) * D;
-        qTile[r * FA_DMAX + d] = r < rows ? base[(long)(q0 + r) * rowStride + d] : 0.0f;
+        qTile[r * FA_DMAX + d] = r < rows ? LD(base, (long)(q0 + r) * rowStride + d) : 0.0f;
     }
     for (int r = lid; r < FA_BQ; r += FA_WG) { rowMax[r] = -INFINITY; rowSum[r] = 0.0f; }
 
@@ -67,9 +67,9 @@ void flash_attention(__global const float* qkv, __global const int* lengths, con
             const int key = j0 + c;
             float kv = 0.0f, vv = 0.0f;
             if (key < length) {
-                __global const float* row = base + (long)key * rowStride + d;
-                kv = row[hidden];
-                vv = row[2 * hidden];
+                __global const REAL* row = base + (long)key * rowStride + d;
+                kv = LD(row, hidden);
+                vv = LD(row, 2 * hidden);
             }
             kTile[c * FA_KSTRIDE + d] = kv;
             vTile[c * FA_DMAX + d] = vv;
@@ -101,7 +101,7 @@ void flash_attention(__global const float* qkv, __global const int* lengths, con
                     float s = -INFINITY;
                     if (key < length) {
                         s = dots[k] * scale;
-                        if (hasBias && r < rows) s += bias[((long)h * seq + q0 + r) * seq + key];
+                        if (hasBias && r < rows) s += LD(bias, ((long)h * seq + q0 + r) * seq + key);
                     }
                     pTile[r * FA_BK + c] = s;
                 }
@@ -116,7 +116,7 @@ void flash_attention(__global const float* qkv, __global const int* lengths, con
                 float dot = 0.0f;
                 for (int d = 0; d < D; d++) dot = fma(qTile[r * FA_DMAX + d], kTile[c * FA_KSTRIDE + d], dot);
                 s = dot * scale;
-                if (hasBias && r < rows) s += bias[((long)h * seq + q0 + r) * seq + key];
+                if (hasBias && r < rows) s += LD(bias, ((long)h * seq + q0 + r) * seq + key);
             }
             pTile[e] = s;
         }
@@ -208,7 +208,7 @@ void flash_attention(__global const float* qkv, __global const int* lengths, con
         if (e < rows * D) {
             const int r = e / D, d = e - (e / D) * D;
             const float total = rowSum[r];
-            o[(long)r * hidden + d] = total > 0.0f ? acc[k] / total : 0.0f;
+            ST(o, (long)r * hidden + d, total > 0.0f ? acc[k] / total : 0.0f);
         }
     }
 }

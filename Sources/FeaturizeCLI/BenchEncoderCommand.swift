@@ -2,6 +2,7 @@ import ArgumentParser
 import Backend
 import Encoder
 import Featurize
+import OpenCLBackend
 import Foundation
 import ModelIO
 
@@ -24,6 +25,7 @@ struct BenchEncoderCommand: ParsableCommand {
     var runs: Int = 10
     @Option(help: "Warm-up runs (not timed).")
     var warmup: Int = 3
+    @OptionGroup var precision: ComputePrecisionOption
     @Option(name: .customLong("hidden-out"), help: "Write the last hidden state [batch, seq, hidden] as float32 .npy.")
     var hiddenOut: String?
 
@@ -35,6 +37,8 @@ struct BenchEncoderCommand: ParsableCommand {
         guard devices.count == 1, let target = devices.first else {
             throw ValidationError("--device \(device) names \(devices.count) devices; bench-encoder times one")
         }
+        // OpenCL devices of the registry make their backend in the requested precision (one line says which runs).
+        ComputePrecision.requested = precision.computePrecision
         let backend = try target.makeBackend()
         let encoder = try Encoder(config: dir.config, weights: try dir.loadWeights(), backend: backend)
         let lengths = [Int32](repeating: Int32(seq), count: batch)

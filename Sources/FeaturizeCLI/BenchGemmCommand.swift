@@ -10,6 +10,7 @@ struct BenchGemmCommand: ParsableCommand {
         shouldDisplay: false)
 
     @OptionGroup var openCL: OpenCLDeviceOptions
+    @OptionGroup var precision: ComputePrecisionOption
     @Option(help: "Token rows (M).")
     var tokens: Int = 4096
     @Option(help: "Hidden sizes, comma-separated (384 = MiniLM, 768 = BERT-base).")
@@ -29,7 +30,8 @@ struct BenchGemmCommand: ParsableCommand {
         guard !hiddenSizes.isEmpty, hiddenSizes.allSatisfy({ $0 > 0 }), tokens > 0, repetitions > 0, warmup >= 0 else {
             throw ValidationError("--hidden needs positive integers, --tokens and --repetitions > 0")
         }
-        let backend = try OpenCLBackend(deviceIndex: index, profiling: true)
+        let computePrecision = precision.resolved(deviceIndex: index)
+        let backend = try OpenCLBackend(deviceIndex: index, profiling: true, precision: computePrecision)
         let variants: [GemmVariant?]
         switch variant {
         case "default": variants = [nil]
@@ -38,7 +40,7 @@ struct BenchGemmCommand: ParsableCommand {
         case "both": variants = [.tiled, .registerBlocked]
         default: throw ValidationError("--variant must be default, tiled, register-blocked (or cpu) or both")
         }
-        print("bench-gemm on \(backend.name): parameters from \(backend.parameterSource)")
+        print("bench-gemm on \(backend.name), compute precision \(computePrecision.rawValue): parameters from \(backend.parameterSource)")
         print("  \(backend.parameters)")
         print("  linear with bias + GELU epilogue; GFLOP/s = 2*M*N*K / median device time of \(repetitions) runs")
         for h in hiddenSizes {
@@ -55,7 +57,7 @@ struct BenchGemmCommand: ParsableCommand {
         guard attention else { return }
         print("  attention core, fused (flash_attention, blocks \(backend.parameters.flashBlockQ)x"
             + "\(backend.parameters.flashBlockK), \(backend.parameters.flashGroupSize) work-items) vs unfused "
-            + "(Q·Kᵀ, softmax, P·V); default \(backend.parameters.attentionVariant.rawValue);")
+            + "(Q·Kᵀ, softmax, P·V); default \(backend.defaultAttentionVariant.rawValue);")
         print("  TFLOP/s = 4*batch*heads*seq²*headDim / median wall clock (incl. synchronisation) of \(repetitions) runs")
         for h in hiddenSizes {
             let heads = 12  // MiniLM (384 = 12 x 32) and BERT-base (768 = 12 x 64)

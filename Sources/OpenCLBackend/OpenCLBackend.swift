@@ -1,5 +1,6 @@
 import Backend
 import COpenCL
+import DataFormats
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -10,6 +11,7 @@ import Darwin
 /// It holds a reference on its context, so a buffer that outlives its backend is still released into a live
 /// context (and `context` can never name a freed, reused one).
 public final class OpenCLBuffer: DeviceBuffer {
+    /// Elements (float32 on the host side; stored as float or half, see `ComputePrecision`).
     public let count: Int
     let memory: cl_mem
     let context: cl_context
@@ -40,6 +42,11 @@ public final class OpenCLBackend: ComputeBackend {
     public let parameterSource: String
     /// Whether the program came from the on-disk binary cache.
     public let programFromCache: Bool
+    /// How buffers are stored (fp32, or fp16: half storage with float arithmetic). Every buffer of this
+    /// backend uses it; `upload`/`download` convert, so callers always see float32.
+    public let precision: ComputePrecision
+    /// Bytes per stored element.
+    private var elementSize: Int { precision.elementSize }
     public var name: String { device.label }
 
     let context: cl_context
@@ -67,8 +74,14 @@ public final class OpenCLBackend: ComputeBackend {
     public var maxScoreScratchElements = 32 << 20
 
     /// Opens OpenCL device `deviceIndex` (see `OpenCLDiscovery.devices`). `parameters` nil: the table
-    /// defaults or the device's tuning file. `profiling`: enables event timing (`timeGemm`).
-    public init(deviceIndex: Int, parameters explicitParameters: KernelParameters? = nil, profiling: Bool = false) throws {
+    /// defaults or the device's tuning file. `profiling`: enables event timing (`timeGemm`). `precision`: fp32
+    /// (exact) or fp16 (half storage); tf32 is refused here — resolve it first with `ComputePrecision.resolve`.
+    public init(deviceIndex: Int, parameters explicitParameters: KernelParameters? = nil, profiling: Bool = false,
+                precision: ComputePrecision = .fp32) throws {
+        guard precision != .tf32 else {
+            throw BackendError.invalidArgument(op: "OpenCLBackend", detail: "tf32 has no kernels in this build (use ComputePrecision.resolve)")
+        }
+        self.precision = precision
         let devices = OpenCLDiscovery.devices
         guard deviceIndex >= 0, deviceIndex < devices.count else {
             throw BackendError.unavailable(reason: devices.isEmpty
@@ -102,7 +115,8 @@ public final class OpenCLBackend: ComputeBackend {
         }
         do {
             (program, programFromCache) = try ProgramBuilder.build(context: context, device: device,
-                                                                    options: parameters.buildOptions)
+                                                                    options: parameters.buildOptions
+                                                                        + " -DFZ_HALF=\(precision == .fp16 ? 1 : 0)")
         } catch {
             clReleaseCommandQueue(queue)
             clReleaseContext(context)
@@ -141,7 +155,7 @@ public final class OpenCLBackend: ComputeBackend {
 
     func allocateBuffer(count: Int) throws -> OpenCLBuffer {
         guard count >= 0 else { throw BackendError.invalidArgument(op: "allocate", detail: "count \(count) < 0") }
-        let bytes = Swift.max(count, 1) * MemoryLayout<Float>.size
+        let bytes = Swift.max(count, 1) * elementSize
         if device.maxAllocation > 0, bytes > device.maxAllocation {
             throw BackendError.outOfMemory(device: name, call: "clCreateBuffer (over CL_DEVICE_MAX_MEM_ALLOC_SIZE "
                 + "\(device.maxAllocation))", bytes: bytes)
@@ -175,6 +189,11 @@ public final class OpenCLBackend: ComputeBackend {
             guard offset >= 0 else { throw BackendError.invalidArgument(op: "upload", detail: "offset \(offset) < 0") }
             let memory = try clBuffer(buffer, op: "upload", role: "destination", needed: offset + source.count)
             guard source.count > 0, let base = source.baseAddress else { return }
+            if precision == .fp16 {
+                let half = source.map(floatToHalfBits)
+                try half.withUnsafeBytes { try enqueueWrite(memory, offset: offset * 2, from: $0.baseAddress!, bytes: $0.count) }
+                return
+            }
             try enqueueWrite(memory, offset: offset * 4, from: UnsafeRawPointer(base), bytes: source.count * 4)
         }
     }
@@ -228,8 +247,17 @@ public final class OpenCLBackend: ComputeBackend {
             }
             // A blocking read on the in-order queue returns after every earlier command: staged copies are free.
             hostWaits += 1
-            try check(clEnqueueReadBuffer(queue, memory, cl_bool(CL_TRUE), offset * 4, destination.count * 4, base, 0, nil, nil),
-                      call: "clEnqueueReadBuffer")
+            if precision == .fp16 {
+                var half = [UInt16](repeating: 0, count: destination.count)
+                try half.withUnsafeMutableBytes { h in
+                    try check(clEnqueueReadBuffer(queue, memory, cl_bool(CL_TRUE), offset * 2, h.count, h.baseAddress, 0, nil, nil),
+                              call: "clEnqueueReadBuffer")
+                }
+                for i in 0..<half.count { destination[i] = halfBitsToFloat(half[i]) }
+            } else {
+                try check(clEnqueueReadBuffer(queue, memory, cl_bool(CL_TRUE), offset * 4, destination.count * 4, base, 0, nil, nil),
+                          call: "clEnqueueReadBuffer")
+            }
             releaseStagedCopies()
         }
     }
@@ -250,7 +278,8 @@ public final class OpenCLBackend: ComputeBackend {
             if src == dst, sourceOffset < destinationOffset + count, destinationOffset < sourceOffset + count {
                 throw BackendError.invalidArgument(op: "copy", detail: "source and destination ranges overlap")
             }
-            try check(clEnqueueCopyBuffer(queue, src, dst, sourceOffset * 4, destinationOffset * 4, count * 4, 0, nil, nil),
+            let e = elementSize
+            try check(clEnqueueCopyBuffer(queue, src, dst, sourceOffset * e, destinationOffset * e, count * e, 0, nil, nil),
                       call: "clEnqueueCopyBuffer")
         }
     }
@@ -490,8 +519,12 @@ public final class OpenCLBackend: ComputeBackend {
     public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
                           scale: Float, positionBias: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
         try attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim, scale: scale,
-                      positionBias: positionBias, out: out, variant: parameters.attentionVariant)
+                      positionBias: positionBias, out: out, variant: defaultAttentionVariant)
     }
+
+    /// The attention `attention` runs: the parameters' choice in fp32; always fused in fp16, so the scores and
+    /// probabilities stay float32 in local memory (the unfused path would store them as half).
+    public var defaultAttentionVariant: AttentionVariant { precision == .fp16 ? .fused : parameters.attentionVariant }
 
     /// Whether `attention` with `variant` runs the fused kernel for head size `headDim` (it needs
     /// headDim <= `KernelParameters.flashMaxHeadDim`; larger heads run unfused).

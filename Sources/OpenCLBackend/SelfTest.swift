@@ -30,7 +30,17 @@ public enum OpenCLSelfTest {
     public static func run(_ backend: OpenCLBackend, otherVariant: OpenCLBackend? = nil,
                            report: (Result) -> Void) throws -> [Result] {
         var results: [Result] = []
-        func record(_ r: Result) { results.append(r); report(r) }
+        // fp16 (half storage): inputs and outputs are rounded to half (relative 2^-11), so the tolerances are
+        // the stated fp16 bounds (docs/ENCODER.md); the unfused attention also stores its scores as half.
+        let half = backend.precision == .fp16
+        func record(_ r: Result) {
+            var r = r
+            if half, r.tolerance > 0 {
+                let bound = r.op.hasPrefix("attention") && r.op.contains("unfused") ? 3e-2 : r.op.hasPrefix("linear") || r.op.hasPrefix("attention") ? 5e-3 : 1e-2
+                r = Result(op: r.op, shape: r.shape, error: r.error, tolerance: Swift.max(r.tolerance, bound))
+            }
+            results.append(r); report(r)
+        }
         var random = Random(seed: 0x5EED)
 
         let linearShapes: [(Int, Int, Int)] = [
