@@ -32,6 +32,7 @@ struct BenchGemmCommand: ParsableCommand {
         }
         let computePrecision = precision.resolved(deviceIndex: index)
         let backend = try OpenCLBackend(deviceIndex: index, profiling: true, precision: computePrecision)
+        if let note = backend.tensorCoreNote { StandardError.line(note) }
         let variants: [GemmVariant?]
         switch variant {
         case "default": variants = [nil]
@@ -40,7 +41,7 @@ struct BenchGemmCommand: ParsableCommand {
         case "both": variants = [.tiled, .registerBlocked]
         default: throw ValidationError("--variant must be default, tiled, register-blocked (or cpu) or both")
         }
-        print("bench-gemm on \(backend.name), compute precision \(computePrecision.rawValue): parameters from \(backend.parameterSource)")
+        print("bench-gemm on \(backend.name), compute precision \(backend.precision.rawValue)\(backend.usesTensorCores ? " (tensor cores)" : ""): parameters from \(backend.parameterSource)")
         print("  \(backend.parameters)")
         print("  linear with bias + GELU epilogue; GFLOP/s = 2*M*N*K / median device time of \(repetitions) runs")
         for h in hiddenSizes {

@@ -16,6 +16,7 @@ struct SelfTestCommand: ParsableCommand {
         let index = try openCL.index()
         let computePrecision = precision.resolved(deviceIndex: index)
         let backend = try OpenCLBackend(deviceIndex: index, precision: computePrecision)
+        if let note = backend.tensorCoreNote { StandardError.line(note) }
         // The other GEMM variant with otherwise identical parameters, so both kernels are checked on this device.
         var otherParameters = backend.parameters
         otherParameters.gemmVariant = backend.parameters.gemmVariant == .tiled ? .registerBlocked : .tiled
@@ -24,7 +25,7 @@ struct SelfTestCommand: ParsableCommand {
             otherParameters.gemmVariant = .tiled
         }
         let other = try OpenCLBackend(deviceIndex: index, parameters: otherParameters, precision: computePrecision)
-        print("selftest on \(backend.name), compute precision \(computePrecision.rawValue): parameters from \(backend.parameterSource)")
+        print("selftest on \(backend.name), compute precision \(backend.precision.rawValue): parameters from \(backend.parameterSource)")
         print("  \(backend.parameters)")
         let results = try OpenCLSelfTest.run(backend, otherVariant: other) { print($0) }
         let failed = results.filter { !$0.passed }

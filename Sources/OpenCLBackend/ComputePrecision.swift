@@ -6,13 +6,15 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
     /// Weights and activations stored as IEEE half on the device (core `vload_half` / `vstore_half`, no
     /// extension), every accumulation, softmax and LayerNorm statistic in float32. Any OpenCL device.
     case fp16
-    /// TF32 tensor-core GEMMs (NVIDIA `mma.sync`): requested, never assumed — see `resolved(for:)`.
+    /// TF32 tensor-core GEMMs (NVIDIA inline PTX `mma.sync`, `Kernels/mma_gemm.cl`), float32 buffers and
+    /// everything else float32. Requested, never assumed: the backend builds the kernel and checks a self-test
+    /// GEMM at start-up, and runs fp32 when either fails (`OpenCLBackend.tensorCoreNote`).
     case tf32
 
-    /// The precision that actually runs on `device`, and the one line saying which path runs (nil for fp32,
-    /// which needs no note). This build has portable kernels only: fp16 runs them with half storage on any
-    /// device; tf32 needs tensor-core kernels, which this build does not have, so it falls back to fp32 and
-    /// says so (never a result of unknown accuracy).
+    /// The precision to open `device` with, and a line saying which path runs when that is already known (nil
+    /// for fp32, which needs no note, and for tf32 on NVIDIA, where the backend's start-up probe decides and
+    /// says so in `OpenCLBackend.tensorCoreNote`). fp16 runs the portable kernels with half storage on any
+    /// device; tf32 elsewhere than on NVIDIA falls back to fp32 at once.
     public static func resolve(_ requested: ComputePrecision, for device: OpenCLDeviceInfo)
         -> (precision: ComputePrecision, note: String?) {
         switch requested {
@@ -21,10 +23,9 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
         case .fp16:
             return (.fp16, "\(device.label): compute precision fp16: half storage, float32 arithmetic (portable kernels)")
         case .tf32:
-            let reason = device.vendor.lowercased().contains("nvidia")
-                ? "no tensor-core (mma.sync) kernels in this build"
-                : "tensor cores need an NVIDIA device"
-            return (.fp32, "\(device.label): compute precision tf32 unavailable (\(reason)); running fp32 portable kernels")
+            if device.vendor.lowercased().contains("nvidia") { return (.tf32, nil) }
+            return (.fp32, "\(device.label): compute precision tf32 unavailable (tensor cores need an NVIDIA device); "
+                + "running fp32 portable kernels")
         }
     }
 
@@ -58,6 +59,8 @@ extension OpenCLBackend {
         guard deviceIndex >= 0, deviceIndex < devices.count else { return try OpenCLBackend(deviceIndex: deviceIndex) }
         let (precision, note) = ComputePrecision.resolve(requested, for: devices[deviceIndex])
         if let note { fputs(note + "\n", stderr) }
-        return try OpenCLBackend(deviceIndex: deviceIndex, precision: precision)
+        let backend = try OpenCLBackend(deviceIndex: deviceIndex, precision: precision)
+        if let probe = backend.tensorCoreNote { fputs(probe + "\n", stderr) }
+        return backend
     }
 }

@@ -42,9 +42,15 @@ public final class OpenCLBackend: ComputeBackend {
     public let parameterSource: String
     /// Whether the program came from the on-disk binary cache.
     public let programFromCache: Bool
-    /// How buffers are stored (fp32, or fp16: half storage with float arithmetic). Every buffer of this
-    /// backend uses it; `upload`/`download` convert, so callers always see float32.
-    public let precision: ComputePrecision
+    /// How buffers are stored and GEMMs computed: fp32; fp16 (half storage with float arithmetic: every
+    /// buffer of this backend; `upload`/`download` convert, so callers always see float32); tf32 (float32
+    /// buffers, tensor-core GEMMs, only after the start-up probe passed — else fp32, see `tensorCoreNote`).
+    public private(set) var precision: ComputePrecision
+    /// What the tf32 start-up probe found (nil when tf32 was not requested).
+    public private(set) var tensorCoreNote: String?
+    /// The tf32 GEMM program and kernel (`Kernels/mma_gemm.cl`), when the probe passed.
+    private var tensorCoreProgram: cl_program?
+    private var tensorCoreKernel: cl_kernel?
     /// Bytes per stored element.
     private var elementSize: Int { precision.elementSize }
     public var name: String { device.label }
@@ -78,9 +84,6 @@ public final class OpenCLBackend: ComputeBackend {
     /// (exact) or fp16 (half storage); tf32 is refused here — resolve it first with `ComputePrecision.resolve`.
     public init(deviceIndex: Int, parameters explicitParameters: KernelParameters? = nil, profiling: Bool = false,
                 precision: ComputePrecision = .fp32) throws {
-        guard precision != .tf32 else {
-            throw BackendError.invalidArgument(op: "OpenCLBackend", detail: "tf32 has no kernels in this build (use ComputePrecision.resolve)")
-        }
         self.precision = precision
         let devices = OpenCLDiscovery.devices
         guard deviceIndex >= 0, deviceIndex < devices.count else {
@@ -125,7 +128,47 @@ public final class OpenCLBackend: ComputeBackend {
         self.context = context
         self.queue = queue
         pthread_mutex_init(lock, nil)
+        if precision == .tf32 { startTensorCores() }
     }
+
+    /// tf32: builds the tensor-core program and runs a self-test GEMM against a float64 host reference; uses it
+    /// only if both work, otherwise falls back to fp32 (`precision`) and says why in `tensorCoreNote`.
+    private func startTensorCores() {
+        do {
+            let (program, _) = try ProgramBuilder.build(context: context, device: device,
+                                                        options: parameters.buildOptions + " -DFZ_HALF=0",
+                                                        source: ProgramBuilder.tensorCoreSource)
+            tensorCoreProgram = program
+            var status: cl_int = 0
+            let created = ProgramBuilder.compilerLock.withLock { clCreateKernel(program, "gemm_nt_mma_tf32", &status) }
+            guard let kernel = created, status == CL_SUCCESS else {
+                throw BackendError.deviceFailure(device: name, call: "clCreateKernel(gemm_nt_mma_tf32)", code: Int(status),
+                                                 name: openCLErrorName(Int(status)))
+            }
+            tensorCoreKernel = kernel
+            let worst = try TensorCoreProbe.worstError(self)
+            guard worst <= TensorCoreProbe.tolerance else {
+                throw BackendError.invalidArgument(op: "tf32 self-test", detail: "GEMM error \(worst) over \(TensorCoreProbe.tolerance)")
+            }
+            tensorCoreNote = "\(name): compute precision tf32: tensor cores (mma.sync) verified (self-test GEMM error \(worst)); running tf32 GEMMs"
+        } catch {
+            if let kernel = tensorCoreKernel { clReleaseKernel(kernel) }
+            if let program = tensorCoreProgram { clReleaseProgram(program) }
+            tensorCoreKernel = nil
+            tensorCoreProgram = nil
+            precision = .fp32
+            let reason: String
+            if case let BackendError.unavailable(text) = error {
+                reason = "the tensor-core kernel did not build" + (text.contains("mma") || text.contains("asm") ? " (inline PTX not accepted)" : "")
+            } else {
+                reason = "\(error)"
+            }
+            tensorCoreNote = "\(name): compute precision tf32 unavailable (\(reason)); running fp32 portable kernels"
+        }
+    }
+
+    /// Whether `linear` runs on tensor cores (tf32 after a passed probe).
+    public var usesTensorCores: Bool { tensorCoreKernel != nil }
 
     deinit {
         clFinish(queue)
@@ -133,6 +176,8 @@ public final class OpenCLBackend: ComputeBackend {
         scoreScratch = nil
         for (_, scratch) in intScratch { clReleaseMemObject(scratch.memory) }
         for (_, kernel) in kernels { clReleaseKernel(kernel) }
+        if let kernel = tensorCoreKernel { clReleaseKernel(kernel) }
+        if let program = tensorCoreProgram { clReleaseProgram(program) }
         clReleaseProgram(program)
         clReleaseCommandQueue(queue)
         clReleaseContext(context)
@@ -319,8 +364,8 @@ public final class OpenCLBackend: ComputeBackend {
     /// Returns the event when `wantEvent` (the caller releases it).
     @discardableResult
     func launch(_ kernelName: String, _ arguments: [Argument], global: [Int], local: [Int]?,
-                wantEvent: Bool = false) throws -> cl_event? {
-        let kernel = try kernel(kernelName)
+                wantEvent: Bool = false, kernel explicitKernel: cl_kernel? = nil) throws -> cl_event? {
+        let kernel = try explicitKernel ?? kernel(kernelName)
         for (index, argument) in arguments.enumerated() {
             let status: cl_int
             switch argument {
@@ -416,7 +461,7 @@ public final class OpenCLBackend: ComputeBackend {
     @discardableResult
     func enqueueLinear(input: any DeviceBuffer, rows: Int, inFeatures: Int, weight: any DeviceBuffer,
                        bias: (any DeviceBuffer)?, outFeatures: Int, activation: Activation?, out: any DeviceBuffer,
-                       variant: GemmVariant, wantEvent: Bool) throws -> cl_event? {
+                       variant: GemmVariant, wantEvent: Bool, tensorCores: Bool = true) throws -> cl_event? {
         guard rows >= 0, inFeatures >= 1, outFeatures >= 1 else {
             throw BackendError.invalidArgument(op: "linear", detail: "rows \(rows), inFeatures \(inFeatures), outFeatures \(outFeatures)")
         }
@@ -430,6 +475,11 @@ public final class OpenCLBackend: ComputeBackend {
             .int(biasMemory == nil ? 0 : 1), .int(Self.activationCode(activation)), .buffer(c),
         ]
         let p = parameters
+        if tensorCores, let mma = tensorCoreKernel {
+            return try launch("gemm_nt_mma_tf32", arguments,
+                              global: [(outFeatures + 63) / 64 * 128, (rows + 63) / 64], local: [128, 1],
+                              wantEvent: wantEvent, kernel: mma)
+        }
         switch variant {
         case .tiled:
             let localN = p.tileN / p.workPerThreadN, localM = p.tileM / p.workPerThreadM
@@ -655,7 +705,7 @@ public final class OpenCLBackend: ComputeBackend {
                 guard let event = try enqueueLinear(input: input, rows: rows, inFeatures: inFeatures, weight: weight,
                                                     bias: bias, outFeatures: outFeatures, activation: activation,
                                                     out: out, variant: variant ?? parameters.gemmVariant,
-                                                    wantEvent: true) else { return [] }
+                                                    wantEvent: true, tensorCores: variant == nil) else { return [] }
                 defer { clReleaseEvent(event) }
                 var e: cl_event? = event
                 hostWaits += 1
