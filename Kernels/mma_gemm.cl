@@ -102,3 +102,95 @@ void gemm_nt_mma_tf32(const int M, const int N, const int K,
         }
     }
 }
+
+// The same GEMM for compute precision fp16 on NVIDIA: half buffers (A, B, bias, C read and written as IEEE half
+// bits), half products with float32 accumulation through mma.m16n8k16 (.f16). Local tiles hold pairs of
+// consecutive k values packed into one 32-bit word (lower k in the low half), which is how the fragments are
+// laid out: A a0 (group, k 2t..2t+1), a1 (group + 8, 2t..), a2 (group, 2t + 8..), a3 (group + 8, 2t + 8..);
+// B b0 (k 2t..2t+1, n = group), b1 (k 2t + 8.., n = group); C as above. Same launch.
+#define MMA_BKP (MMA_BK / 2)
+
+inline uint half_pair(__global const ushort* p, const long index, const int valid0, const int valid1) {
+    const uint lo = valid0 ? (uint)p[index] : 0u;
+    const uint hi = valid1 ? (uint)p[index + 1] : 0u;
+    return lo | (hi << 16);
+}
+
+__kernel __attribute__((reqd_work_group_size(128, 1, 1)))
+void gemm_nt_mma_f16(const int M, const int N, const int K,
+                     __global const ushort* A, __global const ushort* B,
+                     __global const half* bias, const int hasBias, const int activation,
+                     __global half* C) {
+    __local uint As[MMA_BM][MMA_BKP + MMA_PAD];
+    __local uint Bs[MMA_BN][MMA_BKP + MMA_PAD];
+    const int tid = get_local_id(0);
+    const int lane = tid & 31, warp = tid >> 5;
+    const int group = lane >> 2, t = lane & 3;
+    const int warpM = (warp >> 1) * 32, warpN = (warp & 1) * 32;
+    const int m0 = get_group_id(1) * MMA_BM, n0 = get_group_id(0) * MMA_BN;
+
+    float acc[2][4][4];
+    #pragma unroll
+    for (int i = 0; i < 2; i++)
+        #pragma unroll
+        for (int j = 0; j < 4; j++)
+            #pragma unroll
+            for (int v = 0; v < 4; v++) acc[i][j][v] = 0.0f;
+
+    for (int k0 = 0; k0 < K; k0 += MMA_BK) {
+        for (int e = tid; e < MMA_BM * MMA_BKP; e += 128) {
+            const int r = e / MMA_BKP, c = e - (e / MMA_BKP) * MMA_BKP;
+            const int col = k0 + 2 * c;
+            const int row = m0 + r, nrow = n0 + r;
+            As[r][c] = half_pair(A, (long)row * K + col, row < M && col < K, row < M && col + 1 < K);
+            Bs[r][c] = half_pair(B, (long)nrow * K + col, nrow < N && col < K, nrow < N && col + 1 < K);
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+        #pragma unroll
+        for (int kp = 0; kp < MMA_BKP; kp += 8) {
+            uint a[2][4], b[4][2];
+            #pragma unroll
+            for (int i = 0; i < 2; i++) {
+                const int r = warpM + i * 16 + group;
+                a[i][0] = As[r][kp + t];
+                a[i][1] = As[r + 8][kp + t];
+                a[i][2] = As[r][kp + t + 4];
+                a[i][3] = As[r + 8][kp + t + 4];
+            }
+            #pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const int n = warpN + j * 8 + group;
+                b[j][0] = Bs[n][kp + t];
+                b[j][1] = Bs[n][kp + t + 4];
+            }
+            #pragma unroll
+            for (int i = 0; i < 2; i++) {
+                #pragma unroll
+                for (int j = 0; j < 4; j++) {
+                    asm volatile(
+                        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+                        "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                        : "+f"(acc[i][j][0]), "+f"(acc[i][j][1]), "+f"(acc[i][j][2]), "+f"(acc[i][j][3])
+                        : "r"(a[i][0]), "r"(a[i][1]), "r"(a[i][2]), "r"(a[i][3]), "r"(b[j][0]), "r"(b[j][1]));
+                }
+            }
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+
+    #pragma unroll
+    for (int i = 0; i < 2; i++) {
+        #pragma unroll
+        for (int j = 0; j < 4; j++) {
+            #pragma unroll
+            for (int v = 0; v < 4; v++) {
+                const int row = m0 + warpM + i * 16 + group + (v >= 2 ? 8 : 0);
+                const int col = n0 + warpN + j * 8 + 2 * t + (v & 1);
+                if (row < M && col < N) {
+                    const float value = acc[i][j][v] + (hasBias ? vload_half(col, bias) : 0.0f);
+                    vstore_half_rte(apply_activation(value, activation), (long)row * N + col, C);
+                }
+            }
+        }
+    }
+}

@@ -21,6 +21,8 @@ public enum ComputePrecision: String, Sendable, CaseIterable {
         case .fp32:
             return (.fp32, nil)
         case .fp16:
+            // On NVIDIA the backend probes its tensor-core GEMM and says which path runs.
+            if device.vendor.lowercased().contains("nvidia") { return (.fp16, nil) }
             return (.fp16, "\(device.label): compute precision fp16: half storage, float32 arithmetic (portable kernels)")
         case .tf32:
             if device.vendor.lowercased().contains("nvidia") { return (.tf32, nil) }

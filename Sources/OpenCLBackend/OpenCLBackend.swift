@@ -46,9 +46,10 @@ public final class OpenCLBackend: ComputeBackend {
     /// buffer of this backend; `upload`/`download` convert, so callers always see float32); tf32 (float32
     /// buffers, tensor-core GEMMs, only after the start-up probe passed — else fp32, see `tensorCoreNote`).
     public private(set) var precision: ComputePrecision
-    /// What the tf32 start-up probe found (nil when tf32 was not requested).
+    /// What the tensor-core start-up probe found (nil when it did not run).
     public private(set) var tensorCoreNote: String?
-    /// The tf32 GEMM program and kernel (`Kernels/mma_gemm.cl`), when the probe passed.
+    /// The tensor-core GEMM program and kernel (`Kernels/mma_gemm.cl`: tf32, or f16 for fp16), when the probe
+    /// passed.
     private var tensorCoreProgram: cl_program?
     private var tensorCoreKernel: cl_kernel?
     /// Bytes per stored element.
@@ -81,9 +82,11 @@ public final class OpenCLBackend: ComputeBackend {
 
     /// Opens OpenCL device `deviceIndex` (see `OpenCLDiscovery.devices`). `parameters` nil: the table
     /// defaults or the device's tuning file. `profiling`: enables event timing (`timeGemm`). `precision`: fp32
-    /// (exact) or fp16 (half storage); tf32 is refused here — resolve it first with `ComputePrecision.resolve`.
+    /// (exact), fp16 (half storage) or tf32. `tensorCores`: whether to probe the tensor-core GEMM — nil: for
+    /// tf32 always, for fp16 on NVIDIA devices; a failed probe leaves fp16 on its portable kernels and turns
+    /// tf32 into fp32 (`tensorCoreNote` says which).
     public init(deviceIndex: Int, parameters explicitParameters: KernelParameters? = nil, profiling: Bool = false,
-                precision: ComputePrecision = .fp32) throws {
+                precision: ComputePrecision = .fp32, tensorCores: Bool? = nil) throws {
         self.precision = precision
         let devices = OpenCLDiscovery.devices
         guard deviceIndex >= 0, deviceIndex < devices.count else {
@@ -128,42 +131,50 @@ public final class OpenCLBackend: ComputeBackend {
         self.context = context
         self.queue = queue
         pthread_mutex_init(lock, nil)
-        if precision == .tf32 { startTensorCores() }
+        let probe = tensorCores ?? (precision == .tf32 || (precision == .fp16 && device.vendor.lowercased().contains("nvidia")))
+        if probe, precision != .fp32 { startTensorCores() }
     }
 
-    /// tf32: builds the tensor-core program and runs a self-test GEMM against a float64 host reference; uses it
-    /// only if both work, otherwise falls back to fp32 (`precision`) and says why in `tensorCoreNote`.
+    /// Builds the tensor-core program and runs a self-test GEMM against a float64 host reference; uses it only
+    /// if both work, otherwise falls back (tf32 to fp32, fp16 to its portable kernels) and says why in
+    /// `tensorCoreNote`.
     private func startTensorCores() {
+        let kernelName = precision == .tf32 ? "gemm_nt_mma_tf32" : "gemm_nt_mma_f16"
         do {
             let (program, _) = try ProgramBuilder.build(context: context, device: device,
                                                         options: parameters.buildOptions + " -DFZ_HALF=0",
                                                         source: ProgramBuilder.tensorCoreSource)
             tensorCoreProgram = program
             var status: cl_int = 0
-            let created = ProgramBuilder.compilerLock.withLock { clCreateKernel(program, "gemm_nt_mma_tf32", &status) }
+            let created = ProgramBuilder.compilerLock.withLock { clCreateKernel(program, kernelName, &status) }
             guard let kernel = created, status == CL_SUCCESS else {
-                throw BackendError.deviceFailure(device: name, call: "clCreateKernel(gemm_nt_mma_tf32)", code: Int(status),
+                throw BackendError.deviceFailure(device: name, call: "clCreateKernel(\(kernelName))", code: Int(status),
                                                  name: openCLErrorName(Int(status)))
             }
             tensorCoreKernel = kernel
             let worst = try TensorCoreProbe.worstError(self)
-            guard worst <= TensorCoreProbe.tolerance else {
-                throw BackendError.invalidArgument(op: "tf32 self-test", detail: "GEMM error \(worst) over \(TensorCoreProbe.tolerance)")
+            let bound = TensorCoreProbe.tolerance(precision)
+            guard worst <= bound else {
+                throw BackendError.invalidArgument(op: "\(precision.rawValue) tensor-core self-test", detail: "GEMM error \(worst) over \(bound)")
             }
-            tensorCoreNote = "\(name): compute precision tf32: tensor cores (mma.sync) verified (self-test GEMM error \(worst)); running tf32 GEMMs"
+            tensorCoreNote = "\(name): compute precision \(precision.rawValue): tensor cores (mma.sync) verified (self-test GEMM error "
+                + "\(worst)); running \(precision.rawValue) tensor-core GEMMs"
         } catch {
             if let kernel = tensorCoreKernel { clReleaseKernel(kernel) }
             if let program = tensorCoreProgram { clReleaseProgram(program) }
             tensorCoreKernel = nil
             tensorCoreProgram = nil
-            precision = .fp32
+            let requested = precision
+            if precision == .tf32 { precision = .fp32 }
             let reason: String
             if case let BackendError.unavailable(text) = error {
                 reason = "the tensor-core kernel did not build" + (text.contains("mma") || text.contains("asm") ? " (inline PTX not accepted)" : "")
             } else {
                 reason = "\(error)"
             }
-            tensorCoreNote = "\(name): compute precision tf32 unavailable (\(reason)); running fp32 portable kernels"
+            tensorCoreNote = requested == .tf32
+                ? "\(name): compute precision tf32 unavailable (\(reason)); running fp32 portable kernels"
+                : "\(name): compute precision fp16: tensor cores unavailable (\(reason)); running the portable fp16 kernels"
         }
     }
 
@@ -476,7 +487,7 @@ public final class OpenCLBackend: ComputeBackend {
         ]
         let p = parameters
         if tensorCores, let mma = tensorCoreKernel {
-            return try launch("gemm_nt_mma_tf32", arguments,
+            return try launch(precision == .tf32 ? "gemm_nt_mma_tf32" : "gemm_nt_mma_f16", arguments,
                               global: [(outFeatures + 63) / 64 * 128, (rows + 63) / 64], local: [128, 1],
                               wantEvent: wantEvent, kernel: mma)
         }

@@ -41,7 +41,7 @@ public enum OpenCLSelfTest {
             }
             // tf32 (tensor cores): GEMM products of 10-bit-mantissa inputs, the probe's bound.
             if r.op.hasPrefix("linear"), backend.usesTensorCores || otherVariant?.usesTensorCores == true {
-                r = Result(op: r.op, shape: r.shape, error: r.error, tolerance: Swift.max(r.tolerance, TensorCoreProbe.tolerance))
+                r = Result(op: r.op, shape: r.shape, error: r.error, tolerance: Swift.max(r.tolerance, TensorCoreProbe.tolerance(backend.precision)))
             }
             results.append(r); report(r)
         }

@@ -105,5 +105,12 @@ struct ComputePrecisionTests {
             results.append(try b.read(out))
         }
         #expect(results[0] == results[1])
+        // fp16 with the tensor-core probe forced on PoCL: the f16 kernel does not build either; the portable fp16
+        // kernels run (still half storage) and the note says so.
+        let half = try OpenCLBackend(deviceIndex: 0, precision: .fp16, tensorCores: true)
+        let halfNote = try #require(half.tensorCoreNote)
+        #expect(half.precision == .fp16 && !half.usesTensorCores)
+        #expect(halfNote.contains("tensor cores unavailable") && halfNote.contains("portable fp16"))
+        #expect(try OpenCLBackend(deviceIndex: 0, precision: .fp16).tensorCoreNote == nil)   // not probed off NVIDIA
     }
 }
