@@ -55,13 +55,21 @@ inline void load_tile_vector(__global const REAL* matrix, const int rows, const 
     }
 }
 
+// GEMM_DB=1: two local buffers per operand (double buffering): the tiles of step k+1 are loaded into one while
+// step k computes from the other, one barrier per step instead of two (twice the local memory).
+#if GEMM_DB
+  #define GEMM_BUFFERS 2
+#else
+  #define GEMM_BUFFERS 1
+#endif
+
 __kernel __attribute__((reqd_work_group_size(RTS_N, RTS_M, 1)))
 void gemm_nt_tiled(const int M, const int N, const int K,
                    __global const REAL* A, __global const REAL* B,
                    __global const REAL* bias, const int hasBias, const int activation,
                    __global REAL* C) {
-    __local float tileA[TS_K][TS_M + TILE_PAD];
-    __local float tileB[TS_K][TS_N + TILE_PAD];
+    __local float tileA[GEMM_BUFFERS][TS_K][TS_M + TILE_PAD];
+    __local float tileB[GEMM_BUFFERS][TS_K][TS_N + TILE_PAD];
     const int tn = get_local_id(0);
     const int tm = get_local_id(1);
     const int tid = tm * RTS_N + tn;
@@ -75,33 +83,55 @@ void gemm_nt_tiled(const int M, const int N, const int K,
         for (int j = 0; j < WPT_N; j++) acc[i][j] = 0.0f;
     }
 
+    // Loads the A and B tiles of step k0 into buffer `buf`.
+    #define GEMM_LOAD_TILES(k0, buf) \
+        for (int idx = tid; idx < TS_M * (TS_K / VW); idx += TILE_THREADS) { \
+            const int r = idx / (TS_K / VW); \
+            const int c = (idx % (TS_K / VW)) * VW; \
+            load_tile_vector(A, M, K, m0 + r, (k0) + c, &tileA[buf][c][r], TS_M + TILE_PAD); \
+        } \
+        for (int idx = tid; idx < TS_N * (TS_K / VW); idx += TILE_THREADS) { \
+            const int r = idx / (TS_K / VW); \
+            const int c = (idx % (TS_K / VW)) * VW; \
+            load_tile_vector(B, N, K, n0 + r, (k0) + c, &tileB[buf][c][r], TS_N + TILE_PAD); \
+        }
+    // acc += the products of buffer `buf`.
+    #define GEMM_COMPUTE(buf) \
+        _Pragma("unroll 4") \
+        for (int k = 0; k < TS_K; k++) { \
+            float a[WPT_M], b[WPT_N]; \
+            _Pragma("unroll") \
+            for (int i = 0; i < WPT_M; i++) a[i] = tileA[buf][k][tm + i * RTS_M]; \
+            _Pragma("unroll") \
+            for (int j = 0; j < WPT_N; j++) b[j] = tileB[buf][k][tn + j * RTS_N]; \
+            _Pragma("unroll") \
+            for (int i = 0; i < WPT_M; i++) { \
+                _Pragma("unroll") \
+                for (int j = 0; j < WPT_N; j++) acc[i][j] = fma(a[i], b[j], acc[i][j]); \
+            } \
+        }
+
+#if GEMM_DB
+    GEMM_LOAD_TILES(0, 0)
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int buf = 0;
     for (int k0 = 0; k0 < K; k0 += TS_K) {
-        for (int idx = tid; idx < TS_M * (TS_K / VW); idx += TILE_THREADS) {
-            const int r = idx / (TS_K / VW);
-            const int c = (idx % (TS_K / VW)) * VW;
-            load_tile_vector(A, M, K, m0 + r, k0 + c, &tileA[c][r], TS_M + TILE_PAD);
-        }
-        for (int idx = tid; idx < TS_N * (TS_K / VW); idx += TILE_THREADS) {
-            const int r = idx / (TS_K / VW);
-            const int c = (idx % (TS_K / VW)) * VW;
-            load_tile_vector(B, N, K, n0 + r, k0 + c, &tileB[c][r], TS_N + TILE_PAD);
-        }
+        // The other buffer was last read in the previous step, which the barrier below it ended.
+        if (k0 + TS_K < K) { GEMM_LOAD_TILES(k0 + TS_K, buf ^ 1) }
+        GEMM_COMPUTE(buf)
         barrier(CLK_LOCAL_MEM_FENCE);
-        #pragma unroll 4
-        for (int k = 0; k < TS_K; k++) {
-            float a[WPT_M], b[WPT_N];
-            #pragma unroll
-            for (int i = 0; i < WPT_M; i++) a[i] = tileA[k][tm + i * RTS_M];
-            #pragma unroll
-            for (int j = 0; j < WPT_N; j++) b[j] = tileB[k][tn + j * RTS_N];
-            #pragma unroll
-            for (int i = 0; i < WPT_M; i++) {
-                #pragma unroll
-                for (int j = 0; j < WPT_N; j++) acc[i][j] = fma(a[i], b[j], acc[i][j]);
-            }
-        }
+        buf ^= 1;
+    }
+#else
+    for (int k0 = 0; k0 < K; k0 += TS_K) {
+        GEMM_LOAD_TILES(k0, 0)
+        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_COMPUTE(0)
         barrier(CLK_LOCAL_MEM_FENCE);
     }
+#endif
+    #undef GEMM_LOAD_TILES
+    #undef GEMM_COMPUTE
 
     #pragma unroll
     for (int i = 0; i < WPT_M; i++) {

@@ -57,8 +57,9 @@ struct BenchEncoderCommand: ParsableCommand {
         // Linear layers (QKV, output, two FFN) + attention products, multiply-add = 2 FLOPs.
         let linear = 2.0 * Double(batch * seq) * Double(c.numLayers) * Double(4 * c.hiddenSize * c.hiddenSize + 2 * c.hiddenSize * c.intermediateSize)
         let attention = 2.0 * 2.0 * Double(batch) * Double(seq * seq) * Double(c.hiddenSize) * Double(c.numLayers)
-        print(String(format: "bench-encoder %@ on %@: batch %d x seq %d, median %.2f ms over %d runs, %.1f texts/s, %.0f tokens/s, %.1f GFLOP/s",
-                     (model as NSString).lastPathComponent, backend.name, batch, seq, median * 1e3, runs,
+        let precisionLabel = (backend as? OpenCLBackend).map { " [\($0.precision.rawValue)\($0.usesTensorCores ? ", tensor cores" : "")]" } ?? ""
+        print(String(format: "bench-encoder %@ on %@%@: batch %d x seq %d, median %.2f ms over %d runs, %.1f texts/s, %.0f tokens/s, %.1f GFLOP/s",
+                     (model as NSString).lastPathComponent, backend.name, precisionLabel, batch, seq, median * 1e3, runs,
                      Double(batch) / median, Double(batch * seq) / median, (linear + attention) / median / 1e9))
         if let hiddenOut, let state = output[last] {
             let values = try backend.read(state)

@@ -54,6 +54,9 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
     /// 1: GELU uses a polynomial erf (|error| <= 1.5e-7; CPU devices, where the library erf is slow);
     /// 0: the OpenCL built-in erf.
     public var approximateErf: Int = 0
+    /// Tiled GEMM: 1 = double-buffered local tiles (`GEMM_DB`: the next K tile loads while the current one
+    /// computes, one barrier per step, twice the local memory); 0 = one buffer, two barriers per step.
+    public var doubleBufferGemm: Int = 0
     /// Fused or three-kernel attention (head sizes over `flashMaxHeadDim` always run unfused).
     public var attentionVariant: AttentionVariant = .fused
     /// Fused attention: query rows per work-group (`FA_BQ`), keys per streamed K/V tile (`FA_BK`) and
@@ -168,7 +171,8 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         if device.maxWorkGroupSize > 0, threads > device.maxWorkGroupSize {
             return "tiled GEMM needs \(threads) work-items per group; device allows \(device.maxWorkGroupSize)"
         }
-        let local = tileK * (tileM + tileN + 2) * 4
+        if doubleBufferGemm != 0 && doubleBufferGemm != 1 { return "doubleBufferGemm must be 0 or 1" }
+        let local = tileK * (tileM + tileN + 2) * 4 * (doubleBufferGemm + 1)
         if device.localMemory > 0, local > device.localMemory {
             return "tiled GEMM needs \(local) bytes of local memory; device has \(device.localMemory)"
         }
@@ -204,7 +208,8 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         "-DTS_M=\(tileM) -DTS_N=\(tileN) -DTS_K=\(tileK) -DWPT_M=\(workPerThreadM) -DWPT_N=\(workPerThreadN) "
             + "-DVW=\(vectorWidth) -DCPU_RM=\(cpuBlockM) -DCPU_RN=\(cpuBlockN) -DBG_RM=\(batchedBlockM) "
             + "-DBG_RN=\(batchedBlockN) -DROW_WG=\(rowGroupSize) -DERF_APPROX=\(approximateErf) "
-            + "-DFA_BQ=\(flashBlockQ) -DFA_BK=\(flashBlockK) -DFA_WG=\(flashGroupSize) -DFA_DMAX=\(Self.flashMaxHeadDim)"
+            + "-DFA_BQ=\(flashBlockQ) -DFA_BK=\(flashBlockK) -DFA_WG=\(flashGroupSize) -DFA_DMAX=\(Self.flashMaxHeadDim) "
+            + "-DGEMM_DB=\(doubleBufferGemm)"
     }
 
     public var description: String { serialized.split(separator: "\n").joined(separator: " ") }
@@ -226,6 +231,7 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         ("batchedBlockN", \.batchedBlockN), ("batchedLocalN", \.batchedLocalN),
         ("batchedLocalM", \.batchedLocalM), ("rowGroupSize", \.rowGroupSize), ("approximateErf", \.approximateErf),
         ("flashBlockQ", \.flashBlockQ), ("flashBlockK", \.flashBlockK), ("flashGroupSize", \.flashGroupSize),
+        ("doubleBufferGemm", \.doubleBufferGemm),
     ]
 
     /// The tuning-file text of these parameters.
@@ -368,10 +374,13 @@ extension KernelParameters {
                                              (64, 128, 16, 4, 8, 4), (128, 128, 8, 8, 8, 4), (64, 64, 32, 4, 4, 4),
                                              (128, 128, 16, 8, 8, 8), (32, 32, 16, 4, 4, 4), (64, 64, 16, 4, 4, 2),
                                              (128, 128, 32, 8, 8, 4), (128, 64, 32, 8, 4, 4)] {
-                var p = base
-                p.gemmVariant = .tiled
-                p.tileM = tm; p.tileN = tn; p.tileK = tk; p.workPerThreadM = wm; p.workPerThreadN = wn; p.vectorWidth = vw
-                candidates.append(p)
+                for doubleBuffer in [0, 1] {
+                    var p = base
+                    p.gemmVariant = .tiled
+                    p.tileM = tm; p.tileN = tn; p.tileK = tk; p.workPerThreadM = wm; p.workPerThreadN = wn; p.vectorWidth = vw
+                    p.doubleBufferGemm = doubleBuffer
+                    candidates.append(p)
+                }
             }
         }
         var seen: [KernelParameters] = []
