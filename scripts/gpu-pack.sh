@@ -5,8 +5,13 @@
 #   libOpenCL.so.1       the ocl-icd loader (found next to the binary through RUNPATH $ORIGIN)
 #   lib*.so*             any other non-system library the binary links (e.g. OpenBLAS), copied likewise
 #   vendors/nvidia.icd   an ICD file naming libnvidia-opencl.so.1 (the driver's OpenCL library)
-#   gpu-check.sh         the check: devices, kernel self-test, GEMM throughput
-# Usage: scripts/gpu-pack.sh [OUT_DIR]     then on the device:  OUT_DIR/gpu-check.sh
+#   clblast_gemm         Benchmarks/clblast_gemm.c built against Debian's CLBlast (libclblast-dev, installed
+#   libclblast.so.1      here if missing), with its library, for the side-by-side GEMM numbers
+#   gpu_torch_baseline.py  the PyTorch side (the GPU machine's python3 has torch + transformers)
+#   tok/, corpus.txt     MiniLM's tokenizer files (for the random models) and 8,192 demo texts, one per line
+#   gpu-check.sh         the check: devices, self-test per precision, GEMM/attention vs CLBlast, encoder and
+#                        `featurize extract` vs PyTorch fp32/TF32/fp16 (see its header)
+# Usage: scripts/gpu-pack.sh [OUT_DIR]     then on the device:  OUT_DIR/gpu-check.sh [--out LOGS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-.gpu}"
@@ -33,7 +38,23 @@ ldd "$bin" | awk '$3 ~ /^\// {print $3}' | while read -r lib; do
 done
 echo "libnvidia-opencl.so.1" > "$out/vendors/nvidia.icd"
 cp scripts/gpu-check.sh "$out/gpu-check.sh"
-# Tokenizer files for the random models of scripts/gpu-encoder-check.sh.
+cp Benchmarks/gpu_torch_baseline.py "$out/"
+# CLBlast, the tuned OpenCL BLAS, for the side-by-side GEMM numbers.
+if [ ! -f /usr/include/clblast_c.h ]; then
+    apt-get install -y libclblast-dev >/dev/null || echo "gpu-pack: libclblast-dev not installed: no CLBlast comparison" >&2
+fi
+if [ -f /usr/include/clblast_c.h ]; then
+    cc -O2 -o "$out/clblast_gemm" Benchmarks/clblast_gemm.c -lclblast -lOpenCL -Wl,-rpath,'$ORIGIN'
+    cp -L "$(ldconfig -p | awk '/libclblast\.so\.1 / {print $NF; exit}')" "$out/libclblast.so.1"
+fi
+# A real length-mixed corpus: the first 8,192 demo texts (scripts/fetch_assets.py demo), one per line.
+if [ -f data/demo/movie-reviews.csv ]; then
+    python3 -c "
+import csv, sys
+rows = csv.DictReader(open('data/demo/movie-reviews.csv', encoding='utf-8'))
+sys.stdout.write(''.join(' '.join(r['text'].split()) + '\\n' for _, r in zip(range(8192), rows)))" > "$out/corpus.txt"
+fi
+# Tokenizer files for the random models of gpu-check.sh.
 mkdir -p "$out/tok"
 for f in tokenizer.json vocab.txt tokenizer_config.json special_tokens_map.json; do
     [ -f models/all-MiniLM-L6-v2/$f ] && cp models/all-MiniLM-L6-v2/$f "$out/tok/"
