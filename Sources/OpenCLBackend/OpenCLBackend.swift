@@ -48,10 +48,13 @@ public final class OpenCLBackend: ComputeBackend {
     public private(set) var precision: ComputePrecision
     /// What the tensor-core start-up probe found (nil when it did not run).
     public private(set) var tensorCoreNote: String?
-    /// The tensor-core GEMM program and kernel (`Kernels/mma_gemm.cl`: tf32, or f16 for fp16), when the probe
-    /// passed.
-    private var tensorCoreProgram: cl_program?
+    /// The tensor-core GEMM (`gemm_nt_mma` of `Kernels/gemm_mma.cl`, in the program when it was built with
+    /// `FZ_MMA=1`), when the probe passed.
     private var tensorCoreKernel: cl_kernel?
+    /// Why the program was built without the tensor-core GEMM although it was asked for (its build failed).
+    private var tensorCoreBuildFailure: String?
+    /// Whether the tensor-core GEMM is the emulation (`FZ_MMA_EMULATE`, tests).
+    private var tensorCoresEmulated = false
     /// Bytes per stored element.
     private var elementSize: Int { precision.elementSize }
     public var name: String { device.label }
@@ -84,9 +87,10 @@ public final class OpenCLBackend: ComputeBackend {
     /// defaults or the device's tuning file. `profiling`: enables event timing (`timeGemm`). `precision`: fp32
     /// (exact), fp16 (half storage) or tf32. `tensorCores`: whether to probe the tensor-core GEMM — nil: for
     /// tf32 always, for fp16 on NVIDIA devices; a failed probe leaves fp16 on its portable kernels and turns
-    /// tf32 into fp32 (`tensorCoreNote` says which).
+    /// tf32 into fp32 (`tensorCoreNote` says which). `emulateTensorCores` (tests): the tensor-core GEMM's tiling
+    /// and fragment layout without PTX (`FZ_MMA_EMULATE`), so the whole tf32/fp16 path runs on any device.
     public init(deviceIndex: Int, parameters explicitParameters: KernelParameters? = nil, profiling: Bool = false,
-                precision: ComputePrecision = .fp32, tensorCores: Bool? = nil) throws {
+                precision: ComputePrecision = .fp32, tensorCores: Bool? = nil, emulateTensorCores: Bool = false) throws {
         self.precision = precision
         let devices = OpenCLDiscovery.devices
         guard deviceIndex >= 0, deviceIndex < devices.count else {
@@ -119,32 +123,46 @@ public final class OpenCLBackend: ComputeBackend {
             throw BackendError.deviceFailure(device: label, call: "clCreateCommandQueue", code: Int(status),
                                              name: openCLErrorName(Int(status)))
         }
+        // Tensor cores: the program with the mma GEMM (FZ_MMA=1); if the compiler rejects it, without.
+        let wantsTensorCores = precision != .fp32
+            && (tensorCores ?? (precision == .tf32 || (precision == .fp16 && device.vendor.lowercased().contains("nvidia"))))
+        let baseOptions = parameters.buildOptions + " -DFZ_HALF=\(precision == .fp16 ? 1 : 0)"
+        var buildFailure: String? = nil
         do {
-            (program, programFromCache) = try ProgramBuilder.build(context: context, device: device,
-                                                                    options: parameters.buildOptions
-                                                                        + " -DFZ_HALF=\(precision == .fp16 ? 1 : 0)")
+            if wantsTensorCores {
+                let mmaOptions = baseOptions + " -DFZ_MMA=1 -DMMA_TF32=\(precision == .tf32 ? 1 : 0)"
+                    + (emulateTensorCores ? " -DFZ_MMA_EMULATE=1" : "")
+                do {
+                    (program, programFromCache) = try ProgramBuilder.build(context: context, device: device, options: mmaOptions)
+                } catch {
+                    buildFailure = "\(error)"
+                    (program, programFromCache) = try ProgramBuilder.build(context: context, device: device,
+                                                                            options: baseOptions + " -DFZ_MMA=0")
+                }
+            } else {
+                (program, programFromCache) = try ProgramBuilder.build(context: context, device: device,
+                                                                        options: baseOptions + " -DFZ_MMA=0")
+            }
         } catch {
             clReleaseCommandQueue(queue)
             clReleaseContext(context)
             throw error
         }
+        tensorCoreBuildFailure = buildFailure
+        tensorCoresEmulated = emulateTensorCores
         self.context = context
         self.queue = queue
         pthread_mutex_init(lock, nil)
-        let probe = tensorCores ?? (precision == .tf32 || (precision == .fp16 && device.vendor.lowercased().contains("nvidia")))
-        if probe, precision != .fp32 { startTensorCores() }
+        if wantsTensorCores { startTensorCores() }
     }
 
     /// Builds the tensor-core program and runs a self-test GEMM against a float64 host reference; uses it only
     /// if both work, otherwise falls back (tf32 to fp32, fp16 to its portable kernels) and says why in
     /// `tensorCoreNote`.
     private func startTensorCores() {
-        let kernelName = precision == .tf32 ? "gemm_nt_mma_tf32" : "gemm_nt_mma_f16"
+        let kernelName = "gemm_nt_mma"
         do {
-            let (program, _) = try ProgramBuilder.build(context: context, device: device,
-                                                        options: parameters.buildOptions + " -DFZ_HALF=0",
-                                                        source: ProgramBuilder.tensorCoreSource)
-            tensorCoreProgram = program
+            if let failure = tensorCoreBuildFailure { throw BackendError.unavailable(reason: failure) }
             var status: cl_int = 0
             let created = ProgramBuilder.compilerLock.withLock { clCreateKernel(program, kernelName, &status) }
             guard let kernel = created, status == CL_SUCCESS else {
@@ -157,13 +175,11 @@ public final class OpenCLBackend: ComputeBackend {
             guard worst <= bound else {
                 throw BackendError.invalidArgument(op: "\(precision.rawValue) tensor-core self-test", detail: "GEMM error \(worst) over \(bound)")
             }
-            tensorCoreNote = "\(name): compute precision \(precision.rawValue): tensor cores (mma.sync) verified (self-test GEMM error "
+            tensorCoreNote = "\(name): compute precision \(precision.rawValue): tensor cores (mma.sync\(tensorCoresEmulated ? ", emulated" : "")) verified (self-test GEMM error "
                 + "\(worst)); running \(precision.rawValue) tensor-core GEMMs"
         } catch {
             if let kernel = tensorCoreKernel { clReleaseKernel(kernel) }
-            if let program = tensorCoreProgram { clReleaseProgram(program) }
             tensorCoreKernel = nil
-            tensorCoreProgram = nil
             let requested = precision
             if precision == .tf32 { precision = .fp32 }
             let reason: String
@@ -188,7 +204,6 @@ public final class OpenCLBackend: ComputeBackend {
         for (_, scratch) in intScratch { clReleaseMemObject(scratch.memory) }
         for (_, kernel) in kernels { clReleaseKernel(kernel) }
         if let kernel = tensorCoreKernel { clReleaseKernel(kernel) }
-        if let program = tensorCoreProgram { clReleaseProgram(program) }
         clReleaseProgram(program)
         clReleaseCommandQueue(queue)
         clReleaseContext(context)
@@ -487,7 +502,7 @@ public final class OpenCLBackend: ComputeBackend {
         ]
         let p = parameters
         if tensorCores, let mma = tensorCoreKernel {
-            return try launch(precision == .tf32 ? "gemm_nt_mma_tf32" : "gemm_nt_mma_f16", arguments,
+            return try launch("gemm_nt_mma", arguments,
                               global: [(outFeatures + 63) / 64 * 128, (rows + 63) / 64], local: [128, 1],
                               wantEvent: wantEvent, kernel: mma)
         }

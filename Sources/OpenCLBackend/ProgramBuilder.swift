@@ -8,15 +8,8 @@ enum ProgramBuilder {
     /// Serialises program builds process-wide (see `build`).
     static let compilerLock = ProcessLock()
 
-    /// Kernel files built as programs of their own, never in the main program: `mma_gemm` (NVIDIA inline PTX,
-    /// which no other compiler accepts).
-    static let separatePrograms: Set<String> = ["mma_gemm"]
-
-    /// The concatenated kernel sources of the main program.
-    static let source: String = concatenated(KernelSources.names.filter { !separatePrograms.contains($0) })
-
-    /// `common.cl` and the tensor-core GEMM (`mma_gemm.cl`): the tf32 program.
-    static let tensorCoreSource: String = concatenated(["mma_gemm"])
+    /// The concatenated kernel sources (`gemm_mma.cl` is empty unless built with `-DFZ_MMA=1`).
+    static let source: String = concatenated(KernelSources.names)
 
     /// `common` first, then `names`, each headed by its file name.
     private static func concatenated(_ names: [String]) -> String {

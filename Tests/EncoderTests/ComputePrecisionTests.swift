@@ -80,6 +80,39 @@ struct ComputePrecisionTests {
         #expect(worstCosine >= 0.99999)
     }
 
+    @Test("tensor-core GEMM (tiling and fragment layout emulated on PoCL): tf32 and fp16, every layer within bounds",
+          arguments: [ComputePrecision.tf32, .fp16])
+    func emulatedTensorCores(precision: ComputePrecision) throws {
+        let backend = try OpenCLBackend(deviceIndex: 0, precision: precision, tensorCores: true, emulateTensorCores: true)
+        print(backend.tensorCoreNote ?? "(no note)")
+        #expect(backend.usesTensorCores && backend.precision == precision)
+        #expect(backend.tensorCoreNote?.contains("verified") == true)
+        for model in ["bert_gelu", "mpnet_gelu"] {
+            let fx = try EncoderFixture(model)
+            let encoder = try Encoder(config: fx.config, weights: try fx.directory.loadWeights(), backend: backend)
+            let layers = Array(0...fx.config.numLayers)
+            let h = fx.config.hiddenSize
+            var worstAbs: Float = 0, worstCosine: Float = 1
+            for start in stride(from: 0, to: fx.n, by: 9) {
+                let range = start..<min(fx.n, start + 9)
+                let b = fx.batch(range)
+                let out = try encoder.forward(ids: b.ids, typeIds: nil, lengths: b.lengths, batch: range.count, seq: b.seq,
+                                              layers: layers)
+                for l in layers {
+                    let values = try backend.read(try #require(out[l]))
+                    for (k, i) in range.enumerated() {
+                        let base = k * b.seq * h
+                        let (d, c) = Self.compare(values[base..<base + Int(fx.lengths[i]) * h],
+                                                  fx.reference(layer: l, text: i), cols: h)
+                        worstAbs = max(worstAbs, d); worstCosine = min(worstCosine, c)
+                    }
+                }
+            }
+            print("opencl \(precision.rawValue) tensor cores (emulated) \(model): max abs diff \(worstAbs), min token cosine \(worstCosine)")
+            #expect(worstAbs <= 1.5e-2 && worstCosine >= 0.99999, "\(model) \(precision.rawValue): \(worstAbs), \(worstCosine)")
+        }
+    }
+
     @Test("tf32 on a device without tensor cores: the probe fails cleanly, fp32 runs, with one line saying so")
     func tensorCoreProbeFallsBack() throws {
         let device = try #require(OpenCLDiscovery.devices.first)
