@@ -10,11 +10,11 @@
 // Each work-item computes a BG_RM x BG_RN block. Launch: global (ceil(N/BG_RN), ceil(M/BG_RM), batches),
 // rounded up to the local size.
 __kernel void batched_gemm(const int M, const int N, const int K, const float alpha, const int innerCount,
-                           __global const float* A, const int aOffset, const int aOuter, const int aInner,
+                           __global const REAL* A, const int aOffset, const int aOuter, const int aInner,
                            const int lda,
-                           __global const float* B, const int bOffset, const int bOuter, const int bInner,
+                           __global const REAL* B, const int bOffset, const int bOuter, const int bInner,
                            const int bStrideK, const int bStrideN,
-                           __global float* C, const int cOffset, const int cOuter, const int cInner,
+                           __global REAL* C, const int cOffset, const int cOuter, const int cInner,
                            const int ldc, __global const int* kLimits, const int kLimitBase) {
     const int n0 = get_global_id(0) * BG_RN;
     const int m0 = get_global_id(1) * BG_RM;
@@ -25,9 +25,9 @@ __kernel void batched_gemm(const int M, const int N, const int K, const float al
     // P·V sums only over real keys (K limited to the sequence's length): padding rows never reach the output,
     // even when they hold Inf/NaN. kLimitBase < 0: no limit.
     const int kEnd = kLimitBase < 0 ? K : min(K, max(kLimits[kLimitBase + outer], 0));
-    __global const float* a = A + aOffset + (long)outer * aOuter + (long)inner * aInner;
-    __global const float* b = B + bOffset + (long)outer * bOuter + (long)inner * bInner;
-    __global float* c = C + cOffset + (long)outer * cOuter + (long)inner * cInner;
+    __global const REAL* a = A + aOffset + (long)outer * aOuter + (long)inner * aInner;
+    __global const REAL* b = B + bOffset + (long)outer * bOuter + (long)inner * bInner;
+    __global REAL* c = C + cOffset + (long)outer * cOuter + (long)inner * cInner;
 
     int rowOffset[BG_RM];
     int colOffset[BG_RN];
@@ -45,10 +45,10 @@ __kernel void batched_gemm(const int M, const int N, const int K, const float al
     for (int k = 0; k < kEnd; k++) {
         float av[BG_RM], bv[BG_RN];
         #pragma unroll
-        for (int i = 0; i < BG_RM; i++) av[i] = a[rowOffset[i] + k];
+        for (int i = 0; i < BG_RM; i++) av[i] = LD(a, rowOffset[i] + k);
         const int kOffset = k * bStrideK;
         #pragma unroll
-        for (int j = 0; j < BG_RN; j++) bv[j] = b[kOffset + colOffset[j]];
+        for (int j = 0; j < BG_RN; j++) bv[j] = LD(b, kOffset + colOffset[j]);
         #pragma unroll
         for (int i = 0; i < BG_RM; i++) {
             #pragma unroll
@@ -61,7 +61,7 @@ __kernel void batched_gemm(const int M, const int N, const int K, const float al
         #pragma unroll
         for (int j = 0; j < BG_RN; j++) {
             if (n0 + j >= N) break;
-            c[(long)(m0 + i) * ldc + n0 + j] = alpha * acc[i][j];
+            ST(c, (long)(m0 + i) * ldc + n0 + j, alpha * acc[i][j]);
         }
     }
 }
@@ -72,39 +72,39 @@ __kernel void batched_gemm(const int M, const int N, const int K, const float al
 // [heads, rowsPerMatrix, cols], shared by all sequences: MPNet's relative position bias) to the real keys.
 // Keys >= length get weight exactly 0; max-subtracted; a row with length 0 becomes all zeros.
 // One work-group of ROW_WG work-items per row (the GPU and the CPU-device GEMM variants share it).
-__kernel void masked_softmax(__global float* scores, const int cols, const int rowsPerMatrix, const int heads,
+__kernel void masked_softmax(__global REAL* scores, const int cols, const int rowsPerMatrix, const int heads,
                              __global const int* lengths, const int sequenceBase,
-                             __global const float* bias, const int hasBias) {
+                             __global const REAL* bias, const int hasBias) {
     __local float scratch[ROW_WG];
     const int row = get_group_id(0);
     const int lid = get_local_id(0);
     const int z = row / rowsPerMatrix;
     const int length = min(max(lengths[sequenceBase + z / heads], 0), cols);
-    __global float* x = scores + (long)row * cols;
+    __global REAL* x = scores + (long)row * cols;
 
     float localMax = -INFINITY;
     if (hasBias) {
         // Each work-item adds the bias to the same keys it later exponentiates (no barrier needed).
-        __global const float* b = bias + ((long)(z % heads) * rowsPerMatrix + (row - z * rowsPerMatrix)) * cols;
+        __global const REAL* b = bias + ((long)(z % heads) * rowsPerMatrix + (row - z * rowsPerMatrix)) * cols;
         for (int j = lid; j < length; j += ROW_WG) {
-            const float v = x[j] + b[j];
-            x[j] = v;
+            const float v = LD(x, j) + LD(b, j);
+            ST(x, j, v);
             localMax = fmax(localMax, v);
         }
     } else {
-        for (int j = lid; j < length; j += ROW_WG) localMax = fmax(localMax, x[j]);
+        for (int j = lid; j < length; j += ROW_WG) localMax = fmax(localMax, LD(x, j));
     }
     const float rowMax = row_group_max(localMax, scratch);
 
     float localSum = 0.0f;
     for (int j = lid; j < length; j += ROW_WG) {
-        const float e = exp(x[j] - rowMax);
-        x[j] = e;
+        const float e = exp(LD(x, j) - rowMax);
+        ST(x, j, e);
         localSum += e;
     }
     const float total = row_group_sum(localSum, scratch);
     const float inverse = total > 0.0f ? 1.0f / total : 0.0f;
-    for (int j = lid; j < cols; j += ROW_WG) x[j] = j < length ? x[j] * inverse : 0.0f;
+    for (int j = lid; j < cols; j += ROW_WG) ST(x, j, j < length ? LD(x, j) * inverse : 0.0f);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -113,11 +113,11 @@ __kernel void masked_softmax(__global float* scores, const int cols, const int r
 // Q·Kᵀ form: B(k, n) = b[n * bStrideN + k] (bStrideK must be 1). BG_RM x BG_RN dot products per work-item,
 // float8 over k with a scalar tail. Launch: global (ceil(N/BG_RN), ceil(M/BG_RM), batches).
 __kernel void batched_gemm_nt_vec(const int M, const int N, const int K, const float alpha, const int innerCount,
-                                  __global const float* A, const int aOffset, const int aOuter, const int aInner,
+                                  __global const REAL* A, const int aOffset, const int aOuter, const int aInner,
                                   const int lda,
-                                  __global const float* B, const int bOffset, const int bOuter, const int bInner,
+                                  __global const REAL* B, const int bOffset, const int bOuter, const int bInner,
                                   const int bStrideK, const int bStrideN,
-                                  __global float* C, const int cOffset, const int cOuter, const int cInner,
+                                  __global REAL* C, const int cOffset, const int cOuter, const int cInner,
                                   const int ldc, __global const int* kLimits, const int kLimitBase) {
     const int n0 = get_global_id(0) * BG_RN;
     const int m0 = get_global_id(1) * BG_RM;
@@ -126,8 +126,8 @@ __kernel void batched_gemm_nt_vec(const int M, const int N, const int K, const f
     const int outer = z / innerCount;
     const int inner = z - outer * innerCount;
     const int kEnd = kLimitBase < 0 ? K : min(K, max(kLimits[kLimitBase + outer], 0));
-    __global const float* a[BG_RM];
-    __global const float* b[BG_RN];
+    __global const REAL* a[BG_RM];
+    __global const REAL* b[BG_RN];
     #pragma unroll
     for (int i = 0; i < BG_RM; i++)
         a[i] = A + aOffset + (long)outer * aOuter + (long)inner * aInner + (long)min(m0 + i, M - 1) * lda;
@@ -144,10 +144,10 @@ __kernel void batched_gemm_nt_vec(const int M, const int N, const int K, const f
     for (; k + 8 <= kEnd; k += 8) {
         float8 av[BG_RM];
         #pragma unroll
-        for (int i = 0; i < BG_RM; i++) av[i] = vload8(0, a[i] + k);
+        for (int i = 0; i < BG_RM; i++) av[i] = LD8(a[i] + k);
         #pragma unroll
         for (int j = 0; j < BG_RN; j++) {
-            const float8 bv = vload8(0, b[j] + k);
+            const float8 bv = LD8(b[j] + k);
             #pragma unroll
             for (int i = 0; i < BG_RM; i++) acc[i][j] = fma(av[i], bv, acc[i][j]);
         }
@@ -162,10 +162,10 @@ __kernel void batched_gemm_nt_vec(const int M, const int N, const int K, const f
         #pragma unroll
         for (int i = 0; i < BG_RM; i++) {
             #pragma unroll
-            for (int j = 0; j < BG_RN; j++) tail[i][j] = fma(a[i][k], b[j][k], tail[i][j]);
+            for (int j = 0; j < BG_RN; j++) tail[i][j] = fma(LD(a[i], k), LD(b[j], k), tail[i][j]);
         }
     }
-    __global float* c = C + cOffset + (long)outer * cOuter + (long)inner * cInner;
+    __global REAL* c = C + cOffset + (long)outer * cOuter + (long)inner * cInner;
     #pragma unroll
     for (int i = 0; i < BG_RM; i++) {
         if (m0 + i >= M) break;
@@ -175,7 +175,7 @@ __kernel void batched_gemm_nt_vec(const int M, const int N, const int K, const f
             const float8 s = acc[i][j];
             const float4 h4 = s.lo + s.hi;
             const float2 h2 = h4.lo + h4.hi;
-            c[(long)(m0 + i) * ldc + n0 + j] = alpha * (h2.x + h2.y + tail[i][j]);
+            ST(c, (long)(m0 + i) * ldc + n0 + j, alpha * (h2.x + h2.y + tail[i][j]));
         }
     }
 }
@@ -184,11 +184,11 @@ __kernel void batched_gemm_nt_vec(const int M, const int N, const int K, const f
 // accumulators (outer products over k); the last column block loads and stores element-wise.
 // Launch: global (ceil(N/8), ceil(M/BG_RM), batches).
 __kernel void batched_gemm_nn_vec(const int M, const int N, const int K, const float alpha, const int innerCount,
-                                  __global const float* A, const int aOffset, const int aOuter, const int aInner,
+                                  __global const REAL* A, const int aOffset, const int aOuter, const int aInner,
                                   const int lda,
-                                  __global const float* B, const int bOffset, const int bOuter, const int bInner,
+                                  __global const REAL* B, const int bOffset, const int bOuter, const int bInner,
                                   const int bStrideK, const int bStrideN,
-                                  __global float* C, const int cOffset, const int cOuter, const int cInner,
+                                  __global REAL* C, const int cOffset, const int cOuter, const int cInner,
                                   const int ldc, __global const int* kLimits, const int kLimitBase) {
     const int n0 = get_global_id(0) * 8;
     const int m0 = get_global_id(1) * BG_RM;
@@ -197,42 +197,42 @@ __kernel void batched_gemm_nn_vec(const int M, const int N, const int K, const f
     const int outer = z / innerCount;
     const int inner = z - outer * innerCount;
     const int kEnd = kLimitBase < 0 ? K : min(K, max(kLimits[kLimitBase + outer], 0));
-    __global const float* a[BG_RM];
+    __global const REAL* a[BG_RM];
     #pragma unroll
     for (int i = 0; i < BG_RM; i++)
         a[i] = A + aOffset + (long)outer * aOuter + (long)inner * aInner + (long)min(m0 + i, M - 1) * lda;
-    __global const float* b = B + bOffset + (long)outer * bOuter + (long)inner * bInner + n0;
+    __global const REAL* b = B + bOffset + (long)outer * bOuter + (long)inner * bInner + n0;
     const int width = min(8, N - n0);
     float8 acc[BG_RM];
     #pragma unroll
     for (int i = 0; i < BG_RM; i++) acc[i] = (float8)(0.0f);
     if (width == 8) {
         for (int k = 0; k < kEnd; k++) {
-            const float8 bv = vload8(0, b + (long)k * bStrideK);
+            const float8 bv = LD8(b + (long)k * bStrideK);
             #pragma unroll
-            for (int i = 0; i < BG_RM; i++) acc[i] = fma((float8)(a[i][k]), bv, acc[i]);
+            for (int i = 0; i < BG_RM; i++) acc[i] = fma((float8)(LD(a[i], k)), bv, acc[i]);
         }
     } else {
         for (int k = 0; k < kEnd; k++) {
             float values[8];
             #pragma unroll
-            for (int v = 0; v < 8; v++) values[v] = v < width ? b[(long)k * bStrideK + v] : 0.0f;
+            for (int v = 0; v < 8; v++) values[v] = v < width ? LD(b, (long)k * bStrideK + v) : 0.0f;
             const float8 bv = vload8(0, values);
             #pragma unroll
-            for (int i = 0; i < BG_RM; i++) acc[i] = fma((float8)(a[i][k]), bv, acc[i]);
+            for (int i = 0; i < BG_RM; i++) acc[i] = fma((float8)(LD(a[i], k)), bv, acc[i]);
         }
     }
-    __global float* c = C + cOffset + (long)outer * cOuter + (long)inner * cInner + n0;
+    __global REAL* c = C + cOffset + (long)outer * cOuter + (long)inner * cInner + n0;
     #pragma unroll
     for (int i = 0; i < BG_RM; i++) {
         if (m0 + i >= M) break;
         const float8 r = alpha * acc[i];
         if (width == 8) {
-            vstore8(r, 0, c + (long)(m0 + i) * ldc);
+            ST8(r, c + (long)(m0 + i) * ldc);
         } else {
             float values[8];
             vstore8(r, 0, values);
-            for (int v = 0; v < width; v++) c[(long)(m0 + i) * ldc + v] = values[v];
+            for (int v = 0; v < width; v++) ST(c, (long)(m0 + i) * ldc + v, values[v]);
         }
     }
 }

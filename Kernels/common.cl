@@ -1,6 +1,28 @@
 // Shared helpers for every Featurize kernel. Concatenated first into the one program the backend builds.
 // Build options (-D) the host always defines: see Sources/OpenCLBackend/KernelParameters.swift.
 
+// Storage type of every float buffer. FZ_HALF=0 (compute precision fp32, exact): float. FZ_HALF=1 (fp16):
+// IEEE half, read and written only through the core vload_half / vstore_half functions (no cl_khr_fp16
+// needed); every computation, accumulation and statistic stays in float. LD/ST: element i of a buffer;
+// LD2/LD4/LD8: a vector at a pointer; ST8: store a float8 at a pointer.
+#if FZ_HALF
+  #define REAL half
+  #define LD(p, i) vload_half((i), (p))
+  #define ST(p, i, v) vstore_half_rte((v), (i), (p))
+  #define LD2(p) vload_half2(0, (p))
+  #define LD4(p) vload_half4(0, (p))
+  #define LD8(p) vload_half8(0, (p))
+  #define ST8(v, p) vstore_half8_rte((v), 0, (p))
+#else
+  #define REAL float
+  #define LD(p, i) ((p)[i])
+  #define ST(p, i, v) ((p)[i] = (v))
+  #define LD2(p) vload2(0, (p))
+  #define LD4(p) vload4(0, (p))
+  #define LD8(p) vload8(0, (p))
+  #define ST8(v, p) vstore8((v), 0, (p))
+#endif
+
 // erf for GELU. ERF_APPROX=1 (CPU devices, where the library erf is a slow scalar call that more than halves
 // GEMM throughput on PoCL): Abramowitz & Stegun 7.1.26, |error| <= 1.5e-7 (below float32 GEMM noise).
 // ERF_APPROX=0: the OpenCL built-in erf (GPUs, where it is fast).

@@ -15,18 +15,18 @@
 
 #if VW == 1
   #define VTYPE float
-  #define VLOAD(p) (*(p))
+  #define VLOAD(p) LD(p, 0)
 #elif VW == 2
   #define VTYPE float2
-  #define VLOAD(p) vload2(0, p)
+  #define VLOAD(p) LD2(p)
   #define VSTORE(v, p) vstore2(v, 0, p)
 #elif VW == 4
   #define VTYPE float4
-  #define VLOAD(p) vload4(0, p)
+  #define VLOAD(p) LD4(p)
   #define VSTORE(v, p) vstore4(v, 0, p)
 #elif VW == 8
   #define VTYPE float8
-  #define VLOAD(p) vload8(0, p)
+  #define VLOAD(p) LD8(p)
   #define VSTORE(v, p) vstore8(v, 0, p)
 #else
   #error "VW must be 1, 2, 4 or 8"
@@ -34,7 +34,7 @@
 
 // Loads VW consecutive elements of row `row` (of `rows`) starting at column `col` (of `cols`) into
 // tile[col - col0 + v][r]; zeros outside the matrix.
-inline void load_tile_vector(__global const float* matrix, const int rows, const int cols,
+inline void load_tile_vector(__global const REAL* matrix, const int rows, const int cols,
                              const int row, const int col, __local float* tileColumn, const int ld) {
     // tileColumn points at tile[c][r]; element v goes to tileColumn[v * ld].
     if (row < rows && col + VW <= cols) {
@@ -50,18 +50,26 @@ inline void load_tile_vector(__global const float* matrix, const int rows, const
     } else {
         #pragma unroll
         for (int i = 0; i < VW; i++) {
-            tileColumn[i * ld] = (row < rows && col + i < cols) ? matrix[(long)row * cols + col + i] : 0.0f;
+            tileColumn[i * ld] = (row < rows && col + i < cols) ? LD(matrix, (long)row * cols + col + i) : 0.0f;
         }
     }
 }
 
+// GEMM_DB=1: two local buffers per operand (double buffering): the tiles of step k+1 are loaded into one while
+// step k computes from the other, one barrier per step instead of two (twice the local memory).
+#if GEMM_DB
+  #define GEMM_BUFFERS 2
+#else
+  #define GEMM_BUFFERS 1
+#endif
+
 __kernel __attribute__((reqd_work_group_size(RTS_N, RTS_M, 1)))
 void gemm_nt_tiled(const int M, const int N, const int K,
-                   __global const float* A, __global const float* B,
-                   __global const float* bias, const int hasBias, const int activation,
-                   __global float* C) {
-    __local float tileA[TS_K][TS_M + TILE_PAD];
-    __local float tileB[TS_K][TS_N + TILE_PAD];
+                   __global const REAL* A, __global const REAL* B,
+                   __global const REAL* bias, const int hasBias, const int activation,
+                   __global REAL* C) {
+    __local float tileA[GEMM_BUFFERS][TS_K][TS_M + TILE_PAD];
+    __local float tileB[GEMM_BUFFERS][TS_K][TS_N + TILE_PAD];
     const int tn = get_local_id(0);
     const int tm = get_local_id(1);
     const int tid = tm * RTS_N + tn;
@@ -75,33 +83,55 @@ void gemm_nt_tiled(const int M, const int N, const int K,
         for (int j = 0; j < WPT_N; j++) acc[i][j] = 0.0f;
     }
 
+    // Loads the A and B tiles of step k0 into buffer `buf`.
+    #define GEMM_LOAD_TILES(k0, buf) \
+        for (int idx = tid; idx < TS_M * (TS_K / VW); idx += TILE_THREADS) { \
+            const int r = idx / (TS_K / VW); \
+            const int c = (idx % (TS_K / VW)) * VW; \
+            load_tile_vector(A, M, K, m0 + r, (k0) + c, &tileA[buf][c][r], TS_M + TILE_PAD); \
+        } \
+        for (int idx = tid; idx < TS_N * (TS_K / VW); idx += TILE_THREADS) { \
+            const int r = idx / (TS_K / VW); \
+            const int c = (idx % (TS_K / VW)) * VW; \
+            load_tile_vector(B, N, K, n0 + r, (k0) + c, &tileB[buf][c][r], TS_N + TILE_PAD); \
+        }
+    // acc += the products of buffer `buf`.
+    #define GEMM_COMPUTE(buf) \
+        _Pragma("unroll 4") \
+        for (int k = 0; k < TS_K; k++) { \
+            float a[WPT_M], b[WPT_N]; \
+            _Pragma("unroll") \
+            for (int i = 0; i < WPT_M; i++) a[i] = tileA[buf][k][tm + i * RTS_M]; \
+            _Pragma("unroll") \
+            for (int j = 0; j < WPT_N; j++) b[j] = tileB[buf][k][tn + j * RTS_N]; \
+            _Pragma("unroll") \
+            for (int i = 0; i < WPT_M; i++) { \
+                _Pragma("unroll") \
+                for (int j = 0; j < WPT_N; j++) acc[i][j] = fma(a[i], b[j], acc[i][j]); \
+            } \
+        }
+
+#if GEMM_DB
+    GEMM_LOAD_TILES(0, 0)
+    barrier(CLK_LOCAL_MEM_FENCE);
+    int buf = 0;
     for (int k0 = 0; k0 < K; k0 += TS_K) {
-        for (int idx = tid; idx < TS_M * (TS_K / VW); idx += TILE_THREADS) {
-            const int r = idx / (TS_K / VW);
-            const int c = (idx % (TS_K / VW)) * VW;
-            load_tile_vector(A, M, K, m0 + r, k0 + c, &tileA[c][r], TS_M + TILE_PAD);
-        }
-        for (int idx = tid; idx < TS_N * (TS_K / VW); idx += TILE_THREADS) {
-            const int r = idx / (TS_K / VW);
-            const int c = (idx % (TS_K / VW)) * VW;
-            load_tile_vector(B, N, K, n0 + r, k0 + c, &tileB[c][r], TS_N + TILE_PAD);
-        }
+        // The other buffer was last read in the previous step, which the barrier below it ended.
+        if (k0 + TS_K < K) { GEMM_LOAD_TILES(k0 + TS_K, buf ^ 1) }
+        GEMM_COMPUTE(buf)
         barrier(CLK_LOCAL_MEM_FENCE);
-        #pragma unroll 4
-        for (int k = 0; k < TS_K; k++) {
-            float a[WPT_M], b[WPT_N];
-            #pragma unroll
-            for (int i = 0; i < WPT_M; i++) a[i] = tileA[k][tm + i * RTS_M];
-            #pragma unroll
-            for (int j = 0; j < WPT_N; j++) b[j] = tileB[k][tn + j * RTS_N];
-            #pragma unroll
-            for (int i = 0; i < WPT_M; i++) {
-                #pragma unroll
-                for (int j = 0; j < WPT_N; j++) acc[i][j] = fma(a[i], b[j], acc[i][j]);
-            }
-        }
+        buf ^= 1;
+    }
+#else
+    for (int k0 = 0; k0 < K; k0 += TS_K) {
+        GEMM_LOAD_TILES(k0, 0)
+        barrier(CLK_LOCAL_MEM_FENCE);
+        GEMM_COMPUTE(0)
         barrier(CLK_LOCAL_MEM_FENCE);
     }
+#endif
+    #undef GEMM_LOAD_TILES
+    #undef GEMM_COMPUTE
 
     #pragma unroll
     for (int i = 0; i < WPT_M; i++) {
@@ -111,8 +141,8 @@ void gemm_nt_tiled(const int M, const int N, const int K,
         for (int j = 0; j < WPT_N; j++) {
             const int col = n0 + tn + j * RTS_N;
             if (col < N) {
-                const float value = acc[i][j] + (hasBias ? bias[col] : 0.0f);
-                C[(long)row * N + col] = apply_activation(value, activation);
+                const float value = acc[i][j] + (hasBias ? LD(bias, col) : 0.0f);
+                ST(C, (long)row * N + col, apply_activation(value, activation));
             }
         }
     }
@@ -124,15 +154,15 @@ void gemm_nt_tiled(const int M, const int N, const int K,
 // tail for K % 8. Rows/columns past the edge read a clamped (valid) row and skip the write.
 // Build options: CPU_RM CPU_RN. Launch: global (ceil(N/CPU_RN), ceil(M/CPU_RM)) rounded up to the local size.
 __kernel void gemm_nt_cpu(const int M, const int N, const int K,
-                          __global const float* A, __global const float* B,
-                          __global const float* bias, const int hasBias, const int activation,
-                          __global float* C) {
+                          __global const REAL* A, __global const REAL* B,
+                          __global const REAL* bias, const int hasBias, const int activation,
+                          __global REAL* C) {
     const int n0 = get_global_id(0) * CPU_RN;
     const int m0 = get_global_id(1) * CPU_RM;
     if (m0 >= M || n0 >= N) return;
 
-    __global const float* a[CPU_RM];
-    __global const float* b[CPU_RN];
+    __global const REAL* a[CPU_RM];
+    __global const REAL* b[CPU_RN];
     #pragma unroll
     for (int i = 0; i < CPU_RM; i++) a[i] = A + (long)min(m0 + i, M - 1) * K;
     #pragma unroll
@@ -148,10 +178,10 @@ __kernel void gemm_nt_cpu(const int M, const int N, const int K,
     for (; k + 8 <= K; k += 8) {
         float8 av[CPU_RM];
         #pragma unroll
-        for (int i = 0; i < CPU_RM; i++) av[i] = vload8(0, a[i] + k);
+        for (int i = 0; i < CPU_RM; i++) av[i] = LD8(a[i] + k);
         #pragma unroll
         for (int j = 0; j < CPU_RN; j++) {
-            const float8 bv = vload8(0, b[j] + k);
+            const float8 bv = LD8(b[j] + k);
             #pragma unroll
             for (int i = 0; i < CPU_RM; i++) acc[i][j] = fma(av[i], bv, acc[i][j]);
         }
@@ -166,7 +196,7 @@ __kernel void gemm_nt_cpu(const int M, const int N, const int K,
         #pragma unroll
         for (int i = 0; i < CPU_RM; i++) {
             #pragma unroll
-            for (int j = 0; j < CPU_RN; j++) tail[i][j] = fma(a[i][k], b[j][k], tail[i][j]);
+            for (int j = 0; j < CPU_RN; j++) tail[i][j] = fma(LD(a[i], k), LD(b[j], k), tail[i][j]);
         }
     }
 
@@ -181,8 +211,8 @@ __kernel void gemm_nt_cpu(const int M, const int N, const int K,
             const float8 s = acc[i][j];
             const float4 h4 = s.lo + s.hi;
             const float2 h2 = h4.lo + h4.hi;
-            const float value = h2.x + h2.y + tail[i][j] + (hasBias ? bias[col] : 0.0f);
-            C[(long)row * N + col] = apply_activation(value, activation);
+            const float value = h2.x + h2.y + tail[i][j] + (hasBias ? LD(bias, col) : 0.0f);
+            ST(C, (long)row * N + col, apply_activation(value, activation));
         }
     }
 }

@@ -7,7 +7,8 @@
 // must match the fp32 path within the precision's bound; otherwise the portable kernels run (one line says so).
 //   MMA_TF32=1: A and B rounded to TF32 (cvt.rna), m16n8k8 steps;  MMA_TF32=0: rounded to fp16 (cvt.rn),
 //               m16n8k16 steps. Accumulation is always fp32, and so are bias, activation and output.
-//   MMA_B_HALF=1: B (the weight) is stored as half on the device (read with vload_half); else float.
+//   Buffers are the program's storage type REAL (float, or half with FZ_HALF=1: compute precision fp16), read
+//   and written through LD/ST like every kernel.
 //   FZ_MMA_EMULATE=1: no PTX; each mma step is computed from the same register fragments through local memory,
 //               so the tiling, the fragment layout the kernel assumes and the epilogue run on any device
 //               (PoCL in CI). The conversions are emulated bit-exactly (tf32: round half away; fp16: vstore_half).
@@ -32,13 +33,6 @@
   #define MMA_KSTEP 8
 #else
   #define MMA_KSTEP 16
-#endif
-#if MMA_B_HALF
-  #define MMA_B_TYPE half
-  #define MMA_LOAD_B(p, i) vload_half((i), (p))
-#else
-  #define MMA_B_TYPE float
-  #define MMA_LOAD_B(p, i) ((p)[(i)])
 #endif
 
 #if FZ_MMA_EMULATE
@@ -93,11 +87,13 @@ inline void mma_emulated(float* c, const uint* a, const uint* b, __local float* 
     ea[g * 16 + t + 4] = as_float(a[2]);       ea[(g + 8) * 16 + t + 4] = as_float(a[3]);
     eb[t * 8 + g] = as_float(b[0]);            eb[(t + 4) * 8 + g] = as_float(b[1]);
 #else
+    #pragma unroll
     for (int r = 0; r < 4; r++) {
         const int row = g + ((r & 1) ? 8 : 0), col = 2 * t + ((r & 2) ? 8 : 0);
         ea[row * 16 + col] = mma_f16_lo(a[r]);
         ea[row * 16 + col + 1] = mma_f16_hi(a[r]);
     }
+    #pragma unroll
     for (int r = 0; r < 2; r++) {
         const int k = 2 * t + (r ? 8 : 0);
         eb[k * 8 + g] = mma_f16_lo(b[r]);
@@ -105,6 +101,7 @@ inline void mma_emulated(float* c, const uint* a, const uint* b, __local float* 
     }
 #endif
     barrier(CLK_LOCAL_MEM_FENCE);
+    #pragma unroll
     for (int r = 0; r < 4; r++) {
         const int row = g + ((r & 2) ? 8 : 0), col = 2 * t + (r & 1);
         float sum = c[r];
@@ -140,9 +137,9 @@ inline void mma_step(float* c, const uint* a, const uint* b MMA_EMU_PARAM) {
 
 __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1)))
 void gemm_nt_mma(const int M, const int N, const int K,
-                 __global const float* A, __global const MMA_B_TYPE* B,
-                 __global const float* bias, const int hasBias, const int activation,
-                 __global float* C) {
+                 __global const REAL* A, __global const REAL* B,
+                 __global const REAL* bias, const int hasBias, const int activation,
+                 __global REAL* C) {
     __local float tileA[MMA_TM][MMA_TK + MMA_PAD];
     __local float tileB[MMA_TN][MMA_TK + MMA_PAD];
 #if FZ_MMA_EMULATE
@@ -158,8 +155,11 @@ void gemm_nt_mma(const int M, const int N, const int K,
 #endif
 
     float acc[2][4][4];
+    #pragma unroll
     for (int i = 0; i < 2; i++)
+        #pragma unroll
         for (int j = 0; j < 4; j++)
+            #pragma unroll
             for (int r = 0; r < 4; r++) acc[i][j][r] = 0.0f;
 
     for (int k0 = 0; k0 < K; k0 += MMA_TK) {
@@ -167,16 +167,18 @@ void gemm_nt_mma(const int M, const int N, const int K,
         for (int idx = tid; idx < MMA_TM * MMA_TK; idx += MMA_THREADS) {
             const int r = idx / MMA_TK, c = idx % MMA_TK;
             const int row = m0 + r, k = k0 + c;
-            tileA[r][c] = (row < M && k < K) ? A[(long)row * K + k] : 0.0f;
+            tileA[r][c] = (row < M && k < K) ? LD(A, (long)row * K + k) : 0.0f;
         }
         for (int idx = tid; idx < MMA_TN * MMA_TK; idx += MMA_THREADS) {
             const int r = idx / MMA_TK, c = idx % MMA_TK;
             const int col = n0 + r, k = k0 + c;
-            tileB[r][c] = (col < N && k < K) ? MMA_LOAD_B(B, (long)col * K + k) : 0.0f;
+            tileB[r][c] = (col < N && k < K) ? LD(B, (long)col * K + k) : 0.0f;
         }
         barrier(CLK_LOCAL_MEM_FENCE);
+        #pragma unroll
         for (int kk = 0; kk < MMA_TK; kk += MMA_KSTEP) {
             uint a[2][4], b[4][2];
+            #pragma unroll
             for (int i = 0; i < 2; i++) {
                 const int row = wm + i * 16 + g;
 #if MMA_TF32
@@ -191,6 +193,7 @@ void gemm_nt_mma(const int M, const int N, const int K,
                 a[i][3] = mma_pack_f16(tileA[row + 8][kk + 2 * t + 8], tileA[row + 8][kk + 2 * t + 9]);
 #endif
             }
+            #pragma unroll
             for (int j = 0; j < 4; j++) {
                 const int col = wn + j * 8 + g;
 #if MMA_TF32
@@ -201,20 +204,25 @@ void gemm_nt_mma(const int M, const int N, const int K,
                 b[j][1] = mma_pack_f16(tileB[col][kk + 2 * t + 8], tileB[col][kk + 2 * t + 9]);
 #endif
             }
+            #pragma unroll
             for (int i = 0; i < 2; i++)
+                #pragma unroll
                 for (int j = 0; j < 4; j++) mma_step(acc[i][j], a[i], b[j] MMA_EMU_ARG);
         }
         barrier(CLK_LOCAL_MEM_FENCE);
     }
 
+    #pragma unroll
     for (int i = 0; i < 2; i++) {
+        #pragma unroll
         for (int j = 0; j < 4; j++) {
+            #pragma unroll
             for (int r = 0; r < 4; r++) {
                 const int row = m0 + wm + i * 16 + g + ((r & 2) ? 8 : 0);
                 const int col = n0 + wn + j * 8 + 2 * t + (r & 1);
                 if (row < M && col < N) {
-                    const float value = acc[i][j][r] + (hasBias ? bias[col] : 0.0f);
-                    C[(long)row * N + col] = apply_activation(value, activation);
+                    const float value = acc[i][j][r] + (hasBias ? LD(bias, col) : 0.0f);
+                    ST(C, (long)row * N + col, apply_activation(value, activation));
                 }
             }
         }

@@ -3,29 +3,29 @@
 // columns (c = lid, lid + ROW_WG, ...), so `out` may alias an input.
 
 // out[r] = LayerNorm(x[r] + residual[r]) * gamma + beta.
-__kernel void add_layer_norm(__global const float* x, __global const float* residual, const int cols,
-                             __global const float* gamma, __global const float* beta, const float eps,
-                             __global float* out) {
+__kernel void add_layer_norm(__global const REAL* x, __global const REAL* residual, const int cols,
+                             __global const REAL* gamma, __global const REAL* beta, const float eps,
+                             __global REAL* out) {
     __local float scratch[ROW_WG];
     const int row = get_group_id(0);
     const int lid = get_local_id(0);
     const long base = (long)row * cols;
 
     float localSum = 0.0f;
-    for (int c = lid; c < cols; c += ROW_WG) localSum += x[base + c] + residual[base + c];
+    for (int c = lid; c < cols; c += ROW_WG) localSum += LD(x, base + c) + LD(residual, base + c);
     const float mean = row_group_sum(localSum, scratch) / cols;
 
     float localSquares = 0.0f;
     for (int c = lid; c < cols; c += ROW_WG) {
-        const float d = x[base + c] + residual[base + c] - mean;
+        const float d = LD(x, base + c) + LD(residual, base + c) - mean;
         localSquares = fma(d, d, localSquares);
     }
     const float variance = row_group_sum(localSquares, scratch) / cols;
     const float inverseStd = 1.0f / sqrt(variance + eps);
 
     for (int c = lid; c < cols; c += ROW_WG) {
-        const float v = x[base + c] + residual[base + c];
-        out[base + c] = (v - mean) * inverseStd * gamma[c] + beta[c];
+        const float v = LD(x, base + c) + LD(residual, base + c);
+        ST(out, base + c, (v - mean) * inverseStd * LD(gamma, c) + LD(beta, c));
     }
 }
 
@@ -34,34 +34,33 @@ __kernel void add_layer_norm(__global const float* x, __global const float* resi
 // (tokenType term only when hasTokenType != 0). ids/typeIds are validated by the host.
 __kernel void embed_layer_norm(__global const int* ids, __global const int* typeIds, const int hasTokenType,
                                const int seq, const int hidden,
-                               __global const float* word, __global const float* position,
-                               __global const float* tokenType,
-                               __global const float* gamma, __global const float* beta, const float eps,
-                               __global float* out) {
+                               __global const REAL* word, __global const REAL* position,
+                               __global const REAL* tokenType,
+                               __global const REAL* gamma, __global const REAL* beta, const float eps,
+                               __global REAL* out) {
     __local float scratch[ROW_WG];
     const int row = get_group_id(0);
     const int lid = get_local_id(0);
     const int t = row % seq;
-    __global const float* w = word + (long)ids[row] * hidden;
-    __global const float* p = position + (long)t * hidden;
-    __global const float* tt = tokenType + (long)(hasTokenType ? typeIds[row] : 0) * hidden;
-    __global float* o = out + (long)row * hidden;
+    __global const REAL* w = word + (long)ids[row] * hidden;
+    __global const REAL* p = position + (long)t * hidden;
+    __global const REAL* tt = tokenType + (long)(hasTokenType ? typeIds[row] : 0) * hidden;
+    __global REAL* o = out + (long)row * hidden;
+    // The sum is recomputed in each pass (never read back from `out`, which may be half).
+    #define EMBED_SUM(c) (LD(w, c) + LD(p, c) + (hasTokenType ? LD(tt, c) : 0.0f))
 
     float localSum = 0.0f;
-    for (int c = lid; c < hidden; c += ROW_WG) {
-        const float v = w[c] + p[c] + (hasTokenType ? tt[c] : 0.0f);
-        o[c] = v;
-        localSum += v;
-    }
+    for (int c = lid; c < hidden; c += ROW_WG) localSum += EMBED_SUM(c);
     const float mean = row_group_sum(localSum, scratch) / hidden;
 
     float localSquares = 0.0f;
     for (int c = lid; c < hidden; c += ROW_WG) {
-        const float d = o[c] - mean;
+        const float d = EMBED_SUM(c) - mean;
         localSquares = fma(d, d, localSquares);
     }
     const float variance = row_group_sum(localSquares, scratch) / hidden;
     const float inverseStd = 1.0f / sqrt(variance + eps);
 
-    for (int c = lid; c < hidden; c += ROW_WG) o[c] = (o[c] - mean) * inverseStd * gamma[c] + beta[c];
+    for (int c = lid; c < hidden; c += ROW_WG) ST(o, c, (EMBED_SUM(c) - mean) * inverseStd * LD(gamma, c) + LD(beta, c));
+    #undef EMBED_SUM
 }

@@ -157,9 +157,10 @@ for m in minilm bert-base; do
                --hidden-out "$work/$m.ours-$p.npy" "${flag[@]}" 2>&1 | tee -a "$out/check.log" | grep '^bench-encoder')
         [ -n "$line" ] || { status=1; echo "| $m | featurize | $p | failed | | | |" >> "$summary"; continue; }
         t=$(echo "$line" | rate)
+        path=$(echo "$line" | grep -o '\[[^]]*\]' | head -1)  # e.g. [tf32, tensor cores]: which path ran
         read -r maxabs mincos <<< "$(compare "$work/$m.ours-$p.npy" "$work/$m.torch-fp32.npy")"
         ratio=$("$py" -c "print(f'{float(\"$t\") / float(\"$base\"):.2f}')" 2>/dev/null)
-        echo "| $m | featurize | $p | $t | $ratio | $maxabs | $mincos |" >> "$summary"
+        echo "| $m | featurize | $p ${path:-} | $t | $ratio | $maxabs | $mincos |" >> "$summary"
     done
 done
 
@@ -194,12 +195,14 @@ if [ -f "$corpus" ]; then
             start=$(date +%s.%N)
             "$bin" extract --model "$work/$m" --input "$work/corpus.txt" --output "$work/$m.corpus-ours-$p.npy" \
                 --pooling mean --max-length 256 --batch-size 128 --max-batch-tokens 32768 --device "$device" \
-                --overwrite "${flag[@]}" >> "$out/check.log" 2>&1 || { status=1; echo "| $m | featurize | $p | failed | | | |" >> "$summary"; continue; }
+                --overwrite "${flag[@]}" > "$work/extract.err" 2>&1 || { status=1; cat "$work/extract.err" >> "$out/check.log"; echo "| $m | featurize | $p | failed | | | |" >> "$summary"; continue; }
             end=$(date +%s.%N)
+            cat "$work/extract.err" >> "$out/check.log"
+            path=""; [ "$p" = fp32 ] || path=$(grep -q 'tensor cores (mma.sync' "$work/extract.err" && echo "[tensor cores]" || echo "[portable]")
             t=$("$py" -c "print(f'{$n / ($end - $start):.1f}')")
             read -r maxabs mincos <<< "$(compare "$work/$m.corpus-ours-$p.npy" "$work/$m.corpus-torch.fp32.npy")"
             ratio=$("$py" -c "print(f'{float(\"$t\") / float(\"$base\"):.2f}')" 2>/dev/null)
-            echo "| $m | featurize | $p | $t | $ratio | $maxabs | $mincos |" >> "$summary"
+            echo "| $m | featurize | $p $path | $t | $ratio | $maxabs | $mincos |" >> "$summary"
         done
     done
 else

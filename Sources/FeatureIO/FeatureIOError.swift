@@ -21,6 +21,8 @@ public enum FeatureIOError: Error, Sendable, Equatable, CustomStringConvertible 
     case unterminatedQuote(path: String, line: Int)
     case quoteInUnquotedField(path: String, line: Int)
     case textAfterClosingQuote(path: String, line: Int)
+    /// Sentence pairs asked of an input that has one text per record (`.txt`, standard input).
+    case pairsNeedFields(path: String)
     /// A feature row whose length differs from the writer's column count.
     case rowWidthMismatch(path: String, expected: Int, found: Int)
     /// `append(rows:)` got a value count that is not a whole number of rows.
@@ -61,6 +63,8 @@ public enum FeatureIOError: Error, Sendable, Equatable, CustomStringConvertible 
         case let .quoteInUnquotedField(path, line):
             return "\(path):\(line): quote character inside an unquoted field (quote the whole field and double the quote)"
         case let .textAfterClosingQuote(path, line): return "\(path):\(line): text after a closing quote"
+        case let .pairsNeedFields(path):
+            return "\(path): text pairs need named fields: a .jsonl, .csv or .tsv input with the second text in --pair-field/--pair-column (a .txt line or standard input holds one text)"
         case let .rowWidthMismatch(path, expected, found):
             return "\(path): feature row has \(found) values, expected \(expected)"
         case let .valueCountNotMultipleOfWidth(path, width, count):

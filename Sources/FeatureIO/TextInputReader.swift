@@ -40,10 +40,12 @@ public final class TextInputReader {
 
     public let path: String
     public let format: Format
+    /// The JSONL field / CSV column of a pair's second text (nil: one text per record).
+    public let pairField: String?
     private let source: LineSource
     private var atStart = true
-    /// CSV/TSV: index of the text column and the header width, read lazily from the first record.
-    private var column: (index: Int, width: Int)?
+    /// CSV/TSV: indices of the text (and pair) columns and the header width, read lazily from the first record.
+    private var column: (indices: [Int], width: Int)?
     /// 1-based line where the most recently returned text starts (0 before the first).
     public private(set) var lineNumber = 0
     /// Fraction of the input file read so far, 0...1 (nil when the size is unknown, e.g. standard input).
@@ -53,20 +55,35 @@ public final class TextInputReader {
     }
 
     /// Opens `path` (`-` for standard input) in `format`, or in the format its extension implies.
-    public init(path: String, format: Format? = nil, field: String? = nil) throws {
+    /// - pairField: the field / column of a pair's second text, read by `nextPair()` from the same record
+    ///   (JSONL, CSV, TSV only: a text line holds one text).
+    public init(path: String, format: Format? = nil, field: String? = nil, pairField: String? = nil) throws {
         let resolved = try format ?? TextInputReader.format(forPath: path, field: field)
+        if pairField != nil, case .text = resolved { throw FeatureIOError.pairsNeedFields(path: path) }
         self.path = path
         self.format = resolved
+        self.pairField = pairField
         self.source = try LineSource(path: path)
     }
 
     /// The next text, or nil at the end of the input.
-    public func next() throws -> String? {
+    public func next() throws -> String? { try nextTexts()?.first }
+
+    /// The next record's text and pair text (`pairField`), or nil at the end of the input.
+    public func nextPair() throws -> (first: String, second: String)? {
+        guard pairField != nil else { throw FeatureIOError.pairsNeedFields(path: path) }
+        guard let texts = try nextTexts(), texts.count == 2 else { return nil }
+        return (texts[0], texts[1])
+    }
+
+    /// The text (and the pair text, with `pairField`) of the next record.
+    private func nextTexts() throws -> [String]? {
         switch format {
-        case .text: return try nextLineText()
-        case .jsonl(let field): return try nextJSONText(field: field)
-        case .csv(let name): return try nextDelimitedText(column: name, delimiter: UInt8(ascii: ","))
-        case .tsv(let name): return try nextDelimitedText(column: name, delimiter: 0x09)
+        case .text: return try nextLineText().map { [$0] }
+        case .jsonl(let field): return try nextJSONTexts(fields: [field] + (pairField.map { [$0] } ?? []))
+        case .csv(let name):
+            return try nextDelimitedTexts(columns: [name] + (pairField.map { [$0] } ?? []), delimiter: UInt8(ascii: ","))
+        case .tsv(let name): return try nextDelimitedTexts(columns: [name] + (pairField.map { [$0] } ?? []), delimiter: 0x09)
         }
     }
 
@@ -109,7 +126,7 @@ public final class TextInputReader {
 
     // MARK: - JSONL
 
-    private func nextJSONText(field: String) throws -> String? {
+    private func nextJSONTexts(fields: [String]) throws -> [String]? {
         while let line = try nextPhysicalLine() {
             let number = source.lineNumber
             if line.bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { continue }
@@ -123,14 +140,18 @@ public final class TextInputReader {
             guard case .object = value else {
                 throw FeatureIOError.jsonLineNotObject(path: path, line: number, found: value.kindName)
             }
-            guard let fieldValue = value[field] else {
-                throw FeatureIOError.missingField(path: path, line: number, field: field)
-            }
-            guard case let .string(text) = fieldValue else {
-                throw FeatureIOError.fieldNotString(path: path, line: number, field: field, found: fieldValue.kindName)
+            var texts: [String] = []
+            for field in fields {
+                guard let fieldValue = value[field] else {
+                    throw FeatureIOError.missingField(path: path, line: number, field: field)
+                }
+                guard case let .string(text) = fieldValue else {
+                    throw FeatureIOError.fieldNotString(path: path, line: number, field: field, found: fieldValue.kindName)
+                }
+                texts.append(text)
             }
             lineNumber = number
-            return text
+            return texts
         }
         return nil
     }
@@ -200,7 +221,7 @@ public final class TextInputReader {
         return nil
     }
 
-    private func nextDelimitedText(column name: String, delimiter: UInt8) throws -> String? {
+    private func nextDelimitedTexts(columns wanted: [String], delimiter: UInt8) throws -> [String]? {
         if column == nil {
             guard let header = try nextRecord(delimiter: delimiter) else { throw FeatureIOError.missingHeader(path: path) }
             var names: [String] = []
@@ -211,18 +232,21 @@ public final class TextInputReader {
                 }
                 names.append(columnName)
             }
-            guard let index = names.firstIndex(of: name) else {
-                throw FeatureIOError.missingColumn(path: path, line: header.line, column: name, available: names)
+            let indices = try wanted.map { name in
+                guard let index = names.firstIndex(of: name) else {
+                    throw FeatureIOError.missingColumn(path: path, line: header.line, column: name, available: names)
+                }
+                return index
             }
-            column = (index, names.count)
+            column = (indices, names.count)
         }
         guard let layout = column else { return nil }
-        let (index, width) = (layout.index, layout.width)
+        let (indices, width) = (layout.indices, layout.width)
         guard let record = try nextRecord(delimiter: delimiter) else { return nil }
         guard record.fields.count == width else {
             throw FeatureIOError.raggedRow(path: path, line: record.line, expectedFields: width, foundFields: record.fields.count)
         }
         lineNumber = record.line
-        return try decode(record.fields[index], line: record.line)
+        return try indices.map { try decode(record.fields[$0], line: record.line) }
     }
 }

@@ -1,3 +1,4 @@
+import Scheduler
 import Tokenizer
 
 /// How windows of one long text combine into its row (`--long-input chunk`).
@@ -70,47 +71,21 @@ extension FeatureExtractor {
 
     /// One row per text, pooled over all its windows (`--long-input chunk`): the windows' pooled vectors
     /// (before the Dense/Normalize/truncate head) are combined by `reduce`, then the head runs on the result.
-    /// A text that fits in one window gives exactly what `extract(texts:)` gives.
-    public func extractChunked(texts: [String], stride: Int, reduce: WindowReduce = .mean) throws -> FeatureMatrix {
-        let width = pooledWidth
-        var pooledRows = [Float](repeating: 0, count: texts.count * width)
-        for (row, text) in texts.enumerated() {
-            let windows = try self.windows(of: text, row: row, stride: stride).map(\.0)
-            var combined = [Float](repeating: reduce == .max ? -.infinity : 0, count: width)
-            var weight: Float = 0
-            // Batches of at most batchSize windows.
-            var i = 0
-            while i < windows.count {
-                let batch = Array(windows[i..<min(i + batchSize, windows.count)])
-                let pooled = try features(of: batch, specs: [poolingStageSpec])[0]
-                for (b, window) in batch.enumerated() {
-                    let w = Float(window.count)
-                    for c in 0..<width {
-                        let v = pooled[b * width + c]
-                        if reduce == .max { combined[c] = Swift.max(combined[c], v) } else { combined[c] += w * v }
-                    }
-                    weight += w
-                }
-                i += batch.count
-            }
-            for c in 0..<width { pooledRows[row * width + c] = reduce == .max ? combined[c] : combined[c] / weight }
-        }
-        let out = head.isEmpty ? pooledRows : head.apply(pooledRows, rows: texts.count, width: width)
-        return try FeatureMatrix(values: out, rows: texts.count, columns: dimension)
+    /// A text that fits in one window gives exactly what `extract(texts:)` gives. Windows are batched like
+    /// texts (those of one text may land in different batches).
+    public func extractChunked(texts: [String], stride: Int, reduce: WindowReduce = .mean,
+                               batching: BatchingPolicy? = nil) throws -> FeatureMatrix {
+        let rows = try outputs(of: texts.enumerated().map { InputRecord(row: $0.offset, text: $0.element) },
+                               shape: .chunk(stride: stride, reduce: reduce), batching: batching)
+        return try FeatureMatrix(values: rows.flatMap(\.values), rows: texts.count, columns: dimension)
     }
 
     /// One row per window (`--long-input rows`), with the index of each window.
-    public func extractWindows(texts: [String], stride: Int) throws -> (features: FeatureMatrix, windows: [TextWindow]) {
-        var all: [(Encoding, TextWindow)] = []
-        for (row, text) in texts.enumerated() { all += try windows(of: text, row: row, stride: stride) }
-        var values: [Float] = []
-        values.reserveCapacity(all.count * dimension)
-        var i = 0
-        while i < all.count {
-            let batch = all[i..<min(i + batchSize, all.count)].map(\.0)
-            values += try encode(batch)
-            i += batch.count
-        }
-        return (try FeatureMatrix(values: values, rows: all.count, columns: dimension), all.map(\.1))
+    public func extractWindows(texts: [String], stride: Int,
+                               batching: BatchingPolicy? = nil) throws -> (features: FeatureMatrix, windows: [TextWindow]) {
+        let rows = try outputs(of: texts.enumerated().map { InputRecord(row: $0.offset, text: $0.element) },
+                               shape: .windowRows(stride: stride), batching: batching)
+        let windows = rows.flatMap(\.windows)
+        return (try FeatureMatrix(values: rows.flatMap(\.values), rows: windows.count, columns: dimension), windows)
     }
 }

@@ -1,4 +1,3 @@
-import Dispatch
 import Scheduler
 import Tokenizer
 
@@ -26,25 +25,11 @@ extension FeatureExtractor {
     }
 
     /// Features of text pairs, one row per pair in input order: `[pairs.count, dimension]`, batched as
-    /// `extract(texts:)`.
+    /// `extract(texts:)` (the path of `featurize extract --pair-column`).
     public func extract(pairs: [TextPair], truncation: PairTruncation = .longestFirst,
                         batching: BatchingPolicy? = nil) throws -> FeatureMatrix {
-        let scheduler = try BatchScheduler<TextPair, Encoding>(devices: [executionDevice(name: backend.name)], fallback: nil,
-                                                               policy: batching ?? defaultBatching)
-        var result = [Float](repeating: 0, count: pairs.count * dimension)
-        let d = dimension
-        let consumed = PairCounter()  // windows are prepared in order, on one thread
-        _ = try scheduler.run(items: pairs, prepare: { [self] window in
-            let first = consumed.value
-            consumed.value += window.count
-            do { return try tokenize(pairs: window, truncation: truncation).map { ($0, $0.count) } } catch let FeaturizeError.invalidOption(detail) {
-                throw FeaturizeError.invalidOption("\(detail) (window starting at pair \(first))")
-            }
-        }, sink: { row, features in
-            for c in 0..<d { result[row * d + c] = features[c] }
-        })
-        return try FeatureMatrix(values: result, rows: pairs.count, columns: dimension)
+        let records = pairs.enumerated().map { InputRecord(row: $0.offset, text: $0.element.first, pair: $0.element.second) }
+        let rows = try outputs(of: records, shape: .pairs(secondField: "pair", truncation: truncation), batching: batching)
+        return try FeatureMatrix(values: rows.flatMap(\.values), rows: pairs.count, columns: dimension)
     }
 }
-
-private final class PairCounter: @unchecked Sendable { var value = 0 }

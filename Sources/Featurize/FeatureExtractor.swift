@@ -88,9 +88,9 @@ public final class FeatureExtractor {
         wholeTextTokenizer = t
         return t
     }
-    private let resolvedLayers: [Int]
+    let resolvedLayers: [Int]
     let lowercaseInput: Bool
-    private let tokenizerThreads: Int
+    let tokenizerThreads: Int
 
     /// - Parameters:
     ///   - modelDirectory: a Hugging Face / sentence-transformers model directory.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Backend
 import Encoder
 import Featurize
+import OpenCLBackend
 import Foundation
 import ModelIO
 
@@ -24,6 +25,7 @@ struct BenchEncoderCommand: ParsableCommand {
     var runs: Int = 10
     @Option(help: "Warm-up runs (not timed).")
     var warmup: Int = 3
+    @OptionGroup var precision: ComputePrecisionOption
     @Option(name: .customLong("hidden-out"), help: "Write the last hidden state [batch, seq, hidden] as float32 .npy.")
     var hiddenOut: String?
 
@@ -35,6 +37,8 @@ struct BenchEncoderCommand: ParsableCommand {
         guard devices.count == 1, let target = devices.first else {
             throw ValidationError("--device \(device) names \(devices.count) devices; bench-encoder times one")
         }
+        // OpenCL devices of the registry make their backend in the requested precision (one line says which runs).
+        ComputePrecision.requested = precision.computePrecision
         let backend = try target.makeBackend()
         let encoder = try Encoder(config: dir.config, weights: try dir.loadWeights(), backend: backend)
         let lengths = [Int32](repeating: Int32(seq), count: batch)
@@ -53,8 +57,9 @@ struct BenchEncoderCommand: ParsableCommand {
         // Linear layers (QKV, output, two FFN) + attention products, multiply-add = 2 FLOPs.
         let linear = 2.0 * Double(batch * seq) * Double(c.numLayers) * Double(4 * c.hiddenSize * c.hiddenSize + 2 * c.hiddenSize * c.intermediateSize)
         let attention = 2.0 * 2.0 * Double(batch) * Double(seq * seq) * Double(c.hiddenSize) * Double(c.numLayers)
-        print(String(format: "bench-encoder %@ on %@: batch %d x seq %d, median %.2f ms over %d runs, %.1f texts/s, %.0f tokens/s, %.1f GFLOP/s",
-                     (model as NSString).lastPathComponent, backend.name, batch, seq, median * 1e3, runs,
+        let precisionLabel = (backend as? OpenCLBackend).map { " [\($0.precision.rawValue)\($0.usesTensorCores ? ", tensor cores" : "")]" } ?? ""
+        print(String(format: "bench-encoder %@ on %@%@: batch %d x seq %d, median %.2f ms over %d runs, %.1f texts/s, %.0f tokens/s, %.1f GFLOP/s",
+                     (model as NSString).lastPathComponent, backend.name, precisionLabel, batch, seq, median * 1e3, runs,
                      Double(batch) / median, Double(batch * seq) / median, (linear + attention) / median / 1e9))
         if let hiddenOut, let state = output[last] {
             let values = try backend.read(state)

@@ -22,8 +22,11 @@ struct ExtractCommand: ParsableCommand {
             (--text-column), or - for standard input (lines). Output: .npy (float32 or float16 [N, D]; with \
             --precision int8/uint8 [N, D] or binary/ubinary [N, ceil(D/8)]), .safetensors (tensor "features") or .jsonl. \
             Prompts (--prompt, --prompt-name, the model's default_prompt_name) and --truncate-dim act as in \
-            SentenceTransformer.encode. Texts are batched by length under --max-batch-tokens; an interrupted job \
-            continues with --resume; --shard i/N splits the input over machines (join with featurize merge).
+            SentenceTransformer.encode. Sentence pairs (--pair-column/--pair-field), windows of long texts \
+            (--long-input chunk|rows; rows also writes OUTPUT.windows.jsonl) and token-level output (--pooling none: \
+            .safetensors with features [total_tokens, dim], offsets [rows + 1], token_ids, char_offsets, or .jsonl) \
+            stream like texts. Texts (pairs, windows) are batched by length under --max-batch-tokens; an interrupted \
+            job continues with --resume; --shard i/N splits the input over machines (join with featurize merge).
             """)
 
     @OptionGroup var modelOptions: ModelOptions
@@ -48,7 +51,7 @@ struct ExtractCommand: ParsableCommand {
     // --- sentence-transformers encode() options (issue 15): prompts, Matryoshka truncation, quantized output ---
     @OptionGroup var embeddingOptions: EmbeddingOutputOptions
 
-    @Option(name: .long, help: "Quantized output (.npy only): float32 (default; see --dtype), int8, uint8, binary or ubinary, as sentence-transformers' quantize_embeddings. A second pass: the float32 rows go to OUTPUT.float32.npy first (kept for --resume until the end), then int8/uint8 ranges come from all rows (or --calibration).")
+    @Option(name: .long, help: "Quantized output (.npy only): float32 (default; see --dtype), int8, uint8, binary or ubinary, as sentence-transformers' quantize_embeddings. A second pass: the float32 rows go to OUTPUT.float32.npy first (kept for --resume until the end), then int8/uint8 ranges come from all rows (or --calibration). Not with --shard (merge float32 shards, then featurize quantize) or --pooling none.")
     var precision: EmbeddingPrecision = .float32
 
     @Option(name: .long, help: "With --precision int8/uint8: embeddings (.npy [n, dim]) or a [2, dim] ranges file (featurize quantize --save-ranges) that set the per-dimension ranges instead of the output's own rows.")
@@ -91,22 +94,31 @@ struct ExtractCommand: ParsableCommand {
                 throw ValidationError("\(error)")
             }
         }
+        if poolingOptions.tokenLevel {
+            guard FeatureOutputFormat(path: output) != .npy else {
+                throw ValidationError("--pooling none writes ragged token rows: .safetensors or .jsonl, got '\(output)'")
+            }
+            if precision != .float32 {
+                throw ValidationError("--precision \(precision.rawValue) quantizes one embedding per text (sentence-transformers' quantize_embeddings); --pooling none writes token vectors: use float32 or --dtype f16")
+            }
+            if embeddingOptions.truncateDim != nil {
+                throw ValidationError("--truncate-dim cuts the pooled embedding (after the model's Dense/Normalize modules); --pooling none writes hidden states, which have no such head")
+            }
+            if inputShape.longInput != .truncate {
+                throw ValidationError("--pooling none with --long-input \(inputShape.longInput.rawValue): \(inputShape.longInput == .chunk ? "chunk pools a text's windows into one vector, token-level output keeps every token" : "overlapping windows would repeat their shared tokens"); use --long-input truncate")
+            }
+        }
+        if inputShape.pairName != nil, case .text? = try? TextInputReader.format(forPath: input) {
+            throw ValidationError("text pairs need named fields: a .jsonl, .csv or .tsv input with the second text in --pair-field/--pair-column; \(input == "-" ? "standard input is read as text lines" : "'\(input)' holds one text per line")")
+        }
         if precision != .float32 {
             guard output.hasSuffix(".npy") else { throw ValidationError("--precision \(precision.rawValue) writes .npy only, got '\(output)'") }
             guard dtype == .float32 else { throw ValidationError("--precision \(precision.rawValue) and --dtype \(dtype.rawValue) exclude each other") }
+            if shard != nil {
+                throw ValidationError("--precision \(precision.rawValue) with --shard: the quantization ranges come from all output rows, which no shard holds (and merge joins float parts); extract float32 shards, featurize merge them, then featurize quantize the merged file")
+            }
         } else if calibration != nil {
             throw ValidationError("--calibration needs --precision int8 or uint8")
-        }
-        if poolingOptions.tokenLevel {
-            guard output.hasSuffix(".safetensors") || output.hasSuffix(".jsonl") else {
-                throw ValidationError("--pooling none writes .safetensors or .jsonl, got '\(output)'")
-            }
-            if inputShape.isActive || resume || shard != nil || precision != .float32 || dtype != .float32 || embeddingOptions.truncateDim != nil {
-                throw ValidationError("--pooling none runs on the whole input at once: no pairs, --long-input, --resume, --shard, --precision, --dtype or --truncate-dim")
-            }
-        }
-        if inputShape.isActive && (resume || shard != nil || precision != .float32) {
-            throw ValidationError("text pairs and --long-input chunk|rows run on the whole input at once: no --resume, --shard or --precision")
         }
     }
 
@@ -146,22 +158,24 @@ struct ExtractCommand: ParsableCommand {
                             "normalize": String(extractor.spec.normalize)]
         if let prompt = extractor.prompt { options.metadata["prompt"] = prompt }
         if let n = embeddingOptions.truncateDim { options.metadata["truncate_dim"] = String(n) }
-        if poolingOptions.tokenLevel {  // issue 15: token-level output, whole input in memory
-            try writeTokenLevel(extractor: extractor, input: input, textField: textField.field, output: output,
-                                overwrite: overwrite, metadata: options.metadata)
-            return
-        }
-        if inputShape.isActive {  // issue 15: pairs and windows, whole input in memory
-            try inputShape.run(extractor: extractor, input: input, textField: textField.field, output: output, dtype: dtype,
-                               overwrite: overwrite, metadata: options.metadata, quiet: quiet)
-            return
+        // Issue 15: pairs, windows of long texts and token-level output run through the same job as texts.
+        options.inputShape = inputShape.shape
+        options.tokenLevel = poolingOptions.tokenLevel
+        if poolingOptions.tokenLevel { options.metadata["pooling"] = "none" }
+        if case .windowRows = inputShape.shape {
+            // The window index sits next to the final output (also with --precision, whose float32 pass writes elsewhere).
+            let index = output + ".windows.jsonl"
+            guard try OutputTarget(index, option: "the window index", overwrite: overwrite || resume, inputs: [input]).kind == .regularFile else {
+                throw ValidationError("the window index \(index) is not a regular file")
+            }
+            options.windowIndexOutput = index
         }
         options.overwrite = overwrite
         options.shard = shard
         options.faultInjection = faultInjection
         options.strictFinite = strict
         options.fullModelCheck = !sampledModelCheck
-        let job = try ExtractionJob(devices: plan.devices, fallback: plan.fallback, options: options)
+        let job = try usageErrors { try ExtractionJob(devices: plan.devices, fallback: plan.fallback, options: options) }
 
         let bar = ProgressBar(enabled: !quiet && isatty(STDERR_FILENO) != 0, total: nil)
         job.progress = { rows, tokens, seconds, total in bar.update(texts: rows, tokens: tokens, seconds: seconds, total: total) }
@@ -190,7 +204,7 @@ struct ExtractCommand: ParsableCommand {
                               100 * report.paddingEfficiency, s.batches,
                               report.resumedRows > 0 ? ", resumed after \(report.resumedRows) rows" : "",
                               s.oomSplits + s.fallbacks > 0 ? ", \(s.oomSplits) OOM splits, \(s.fallbacks) fallbacks" : "",
-                              output, report.resumedRows + report.texts, report.dimension)
+                              output, report.outputRows, report.dimension)
             StandardError.write(line)
             if s.textsPerDevice.count > 1 {
                 let share = s.textsPerDevice.sorted { $0.key < $1.key }

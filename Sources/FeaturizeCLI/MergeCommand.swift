@@ -7,10 +7,13 @@ import Scheduler
 struct MergeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "merge",
-        abstract: "Join shard outputs (featurize extract --shard i/N) into one .npy in input order.",
+        abstract: "Join shard outputs (featurize extract --shard i/N) into one file in input order.",
         discussion: """
             Every shard 0..N-1 must be given exactly once; each shard's OUTPUT.shard.json record proves it is \
-            complete and from the same input and settings. Row r of the result is row r / N of shard r % N.
+            complete and from the same input and settings. Text r of the result is text r / N of shard r % N: \
+            one row (.npy shards), its windows (--long-input rows: the rows each shard's OUTPUT.windows.jsonl \
+            gives text r; the merged index goes to MERGED.windows.jsonl) or its tokens (--pooling none: .safetensors \
+            or .jsonl shards, merged into the same format).
             """)
 
     @Option(name: .long, help: "The merged output file (.npy, .safetensors or .jsonl).")
@@ -19,7 +22,7 @@ struct MergeCommand: ParsableCommand {
     @Flag(name: .long, help: "Replace the output file if it exists.")
     var overwrite = false
 
-    @Argument(help: "The shard outputs (.npy), in any order.")
+    @Argument(help: "The shard outputs (.npy; token-level .safetensors or .jsonl), in any order.")
     var shards: [String]
 
     func validate() throws {
@@ -34,6 +37,7 @@ struct MergeCommand: ParsableCommand {
             throw ValidationError("--output \(output) is not a regular file: merge renames the finished file into place; write to a file and copy it")
         }
         let (rows, cols) = try ShardMerger.merge(inputs: shards, output: output, overwrite: overwrite)
-        try StandardOutput().line("featurize merge: \(shards.count) shards -> \(output) [\(rows), \(cols)]")
+        // Token-level .jsonl shards are merged line by line: their width is not read.
+        try StandardOutput().line("featurize merge: \(shards.count) shards -> \(output) " + (cols > 0 ? "[\(rows), \(cols)]" : "(\(rows) texts)"))
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Backend
 import Featurize
+import OpenCLBackend
 import FeatureIO
 import Foundation
 import Pooling
@@ -37,13 +38,18 @@ struct DeviceOptions: ParsableArguments {
     @Option(name: .long, help: "CPU threads (default: all processors).")
     var threads: Int?
 
+    @Option(name: .customLong("compute-precision"),
+            help: "OpenCL arithmetic: fp32 (exact, default), fp16 (half storage, float32 accumulation) or tf32 (tensor cores; falls back to fp32 with a note where unavailable). The CPU always runs fp32.")
+    var computePrecision: ComputePrecision = .fp32
+
     func validate() throws {
         if let threads, !(1...4_096).contains(threads) { throw ValidationError("--threads must be in 1...4096, got \(threads)") }
     }
 
     /// Starts an extractor per device; device failures are runtime errors (exit 1), bad settings usage errors.
     func plan(cpuFallback: Bool = false, make: (DeviceInfo) throws -> FeatureExtractor) throws -> DevicePlan {
-        try usageErrors { try DevicePlan.make(device, cpuFallback: cpuFallback, make: make) }
+        ComputePrecision.requested = computePrecision
+        return try usageErrors { try DevicePlan.make(device, cpuFallback: cpuFallback, make: make) }
     }
 }
 

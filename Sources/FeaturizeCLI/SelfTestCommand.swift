@@ -10,10 +10,13 @@ struct SelfTestCommand: ParsableCommand {
         shouldDisplay: false)
 
     @OptionGroup var openCL: OpenCLDeviceOptions
+    @OptionGroup var precision: ComputePrecisionOption
 
     func run() throws {
         let index = try openCL.index()
-        let backend = try OpenCLBackend(deviceIndex: index)
+        let computePrecision = precision.resolved(deviceIndex: index)
+        let backend = try OpenCLBackend(deviceIndex: index, precision: computePrecision)
+        if let note = backend.tensorCoreNote { StandardError.line(note) }
         // The other GEMM variant with otherwise identical parameters, so both kernels are checked on this device.
         var otherParameters = backend.parameters
         otherParameters.gemmVariant = backend.parameters.gemmVariant == .tiled ? .registerBlocked : .tiled
@@ -21,8 +24,8 @@ struct SelfTestCommand: ParsableCommand {
             otherParameters = .smallGPU
             otherParameters.gemmVariant = .tiled
         }
-        let other = try OpenCLBackend(deviceIndex: index, parameters: otherParameters)
-        print("selftest on \(backend.name): parameters from \(backend.parameterSource)")
+        let other = try OpenCLBackend(deviceIndex: index, parameters: otherParameters, precision: computePrecision)
+        print("selftest on \(backend.name), compute precision \(backend.precision.rawValue): parameters from \(backend.parameterSource)")
         print("  \(backend.parameters)")
         let results = try OpenCLSelfTest.run(backend, otherVariant: other) { print($0) }
         let failed = results.filter { !$0.passed }

@@ -50,7 +50,7 @@ import Darwin
 #endif
 
 /// Attention-core timing (`featurize bench-gemm --attention`): wall-clock per `attention` call including
-/// the final synchronisation, median of timed runs after warm-up.
+/// the final synchronisation, median of timed runs after warm-up, for the fused kernel or the unfused path.
 public enum AttentionBenchmark {
     public struct Shape: Sendable, CustomStringConvertible {
         public let batch: Int, seq: Int, heads: Int, headDim: Int
@@ -62,8 +62,9 @@ public enum AttentionBenchmark {
         public var description: String { "batch \(batch) seq \(seq) heads \(heads) headDim \(headDim)" }
     }
 
-    /// Median seconds per call.
-    public static func seconds(_ backend: OpenCLBackend, shape: Shape, warmup: Int = 2, repetitions: Int = 5) throws -> Double {
+    /// Median seconds per call of `variant` (nil: the backend's `attentionVariant`).
+    public static func seconds(_ backend: OpenCLBackend, shape: Shape, variant: AttentionVariant? = nil, warmup: Int = 2,
+                               repetitions: Int = 5) throws -> Double {
         var random = OpenCLSelfTest.Random(seed: 11)
         let hidden = shape.heads * shape.headDim
         let qkv = try backend.makeBuffer(random.floats(shape.batch * shape.seq * 3 * hidden))
@@ -74,7 +75,8 @@ public enum AttentionBenchmark {
             var start = timespec(), end = timespec()
             clock_gettime(CLOCK_MONOTONIC, &start)
             try backend.attention(qkv: qkv, lengths: lengths, batch: shape.batch, seq: shape.seq, heads: shape.heads,
-                                  headDim: shape.headDim, scale: scale, out: out)
+                                  headDim: shape.headDim, scale: scale, positionBias: nil, out: out,
+                                  variant: variant ?? backend.parameters.attentionVariant)
             try backend.synchronize()
             clock_gettime(CLOCK_MONOTONIC, &end)
             return Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9

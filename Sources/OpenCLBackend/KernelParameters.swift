@@ -19,6 +19,15 @@ public enum GemmVariant: String, Sendable, CaseIterable {
     }
 }
 
+/// How `attention` runs on the device.
+public enum AttentionVariant: String, Sendable, CaseIterable {
+    /// One kernel (`flash_attention`): Q tile in local memory, streaming K/V tiles, online softmax; the
+    /// probabilities never reach global memory. The GPU default; head sizes up to `KernelParameters.flashMaxHeadDim`.
+    case fused
+    /// Batched Q·Kᵀ into a score buffer, masked softmax, batched P·V (three kernels). The CPU-device default.
+    case unfused
+}
+
 /// Per-device kernel parameters. They become `-D` build options (tile sizes are never constants in the
 /// kernel sources). Defaults come from a small table keyed by device type and vendor; a tuning file written by
 /// `featurize tune` overrides them.
@@ -45,6 +54,25 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
     /// 1: GELU uses a polynomial erf (|error| <= 1.5e-7; CPU devices, where the library erf is slow);
     /// 0: the OpenCL built-in erf.
     public var approximateErf: Int = 0
+    /// Tiled GEMM: 1 = double-buffered local tiles (`GEMM_DB`: the next K tile loads while the current one
+    /// computes, one barrier per step, twice the local memory); 0 = one buffer, two barriers per step.
+    public var doubleBufferGemm: Int = 0
+    /// Fused or three-kernel attention (head sizes over `flashMaxHeadDim` always run unfused).
+    public var attentionVariant: AttentionVariant = .fused
+    /// Fused attention: query rows per work-group (`FA_BQ`), keys per streamed K/V tile (`FA_BK`) and
+    /// work-items per group (`FA_WG`).
+    public var flashBlockQ: Int = 16
+    public var flashBlockK: Int = 16
+    public var flashGroupSize: Int = 128
+    /// Largest head size of the fused attention kernel (`FA_DMAX`; its local arrays are sized by it).
+    public static let flashMaxHeadDim = 128
+
+    /// Local memory of `flash_attention` in bytes for these block sizes.
+    public var flashLocalMemory: Int {
+        let d = Self.flashMaxHeadDim
+        return 4 * (flashBlockQ * d + flashBlockK * (d + 1) + flashBlockK * d + flashBlockQ * flashBlockK + 3 * flashBlockQ
+                    + flashGroupSize)
+    }
 
     public init(gemmVariant: GemmVariant, tileM: Int, tileN: Int, tileK: Int, workPerThreadM: Int,
                 workPerThreadN: Int, vectorWidth: Int, cpuBlockM: Int, cpuBlockN: Int, cpuLocalSize: Int,
@@ -66,21 +94,54 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
         batchedBlockM: 2, batchedBlockN: 2, batchedLocalN: 16, batchedLocalM: 8, rowGroupSize: 128)
 
-    /// Small GPUs / devices with under 256 work-items per group (64 work-items, 4.2 KB local memory).
-    public static let smallGPU = KernelParameters(
-        gemmVariant: .tiled, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
-        vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
-        batchedBlockM: 2, batchedBlockN: 2, batchedLocalN: 8, batchedLocalM: 8, rowGroupSize: 64)
+    /// Small GPUs / devices with under 256 work-items per group (64 work-items, 4.2 KB local memory for the
+    /// GEMM, 12.9 KB for fused attention with 8 x 8 blocks).
+    public static let smallGPU: KernelParameters = {
+        var p = KernelParameters(
+            gemmVariant: .tiled, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
+            vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
+            batchedBlockM: 2, batchedBlockN: 2, batchedLocalN: 8, batchedLocalM: 8, rowGroupSize: 64)
+        p.flashBlockQ = 8; p.flashBlockK = 8; p.flashGroupSize = 64
+        return p
+    }()
 
     /// CPU devices (PoCL): barrier-free register-blocked kernels, work-group of one for the row kernels.
-    public static let cpuDefault = KernelParameters(
-        gemmVariant: .registerBlocked, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
-        vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
-        batchedBlockM: 4, batchedBlockN: 4, batchedLocalN: 4, batchedLocalM: 1, rowGroupSize: 1,
-        approximateErf: 1)
+    /// Attention runs unfused (the fused kernel's work-group barriers are slow on CPU devices).
+    public static let cpuDefault: KernelParameters = {
+        var p = KernelParameters(
+            gemmVariant: .registerBlocked, tileM: 32, tileN: 32, tileK: 16, workPerThreadM: 4, workPerThreadN: 4,
+            vectorWidth: 4, cpuBlockM: 4, cpuBlockN: 2, cpuLocalSize: 8,
+            batchedBlockM: 4, batchedBlockN: 4, batchedLocalN: 4, batchedLocalM: 1, rowGroupSize: 1,
+            approximateErf: 1)
+        p.attentionVariant = .unfused
+        return p
+    }()
 
     /// Table defaults for a device (by type, then vendor / name); unknown devices get the safe defaults.
     public static func defaults(for device: OpenCLDeviceInfo) -> KernelParameters {
+        fittingFlashBlocks(tableDefaults(for: device), maxWorkGroupSize: device.maxWorkGroupSize,
+                           localMemory: device.localMemory)
+    }
+
+    /// `p` with fused-attention blocks that fit a device of these limits (0: unknown). The program always
+    /// contains `flash_attention`, so its local arrays and work-group must fit even when attention runs unfused:
+    /// smaller blocks for small devices, and below 8 x 8 the fused kernel is not worth running (`unfused`).
+    public static func fittingFlashBlocks(_ p: KernelParameters, maxWorkGroupSize: Int, localMemory: Int) -> KernelParameters {
+        func fits(_ q: KernelParameters) -> Bool {
+            (maxWorkGroupSize <= 0 || q.flashGroupSize <= maxWorkGroupSize)
+                && (localMemory <= 0 || q.flashLocalMemory <= localMemory)
+        }
+        guard !fits(p) else { return p }
+        var q = p
+        for (bq, bk, wg) in [(8, 8, 64), (4, 4, 32), (2, 2, 8), (1, 1, 2)] {
+            q.flashBlockQ = bq; q.flashBlockK = bk; q.flashGroupSize = wg
+            if fits(q) { break }
+        }
+        if q.flashBlockQ < 8 { q.attentionVariant = .unfused }
+        return q
+    }
+
+    private static func tableDefaults(for device: OpenCLDeviceInfo) -> KernelParameters {
         switch device.type {
         case .cpu: return .cpuDefault
         default:
@@ -110,7 +171,8 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         if device.maxWorkGroupSize > 0, threads > device.maxWorkGroupSize {
             return "tiled GEMM needs \(threads) work-items per group; device allows \(device.maxWorkGroupSize)"
         }
-        let local = tileK * (tileM + tileN + 2) * 4
+        if doubleBufferGemm != 0 && doubleBufferGemm != 1 { return "doubleBufferGemm must be 0 or 1" }
+        let local = tileK * (tileM + tileN + 2) * 4 * (doubleBufferGemm + 1)
         if device.localMemory > 0, local > device.localMemory {
             return "tiled GEMM needs \(local) bytes of local memory; device has \(device.localMemory)"
         }
@@ -125,6 +187,19 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         }
         if approximateErf != 0 && approximateErf != 1 { return "approximateErf must be 0 or 1" }
         if !isPowerOfTwo(rowGroupSize) { return "rowGroupSize \(rowGroupSize) is not a power of two" }
+        if flashBlockQ < 1 || flashBlockQ > 64 || flashBlockK < 1 || flashBlockK > 64 {
+            return "flashBlockQ \(flashBlockQ) / flashBlockK \(flashBlockK) outside 1...64"
+        }
+        if flashGroupSize < 1 || flashGroupSize > 1024 { return "flashGroupSize \(flashGroupSize) outside 1...1024" }
+        if flashBlockQ * Self.flashMaxHeadDim > 64 * flashGroupSize {
+            return "fused attention: \(flashBlockQ * Self.flashMaxHeadDim / flashGroupSize) accumulators per work-item (max 64)"
+        }
+        if device.maxWorkGroupSize > 0, flashGroupSize > device.maxWorkGroupSize {
+            return "flashGroupSize \(flashGroupSize) exceeds the device's \(device.maxWorkGroupSize) work-items"
+        }
+        if device.localMemory > 0, flashLocalMemory > device.localMemory {
+            return "fused attention needs \(flashLocalMemory) bytes of local memory; device has \(device.localMemory)"
+        }
         return nil
     }
 
@@ -132,7 +207,9 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
     public var buildOptions: String {
         "-DTS_M=\(tileM) -DTS_N=\(tileN) -DTS_K=\(tileK) -DWPT_M=\(workPerThreadM) -DWPT_N=\(workPerThreadN) "
             + "-DVW=\(vectorWidth) -DCPU_RM=\(cpuBlockM) -DCPU_RN=\(cpuBlockN) -DBG_RM=\(batchedBlockM) "
-            + "-DBG_RN=\(batchedBlockN) -DROW_WG=\(rowGroupSize) -DERF_APPROX=\(approximateErf)"
+            + "-DBG_RN=\(batchedBlockN) -DROW_WG=\(rowGroupSize) -DERF_APPROX=\(approximateErf) "
+            + "-DFA_BQ=\(flashBlockQ) -DFA_BK=\(flashBlockK) -DFA_WG=\(flashGroupSize) -DFA_DMAX=\(Self.flashMaxHeadDim) "
+            + "-DGEMM_DB=\(doubleBufferGemm)"
     }
 
     public var description: String { serialized.split(separator: "\n").joined(separator: " ") }
@@ -153,11 +230,13 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
         ("cpuBlockN", \.cpuBlockN), ("cpuLocalSize", \.cpuLocalSize), ("batchedBlockM", \.batchedBlockM),
         ("batchedBlockN", \.batchedBlockN), ("batchedLocalN", \.batchedLocalN),
         ("batchedLocalM", \.batchedLocalM), ("rowGroupSize", \.rowGroupSize), ("approximateErf", \.approximateErf),
+        ("flashBlockQ", \.flashBlockQ), ("flashBlockK", \.flashBlockK), ("flashGroupSize", \.flashGroupSize),
+        ("doubleBufferGemm", \.doubleBufferGemm),
     ]
 
     /// The tuning-file text of these parameters.
     public var serialized: String {
-        var lines = ["gemmVariant = \(gemmVariant.rawValue)"]
+        var lines = ["gemmVariant = \(gemmVariant.rawValue)", "attentionVariant = \(attentionVariant.rawValue)"]
         for (key, path) in Self.keys { lines.append("\(key) = \(self[keyPath: path])") }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -178,6 +257,11 @@ public struct KernelParameters: Equatable, Sendable, CustomStringConvertible {
                     throw BackendError.invalidArgument(op: "tuning file", detail: "\(source):\(number + 1): unknown gemmVariant '\(parts[1])'")
                 }
                 result.gemmVariant = v
+            } else if parts[0] == "attentionVariant" {
+                guard let v = AttentionVariant(rawValue: parts[1]) else {
+                    throw BackendError.invalidArgument(op: "tuning file", detail: "\(source):\(number + 1): unknown attentionVariant '\(parts[1])' (fused or unfused)")
+                }
+                result.attentionVariant = v
             } else if let (_, path) = keys.first(where: { $0.0 == parts[0] }) {
                 guard let v = Int(parts[1]) else {
                     throw BackendError.invalidArgument(op: "tuning file", detail: "\(source):\(number + 1): '\(parts[1])' is not an integer")
@@ -290,10 +374,13 @@ extension KernelParameters {
                                              (64, 128, 16, 4, 8, 4), (128, 128, 8, 8, 8, 4), (64, 64, 32, 4, 4, 4),
                                              (128, 128, 16, 8, 8, 8), (32, 32, 16, 4, 4, 4), (64, 64, 16, 4, 4, 2),
                                              (128, 128, 32, 8, 8, 4), (128, 64, 32, 8, 4, 4)] {
-                var p = base
-                p.gemmVariant = .tiled
-                p.tileM = tm; p.tileN = tn; p.tileK = tk; p.workPerThreadM = wm; p.workPerThreadN = wn; p.vectorWidth = vw
-                candidates.append(p)
+                for doubleBuffer in [0, 1] {
+                    var p = base
+                    p.gemmVariant = .tiled
+                    p.tileM = tm; p.tileN = tn; p.tileK = tk; p.workPerThreadM = wm; p.workPerThreadN = wn; p.vectorWidth = vw
+                    p.doubleBufferGemm = doubleBuffer
+                    candidates.append(p)
+                }
             }
         }
         var seen: [KernelParameters] = []

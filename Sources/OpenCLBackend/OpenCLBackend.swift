@@ -1,5 +1,6 @@
 import Backend
 import COpenCL
+import DataFormats
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -7,7 +8,10 @@ import Darwin
 #endif
 
 /// A float32 buffer in an OpenCL device's global memory (a `cl_mem`), released when the last reference goes.
+/// It holds a reference on its context, so a buffer that outlives its backend is still released into a live
+/// context (and `context` can never name a freed, reused one).
 public final class OpenCLBuffer: DeviceBuffer {
+    /// Elements (float32 on the host side; stored as float or half, see `ComputePrecision`).
     public let count: Int
     let memory: cl_mem
     let context: cl_context
@@ -16,9 +20,13 @@ public final class OpenCLBuffer: DeviceBuffer {
         self.count = count
         self.memory = memory
         self.context = context
+        clRetainContext(context)
     }
 
-    deinit { clReleaseMemObject(memory) }
+    deinit {
+        clReleaseMemObject(memory)
+        clReleaseContext(context)
+    }
 }
 
 /// `ComputeBackend` on one OpenCL device: one context, one in-order queue, one program built once (binary
@@ -34,6 +42,21 @@ public final class OpenCLBackend: ComputeBackend {
     public let parameterSource: String
     /// Whether the program came from the on-disk binary cache.
     public let programFromCache: Bool
+    /// How buffers are stored and GEMMs computed: fp32; fp16 (half storage with float arithmetic: every
+    /// buffer of this backend; `upload`/`download` convert, so callers always see float32); tf32 (float32
+    /// buffers, tensor-core GEMMs, only after the start-up probe passed — else fp32, see `tensorCoreNote`).
+    public private(set) var precision: ComputePrecision
+    /// What the tensor-core start-up probe found (nil when it did not run).
+    public private(set) var tensorCoreNote: String?
+    /// The tensor-core GEMM (`gemm_nt_mma` of `Kernels/gemm_mma.cl`, in the program when it was built with
+    /// `FZ_MMA=1`), when the probe passed.
+    private var tensorCoreKernel: cl_kernel?
+    /// Why the program was built without the tensor-core GEMM although it was asked for (its build failed).
+    private var tensorCoreBuildFailure: String?
+    /// Whether the tensor-core GEMM is the emulation (`FZ_MMA_EMULATE`, tests).
+    private var tensorCoresEmulated = false
+    /// Bytes per stored element.
+    private var elementSize: Int { precision.elementSize }
     public var name: String { device.label }
 
     let context: cl_context
@@ -42,16 +65,33 @@ public final class OpenCLBackend: ComputeBackend {
     private var kernels: [String: cl_kernel] = [:]
     /// Heap-allocated so its address is stable (a mutex must not move).
     private let lock: UnsafeMutablePointer<pthread_mutex_t> = .allocate(capacity: 1)
-    /// Per-call int arrays (token ids, type ids, lengths), grown as needed; written with blocking writes.
-    private var intScratch: [String: (memory: cl_mem, count: Int)] = [:]
+    /// Per-call int arrays (token ids, type ids, lengths), grown as needed, with the values last written (an
+    /// unchanged array — `lengths` for every layer of a forward — is not written again).
+    private var intScratch: [String: (memory: cl_mem, count: Int, values: [Int32])] = [:]
+    /// Host copies of data enqueued with non-blocking writes; freed once the queue has drained (the next
+    /// blocking read or `clFinish`), so a write never waits for the device.
+    private var stagedCopies: [UnsafeMutableRawPointer] = []
+    private var stagedBytes = 0
+    /// Host waits so far (blocking reads and writes, `clFinish`, event waits): a forward plus its pooled
+    /// download costs exactly one.
+    private var hostWaits = 0
+    /// Uploads up to this size are staged and enqueued without waiting; larger ones (weights at load time) are
+    /// blocking writes. Also the most staged bytes held before the queue is drained.
+    public static let stagingLimitBytes = 64 << 20
     /// Attention score scratch `[sequences * heads * seq * seq]`, grown as needed.
     private var scoreScratch: OpenCLBuffer?
     /// Upper bound on the score scratch, in floats (attention runs in chunks of sequences under it).
     public var maxScoreScratchElements = 32 << 20
 
     /// Opens OpenCL device `deviceIndex` (see `OpenCLDiscovery.devices`). `parameters` nil: the table
-    /// defaults or the device's tuning file. `profiling`: enables event timing (`timeGemm`).
-    public init(deviceIndex: Int, parameters explicitParameters: KernelParameters? = nil, profiling: Bool = false) throws {
+    /// defaults or the device's tuning file. `profiling`: enables event timing (`timeGemm`). `precision`: fp32
+    /// (exact), fp16 (half storage) or tf32. `tensorCores`: whether to probe the tensor-core GEMM — nil: for
+    /// tf32 always, for fp16 on NVIDIA devices; a failed probe leaves fp16 on its portable kernels and turns
+    /// tf32 into fp32 (`tensorCoreNote` says which). `emulateTensorCores` (tests): the tensor-core GEMM's tiling
+    /// and fragment layout without PTX (`FZ_MMA_EMULATE`), so the whole tf32/fp16 path runs on any device.
+    public init(deviceIndex: Int, parameters explicitParameters: KernelParameters? = nil, profiling: Bool = false,
+                precision: ComputePrecision = .fp32, tensorCores: Bool? = nil, emulateTensorCores: Bool = false) throws {
+        self.precision = precision
         let devices = OpenCLDiscovery.devices
         guard deviceIndex >= 0, deviceIndex < devices.count else {
             throw BackendError.unavailable(reason: devices.isEmpty
@@ -83,24 +123,87 @@ public final class OpenCLBackend: ComputeBackend {
             throw BackendError.deviceFailure(device: label, call: "clCreateCommandQueue", code: Int(status),
                                              name: openCLErrorName(Int(status)))
         }
+        // Tensor cores: the program with the mma GEMM (FZ_MMA=1); if the compiler rejects it, without.
+        let wantsTensorCores = precision != .fp32
+            && (tensorCores ?? (precision == .tf32 || (precision == .fp16 && device.vendor.lowercased().contains("nvidia"))))
+        let baseOptions = parameters.buildOptions + " -DFZ_HALF=\(precision == .fp16 ? 1 : 0)"
+        var buildFailure: String? = nil
         do {
-            (program, programFromCache) = try ProgramBuilder.build(context: context, device: device,
-                                                                    options: parameters.buildOptions)
+            if wantsTensorCores {
+                let mmaOptions = baseOptions + " -DFZ_MMA=1 -DMMA_TF32=\(precision == .tf32 ? 1 : 0)"
+                    + (emulateTensorCores ? " -DFZ_MMA_EMULATE=1" : "")
+                do {
+                    (program, programFromCache) = try ProgramBuilder.build(context: context, device: device, options: mmaOptions)
+                } catch {
+                    buildFailure = "\(error)"
+                    (program, programFromCache) = try ProgramBuilder.build(context: context, device: device,
+                                                                            options: baseOptions + " -DFZ_MMA=0")
+                }
+            } else {
+                (program, programFromCache) = try ProgramBuilder.build(context: context, device: device,
+                                                                        options: baseOptions + " -DFZ_MMA=0")
+            }
         } catch {
             clReleaseCommandQueue(queue)
             clReleaseContext(context)
             throw error
         }
+        tensorCoreBuildFailure = buildFailure
+        tensorCoresEmulated = emulateTensorCores
         self.context = context
         self.queue = queue
         pthread_mutex_init(lock, nil)
+        if wantsTensorCores { startTensorCores() }
     }
+
+    /// Builds the tensor-core program and runs a self-test GEMM against a float64 host reference; uses it only
+    /// if both work, otherwise falls back (tf32 to fp32, fp16 to its portable kernels) and says why in
+    /// `tensorCoreNote`.
+    private func startTensorCores() {
+        let kernelName = "gemm_nt_mma"
+        do {
+            if let failure = tensorCoreBuildFailure { throw BackendError.unavailable(reason: failure) }
+            var status: cl_int = 0
+            let created = ProgramBuilder.compilerLock.withLock { clCreateKernel(program, kernelName, &status) }
+            guard let kernel = created, status == CL_SUCCESS else {
+                throw BackendError.deviceFailure(device: name, call: "clCreateKernel(\(kernelName))", code: Int(status),
+                                                 name: openCLErrorName(Int(status)))
+            }
+            tensorCoreKernel = kernel
+            let worst = try TensorCoreProbe.worstError(self)
+            let bound = TensorCoreProbe.tolerance(precision)
+            guard worst <= bound else {
+                throw BackendError.invalidArgument(op: "\(precision.rawValue) tensor-core self-test", detail: "GEMM error \(worst) over \(bound)")
+            }
+            tensorCoreNote = "\(name): compute precision \(precision.rawValue): tensor cores (mma.sync\(tensorCoresEmulated ? ", emulated" : "")) verified (self-test GEMM error "
+                + "\(worst)); running \(precision.rawValue) tensor-core GEMMs"
+        } catch {
+            if let kernel = tensorCoreKernel { clReleaseKernel(kernel) }
+            tensorCoreKernel = nil
+            let requested = precision
+            if precision == .tf32 { precision = .fp32 }
+            let reason: String
+            if case let BackendError.unavailable(text) = error {
+                reason = "the tensor-core kernel did not build" + (text.contains("mma") || text.contains("asm") ? " (inline PTX not accepted)" : "")
+            } else {
+                reason = "\(error)"
+            }
+            tensorCoreNote = requested == .tf32
+                ? "\(name): compute precision tf32 unavailable (\(reason)); running fp32 portable kernels"
+                : "\(name): compute precision fp16: tensor cores unavailable (\(reason)); running the portable fp16 kernels"
+        }
+    }
+
+    /// Whether `linear` runs on tensor cores (tf32 after a passed probe).
+    public var usesTensorCores: Bool { tensorCoreKernel != nil }
 
     deinit {
         clFinish(queue)
+        releaseStagedCopies()
         scoreScratch = nil
         for (_, scratch) in intScratch { clReleaseMemObject(scratch.memory) }
         for (_, kernel) in kernels { clReleaseKernel(kernel) }
+        if let kernel = tensorCoreKernel { clReleaseKernel(kernel) }
         clReleaseProgram(program)
         clReleaseCommandQueue(queue)
         clReleaseContext(context)
@@ -123,7 +226,7 @@ public final class OpenCLBackend: ComputeBackend {
 
     func allocateBuffer(count: Int) throws -> OpenCLBuffer {
         guard count >= 0 else { throw BackendError.invalidArgument(op: "allocate", detail: "count \(count) < 0") }
-        let bytes = Swift.max(count, 1) * MemoryLayout<Float>.size
+        let bytes = Swift.max(count, 1) * elementSize
         if device.maxAllocation > 0, bytes > device.maxAllocation {
             throw BackendError.outOfMemory(device: name, call: "clCreateBuffer (over CL_DEVICE_MAX_MEM_ALLOC_SIZE "
                 + "\(device.maxAllocation))", bytes: bytes)
@@ -157,27 +260,81 @@ public final class OpenCLBackend: ComputeBackend {
             guard offset >= 0 else { throw BackendError.invalidArgument(op: "upload", detail: "offset \(offset) < 0") }
             let memory = try clBuffer(buffer, op: "upload", role: "destination", needed: offset + source.count)
             guard source.count > 0, let base = source.baseAddress else { return }
-            // Blocking: the caller's memory may go away once we return.
-            try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_TRUE), offset * 4, source.count * 4, base, 0, nil, nil),
-                      call: "clEnqueueWriteBuffer")
+            if precision == .fp16 {
+                let half = source.map(floatToHalfBits)
+                try half.withUnsafeBytes { try enqueueWrite(memory, offset: offset * 2, from: $0.baseAddress!, bytes: $0.count) }
+                return
+            }
+            try enqueueWrite(memory, offset: offset * 4, from: UnsafeRawPointer(base), bytes: source.count * 4)
         }
     }
+
+    /// Enqueues a write of `bytes` from `source` without waiting for the device: the bytes are copied to a
+    /// staged host copy first (the caller's memory may go away once we return). Over `stagingLimitBytes` the
+    /// write is blocking instead.
+    private func enqueueWrite(_ memory: cl_mem, offset: Int, from source: UnsafeRawPointer, bytes: Int) throws {
+        if bytes > Self.stagingLimitBytes {
+            hostWaits += 1
+            try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_TRUE), offset, bytes, source, 0, nil, nil),
+                      call: "clEnqueueWriteBuffer")
+            releaseStagedCopies()
+            return
+        }
+        if stagedBytes + bytes > Self.stagingLimitBytes { try finishQueue() }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        copy.copyMemory(from: source, byteCount: bytes)
+        stagedCopies.append(copy)
+        stagedBytes += bytes
+        try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_FALSE), offset, bytes, copy, 0, nil, nil),
+                  call: "clEnqueueWriteBuffer")
+    }
+
+    /// Frees the staged host copies; only after the queue has drained.
+    private func releaseStagedCopies() {
+        for copy in stagedCopies { copy.deallocate() }
+        stagedCopies.removeAll(keepingCapacity: true)
+        stagedBytes = 0
+    }
+
+    /// `clFinish`, counted as a host wait; then the staged copies are freed.
+    private func finishQueue() throws {
+        hostWaits += 1
+        try check(clFinish(queue), call: "clFinish")
+        releaseStagedCopies()
+    }
+
+    /// How many times the host has waited for this device so far (blocking reads and large blocking writes,
+    /// `clFinish`, event waits). An encoder forward enqueues everything without waiting; downloading its pooled
+    /// output is the one wait per batch.
+    public var hostWaitCount: Int { locked { hostWaits } }
 
     public func download(_ buffer: any DeviceBuffer, offset: Int, into destination: UnsafeMutableBufferPointer<Float>) throws {
         try locked {
             guard offset >= 0 else { throw BackendError.invalidArgument(op: "download", detail: "offset \(offset) < 0") }
             let memory = try clBuffer(buffer, op: "download", role: "source", needed: offset + destination.count)
             guard destination.count > 0, let base = destination.baseAddress else {
-                try check(clFinish(queue), call: "clFinish")
+                try finishQueue()
                 return
             }
-            try check(clEnqueueReadBuffer(queue, memory, cl_bool(CL_TRUE), offset * 4, destination.count * 4, base, 0, nil, nil),
-                      call: "clEnqueueReadBuffer")
+            // A blocking read on the in-order queue returns after every earlier command: staged copies are free.
+            hostWaits += 1
+            if precision == .fp16 {
+                var half = [UInt16](repeating: 0, count: destination.count)
+                try half.withUnsafeMutableBytes { h in
+                    try check(clEnqueueReadBuffer(queue, memory, cl_bool(CL_TRUE), offset * 2, h.count, h.baseAddress, 0, nil, nil),
+                              call: "clEnqueueReadBuffer")
+                }
+                for i in 0..<half.count { destination[i] = halfBitsToFloat(half[i]) }
+            } else {
+                try check(clEnqueueReadBuffer(queue, memory, cl_bool(CL_TRUE), offset * 4, destination.count * 4, base, 0, nil, nil),
+                          call: "clEnqueueReadBuffer")
+            }
+            releaseStagedCopies()
         }
     }
 
     public func synchronize() throws {
-        try locked { try check(clFinish(queue), call: "clFinish") }
+        try locked { try finishQueue() }
     }
 
     public func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,
@@ -192,7 +349,8 @@ public final class OpenCLBackend: ComputeBackend {
             if src == dst, sourceOffset < destinationOffset + count, destinationOffset < sourceOffset + count {
                 throw BackendError.invalidArgument(op: "copy", detail: "source and destination ranges overlap")
             }
-            try check(clEnqueueCopyBuffer(queue, src, dst, sourceOffset * 4, destinationOffset * 4, count * 4, 0, nil, nil),
+            let e = elementSize
+            try check(clEnqueueCopyBuffer(queue, src, dst, sourceOffset * e, destinationOffset * e, count * e, 0, nil, nil),
                       call: "clEnqueueCopyBuffer")
         }
     }
@@ -219,7 +377,8 @@ public final class OpenCLBackend: ComputeBackend {
     private func kernel(_ kernelName: String) throws -> cl_kernel {
         if let kernel = kernels[kernelName] { return kernel }
         var status: cl_int = 0
-        guard let kernel = clCreateKernel(program, kernelName, &status), status == CL_SUCCESS else {
+        let created = ProgramBuilder.compilerLock.withLock { clCreateKernel(program, kernelName, &status) }
+        guard let kernel = created, status == CL_SUCCESS else {
             throw BackendError.deviceFailure(device: name, call: "clCreateKernel(\(kernelName))", code: Int(status),
                                              name: openCLErrorName(Int(status)))
         }
@@ -231,8 +390,8 @@ public final class OpenCLBackend: ComputeBackend {
     /// Returns the event when `wantEvent` (the caller releases it).
     @discardableResult
     func launch(_ kernelName: String, _ arguments: [Argument], global: [Int], local: [Int]?,
-                wantEvent: Bool = false) throws -> cl_event? {
-        let kernel = try kernel(kernelName)
+                wantEvent: Bool = false, kernel explicitKernel: cl_kernel? = nil) throws -> cl_event? {
+        let kernel = try explicitKernel ?? kernel(kernelName)
         for (index, argument) in arguments.enumerated() {
             let status: cl_int
             switch argument {
@@ -271,8 +430,12 @@ public final class OpenCLBackend: ComputeBackend {
         return event
     }
 
-    /// Copies `values` into the named int scratch buffer (blocking) and returns it.
+    /// The named int scratch buffer holding `values`: written without waiting (staged), and not at all when it
+    /// already holds them.
     private func intBuffer(_ key: String, _ values: [Int32]) throws -> cl_mem {
+        if let scratch = intScratch[key], scratch.count >= values.count, scratch.values == values {
+            return scratch.memory
+        }
         if intScratch[key].map({ $0.count < values.count }) ?? true {
             if let old = intScratch[key] { clReleaseMemObject(old.memory); intScratch[key] = nil }
             let count = Swift.max(values.count, 256)
@@ -286,15 +449,16 @@ public final class OpenCLBackend: ComputeBackend {
                 throw BackendError.deviceFailure(device: name, call: "clCreateBuffer", code: Int(status),
                                                  name: openCLErrorName(Int(status)))
             }
-            intScratch[key] = (memory, count)
+            intScratch[key] = (memory, count, [])
         }
         let memory = intScratch[key]!.memory
+        intScratch[key]!.values = []
         if !values.isEmpty {
-            try values.withUnsafeBufferPointer { v in
-                try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_TRUE), 0, v.count * 4, v.baseAddress, 0, nil, nil),
-                          call: "clEnqueueWriteBuffer")
+            try values.withUnsafeBytes { v in
+                try enqueueWrite(memory, offset: 0, from: v.baseAddress!, bytes: v.count)
             }
         }
+        intScratch[key]!.values = values
         return memory
     }
 
@@ -323,7 +487,7 @@ public final class OpenCLBackend: ComputeBackend {
     @discardableResult
     func enqueueLinear(input: any DeviceBuffer, rows: Int, inFeatures: Int, weight: any DeviceBuffer,
                        bias: (any DeviceBuffer)?, outFeatures: Int, activation: Activation?, out: any DeviceBuffer,
-                       variant: GemmVariant, wantEvent: Bool) throws -> cl_event? {
+                       variant: GemmVariant, wantEvent: Bool, tensorCores: Bool = true) throws -> cl_event? {
         guard rows >= 0, inFeatures >= 1, outFeatures >= 1 else {
             throw BackendError.invalidArgument(op: "linear", detail: "rows \(rows), inFeatures \(inFeatures), outFeatures \(outFeatures)")
         }
@@ -337,6 +501,11 @@ public final class OpenCLBackend: ComputeBackend {
             .int(biasMemory == nil ? 0 : 1), .int(Self.activationCode(activation)), .buffer(c),
         ]
         let p = parameters
+        if tensorCores, let mma = tensorCoreKernel {
+            return try launch("gemm_nt_mma", arguments,
+                              global: [(outFeatures + 63) / 64 * 128, (rows + 63) / 64], local: [128, 1],
+                              wantEvent: wantEvent, kernel: mma)
+        }
         switch variant {
         case .tiled:
             let localN = p.tileN / p.workPerThreadN, localM = p.tileM / p.workPerThreadM
@@ -425,6 +594,25 @@ public final class OpenCLBackend: ComputeBackend {
 
     public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
                           scale: Float, positionBias: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
+        try attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim, scale: scale,
+                      positionBias: positionBias, out: out, variant: defaultAttentionVariant)
+    }
+
+    /// The attention `attention` runs: the parameters' choice in fp32; always fused in fp16, so the scores and
+    /// probabilities stay float32 in local memory (the unfused path would store them as half).
+    public var defaultAttentionVariant: AttentionVariant { precision == .fp16 ? .fused : parameters.attentionVariant }
+
+    /// Whether `attention` with `variant` runs the fused kernel for head size `headDim` (it needs
+    /// headDim <= `KernelParameters.flashMaxHeadDim`; larger heads run unfused).
+    public func usesFusedAttention(_ variant: AttentionVariant, headDim: Int) -> Bool {
+        variant == .fused && headDim <= KernelParameters.flashMaxHeadDim
+    }
+
+    /// `attention` with an explicit variant (tests and `featurize bench-gemm --attention` compare both).
+    /// qkv `[batch*seq, 3*heads*headDim]`, out `[batch*seq, heads*headDim]`, positionBias nil or `[heads, seq, seq]`.
+    public func attention(qkv: any DeviceBuffer, lengths: [Int32], batch: Int, seq: Int, heads: Int, headDim: Int,
+                          scale: Float, positionBias: (any DeviceBuffer)?, out: any DeviceBuffer,
+                          variant: AttentionVariant) throws {
         try locked {
             guard batch >= 0, seq >= 1, heads >= 1, headDim >= 1 else {
                 throw BackendError.invalidArgument(op: "attention", detail: "batch \(batch), seq \(seq), heads \(heads), headDim \(headDim)")
@@ -438,6 +626,15 @@ public final class OpenCLBackend: ComputeBackend {
             }
             guard batch > 0 else { return }
             let lengthsMemory = try intBuffer("lengths", lengths)
+            let p = parameters
+            if usesFusedAttention(variant, headDim: headDim) {
+                try launch("flash_attention", [
+                    .buffer(qkvMemory), .buffer(lengthsMemory), .int(seq), .int(heads), .int(headDim), .float(scale),
+                    .buffer(biasMemory ?? qkvMemory), .int(biasMemory == nil ? 0 : 1), .buffer(outMemory),
+                ], global: [(seq + p.flashBlockQ - 1) / p.flashBlockQ * p.flashGroupSize, heads, batch],
+                   local: [p.flashGroupSize, 1, 1])
+                return
+            }
 
             let perSequence = heads * seq * seq
             let chunk = Swift.max(1, Swift.min(batch, maxScoreScratchElements / perSequence))
@@ -447,7 +644,6 @@ public final class OpenCLBackend: ComputeBackend {
                 scoreScratch = try allocateBuffer(count: needed)
             }
             let scores = scoreScratch!.memory
-            let p = parameters
             let rowStride = 3 * hidden
             // CPU devices: float8 variants (dot products for Q·Kᵀ, outer products for P·V); GPUs: scalar blocks.
             let vectorKernels = p.gemmVariant == .registerBlocked
@@ -535,9 +731,10 @@ public final class OpenCLBackend: ComputeBackend {
                 guard let event = try enqueueLinear(input: input, rows: rows, inFeatures: inFeatures, weight: weight,
                                                     bias: bias, outFeatures: outFeatures, activation: activation,
                                                     out: out, variant: variant ?? parameters.gemmVariant,
-                                                    wantEvent: true) else { return [] }
+                                                    wantEvent: true, tensorCores: variant == nil) else { return [] }
                 defer { clReleaseEvent(event) }
                 var e: cl_event? = event
+                hostWaits += 1
                 try check(clWaitForEvents(1, &e), call: "clWaitForEvents")
                 var start: cl_ulong = 0, end: cl_ulong = 0
                 try check(clGetEventProfilingInfo(event, cl_profiling_info(CL_PROFILING_COMMAND_START), 8, &start, nil),

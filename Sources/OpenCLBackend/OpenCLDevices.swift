@@ -23,7 +23,9 @@ extension OpenCLDeviceInfo {
         ]
         let index = self.index
         return DeviceInfo(id: "opencl:\(index)", ordinal: index, kind: kind, name: name, memoryBytes: globalMemory,
-                          capabilities: capabilities, details: details) { _ in try OpenCLBackend(deviceIndex: index) }
+                          capabilities: capabilities, details: details) { _ in
+            try OpenCLBackend.make(deviceIndex: index, requested: ComputePrecision.requested)
+        }
     }
 }
 

@@ -5,17 +5,22 @@ import Kernels
 /// Builds the backend's one OpenCL program (all `Kernels/*.cl`, `common` first) for one device, with a disk
 /// cache of the compiled binary keyed by device name + driver version + build options + source hash.
 enum ProgramBuilder {
-    /// The concatenated kernel sources.
-    static let source: String = {
-        let names = KernelSources.names
-        let ordered = (names.contains("common") ? ["common"] : []) + names.filter { $0 != "common" }
+    /// Serialises program builds process-wide (see `build`).
+    static let compilerLock = ProcessLock()
+
+    /// The concatenated kernel sources (`gemm_mma.cl` is empty unless built with `-DFZ_MMA=1`).
+    static let source: String = concatenated(KernelSources.names)
+
+    /// `common` first, then `names`, each headed by its file name.
+    private static func concatenated(_ names: [String]) -> String {
+        let ordered = (KernelSources.names.contains("common") ? ["common"] : []) + names.filter { $0 != "common" }
         return ordered.compactMap { name in
             KernelSources.source(named: name).map { "// ---- Kernels/\(name).cl\n" + $0 + "\n" }
         }.joined()
-    }()
+    }
 
     /// Cache file for this device / options / source.
-    static func cachePath(device: OpenCLDeviceInfo, options: String) -> String {
+    static func cachePath(device: OpenCLDeviceInfo, options: String, source: String = source) -> String {
         let key = device.name + "\u{1}" + device.driverVersion + "\u{1}" + device.platformVersion + "\u{1}" + options
             + "\u{1}" + KernelCache.hex(KernelCache.fnv1a(source.utf8))
         return KernelCache.cacheDirectory() + "/opencl/" + KernelCache.hex(KernelCache.fnv1a(key.utf8)) + ".bin"
@@ -23,13 +28,19 @@ enum ProgramBuilder {
 
     /// A built program. Tries the cached binary first; on any problem with it, builds from source and
     /// refreshes the cache (cache write failures are ignored: the cache is an optimisation).
-    static func build(context: cl_context, device: OpenCLDeviceInfo, options: String) throws -> (cl_program, fromCache: Bool) {
-        let path = cachePath(device: device, options: options)
+    static func build(context: cl_context, device: OpenCLDeviceInfo, options: String,
+                      source: String = source) throws -> (cl_program, fromCache: Bool) {
+        // One build at a time in the process: backends opened on several threads (several devices, or tests
+        // in parallel) would otherwise run the ICD's compiler concurrently; PoCL 3.1 shares its kernel cache
+        // between programs of the same source and options, and crashes when first used from several threads.
+        compilerLock.lock()
+        defer { compilerLock.unlock() }
+        let path = cachePath(device: device, options: options, source: source)
         if let binary = KernelCache.readBytes(path), !binary.isEmpty,
            let program = programFromBinary(context: context, device: device, binary: binary, options: options) {
             return (program, true)
         }
-        let program = try programFromSource(context: context, device: device, options: options)
+        let program = try programFromSource(context: context, device: device, options: options, source: source)
         if let binary = programBinary(program) { KernelCache.writeBytes(binary, to: path) }
         return (program, false)
     }
@@ -55,7 +66,8 @@ enum ProgramBuilder {
         return program
     }
 
-    private static func programFromSource(context: cl_context, device: OpenCLDeviceInfo, options: String) throws -> cl_program {
+    private static func programFromSource(context: cl_context, device: OpenCLDeviceInfo, options: String,
+                                          source: String) throws -> cl_program {
         var status: cl_int = 0
         var deviceID: cl_device_id? = device.deviceID
         let program: cl_program? = source.withCString { text in

@@ -72,7 +72,8 @@ public struct SchedulerStats: Codable, Equatable, Sendable {
 /// Faults: an out-of-memory error halves the batch and queues both halves again (a single text that does not
 /// fit goes to the fallback); any other error re-runs the batch on the fallback device; a device that fails
 /// `maxFailuresPerDevice` times in a row is marked unhealthy and its thread keeps serving on the fallback.
-/// No row is lost or duplicated: every planned row is delivered exactly once or the run throws.
+/// No row is lost or duplicated: every planned row is delivered exactly once or the run throws; when it throws,
+/// the rows finished before the failure that follow each other in input order have been delivered first.
 public final class BatchScheduler<Item, Payload> {
     public let devices: [ExecutionDevice<Payload>]
     public let fallback: ExecutionDevice<Payload>?
@@ -88,13 +89,33 @@ public final class BatchScheduler<Item, Payload> {
         self.policy = policy; self.options = options
     }
 
-    /// Runs the job.
+    /// Runs the job, one unit (one encoder sequence) per item.
     /// - items: the input, in order; row `startIndex + k` is the k-th element.
     /// - prepare: turns a window of items into (payload, token length) pairs, same count and order.
     /// - sink: called with (row index, feature row) for every row, in increasing row order.
     public func run<S: Sequence>(items: S, startIndex: Int = 0,
                                  prepare: @escaping ([Item]) throws -> [(Payload, Int)],
                                  sink: (Int, [Float]) throws -> Void) throws -> SchedulerStats where S.Element == Item {
+        try run(items: items, startIndex: startIndex, prepareUnits: { window in try prepare(window).map { [$0] } },
+                sinkItem: { row, units in
+            guard units.count == 1 else {
+                throw SchedulerError.badResult(device: "scheduler", detail: "row \(row) has \(units.count) units, expected 1")
+            }
+            try sink(row, units[0].row)
+        })
+    }
+
+    /// Runs the job where an item may expand into several units (the windows of a long text): every unit is
+    /// batched like a text of its own (units of one item may land in different batches), and `sinkItem` gets an
+    /// item once all its units are done, with their payloads and rows in unit order, items in input order.
+    /// - items: the input, in order; item `startIndex + k` is the k-th element.
+    /// - prepareUnits: turns a window of items into their units, (payload, token length) each; one list per
+    ///   item, same count and order as the window (an empty list is an item with no unit).
+    /// - sinkItem: called with (item index, its units) for every item, in increasing item order.
+    /// Units are numbered from `startIndex` on, so with one unit per item a unit's index is its item's.
+    public func run<S: Sequence>(items: S, startIndex: Int = 0,
+                                 prepareUnits: @escaping ([Item]) throws -> [[(Payload, Int)]],
+                                 sinkItem: (Int, [(payload: Payload, row: [Float])]) throws -> Void) throws -> SchedulerStats where S.Element == Item {
         let start = DispatchTime.now().uptimeNanoseconds
         let state = RunState<Payload>(capacity: max(options.queueCapacity, devices.count + 1))
         // Sequences are not Sendable in general; the producer thread is the only one touching the iterator.
@@ -102,25 +123,40 @@ public final class BatchScheduler<Item, Payload> {
 
         let producer = Thread { [policy] in
             var it = producerBox.value
-            var next = startIndex
+            var nextItem = startIndex
+            var nextUnit = startIndex
             var batchID = 0
             do {
                 while true {
+                    // Backpressure on the results: at most the window before this one may still be waiting for
+                    // the sink, so rows computed ahead of a slow writer (token-level output is large) stay bounded
+                    // by two windows. No deadlock: every batch of those earlier windows is already queued.
+                    if !state.waitForDelivery(upTo: nextItem - startIndex - policy.window) { return }
                     var window: [Item] = []
                     window.reserveCapacity(policy.window)
                     while window.count < policy.window, let item = it.next() { window.append(item) }
                     if window.isEmpty { break }
                     let t0 = DispatchTime.now().uptimeNanoseconds
-                    let prepared = try prepare(window)
+                    let prepared = try prepareUnits(window)
                     guard prepared.count == window.count else {
                         throw SchedulerError.badResult(device: "prepare", detail: "returned \(prepared.count) items for \(window.count)")
                     }
-                    let batches = try LengthBucketing.plan(startIndex: next, lengths: prepared.map(\.1),
-                                                           payloads: prepared.map(\.0), policy: policy,
-                                                           firstBatchID: batchID)
+                    var lengths: [Int] = [], payloads: [Payload] = [], itemOfUnit: [Int] = []
+                    for (k, units) in prepared.enumerated() {
+                        for (payload, length) in units { payloads.append(payload); lengths.append(length); itemOfUnit.append(nextItem + k) }
+                    }
+                    let batches: [WorkBatch<Payload>]
+                    do {
+                        batches = try LengthBucketing.plan(startIndex: nextUnit, lengths: lengths, payloads: payloads,
+                                                           policy: policy, firstBatchID: batchID)
+                    } catch let SchedulerError.textOverBudget(unit, tokens, budget) {
+                        throw SchedulerError.textOverBudget(index: itemOfUnit[unit - nextUnit], tokens: tokens, budget: budget)
+                    }
                     state.addPrepareTime(DispatchTime.now().uptimeNanoseconds - t0)
+                    state.addItems(prepared.map(\.count))
                     batchID += batches.count
-                    next += window.count
+                    nextItem += window.count
+                    nextUnit += payloads.count
                     for b in batches { if !state.push(b) { return } }
                 }
                 state.finishProducing()
@@ -140,13 +176,15 @@ public final class BatchScheduler<Item, Payload> {
             state.waitForWorkers(count: workers.count)
         }
 
-        var nextRow = startIndex
+        var nextItem = startIndex
+        var nextUnit = startIndex
         var writeNanos: UInt64 = 0
-        while let (row, values) = try state.takeRow(nextRow) {
+        while let units = try state.takeItem(firstUnit: nextUnit) {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            try sink(row, values)
+            try sinkItem(nextItem, units)
             writeNanos += DispatchTime.now().uptimeNanoseconds - t0
-            nextRow += 1
+            nextItem += 1
+            nextUnit += units.count
         }
         var stats = state.snapshotStats()
         stats.writeSeconds = Double(writeNanos) / 1e9
@@ -222,7 +260,12 @@ final class RunState<Payload>: @unchecked Sendable {
     private var inFlight = 0
     private var error: Error?
     private var cancelled = false
-    private var results: [Int: [Float]] = [:]
+    private var results: [Int: (payload: Payload, row: [Float])] = [:]
+    /// Units of each planned item not yet delivered, in item order (from `itemsHead` on).
+    private var itemUnits: [Int] = []
+    private var itemsHead = 0
+    /// Items handed to the sink so far.
+    private var deliveredItems = 0
     private var exited = 0
     private var stats = SchedulerStats()
     private var prepareNanos: UInt64 = 0
@@ -271,7 +314,7 @@ final class RunState<Payload>: @unchecked Sendable {
     func complete(_ batch: WorkBatch<Payload>, rows: [[Float]], device: String, nanos: UInt64, fallback: Bool = false) {
         cond.lock(); defer { cond.unlock() }
         inFlight -= 1
-        for (i, row) in zip(batch.indices, rows) { results[i] = row }
+        for (k, (i, row)) in zip(batch.indices, rows).enumerated() { results[i] = (batch.payloads[k], row) }
         stats.texts += batch.count
         stats.batchesPerDevice[device, default: 0] += 1
         stats.textsPerDevice[device, default: 0] += batch.count
@@ -296,16 +339,40 @@ final class RunState<Payload>: @unchecked Sendable {
         cond.lock(); while exited < count { cond.wait() }; cond.unlock()
     }
 
-    /// Consumer: the row `index` once it is ready; nil when every row has been delivered.
-    func takeRow(_ index: Int) throws -> (Int, [Float])? {
+    /// Producer: blocks until at least `count` items have been delivered to the sink. Returns false if the run
+    /// was cancelled or failed.
+    func waitForDelivery(upTo count: Int) -> Bool {
+        cond.lock(); defer { cond.unlock() }
+        while deliveredItems < count && !cancelled && error == nil { cond.wait() }
+        return !cancelled && error == nil
+    }
+
+    /// Producer: the unit counts of the items of a window, before their batches are queued.
+    func addItems(_ counts: [Int]) { cond.lock(); itemUnits.append(contentsOf: counts); cond.broadcast(); cond.unlock() }
+
+    /// Consumer: the units of the next item (whose first unit is `firstUnit`) once all are ready; nil when
+    /// every item has been delivered.
+    func takeItem(firstUnit: Int) throws -> [(payload: Payload, row: [Float])]? {
         cond.lock(); defer { cond.unlock() }
         while true {
+            // After a failure the items finished before it (in order) are still delivered, so a resumed job
+            // redoes as little as possible; the error is thrown at the first item that cannot complete.
+            if itemsHead < itemUnits.count {
+                let n = itemUnits[itemsHead]
+                if (firstUnit..<(firstUnit + n)).allSatisfy({ results[$0] != nil }) {
+                    let units = (firstUnit..<(firstUnit + n)).map { results.removeValue(forKey: $0)! }
+                    itemsHead += 1
+                    deliveredItems += 1
+                    if itemsHead >= 4_096 { itemUnits.removeFirst(itemsHead); itemsHead = 0 }
+                    cond.broadcast()
+                    return units
+                }
+            }
             if let e = error { throw e }
-            if let row = results.removeValue(forKey: index) { return (index, row) }
             if !producing && queue.isEmpty && front.isEmpty && inFlight == 0 {
-                // Everything planned has been delivered, or a worker lost rows (a bug: fail loudly).
-                if results.isEmpty { return nil }
-                throw SchedulerError.badResult(device: "scheduler", detail: "row \(index) missing while \(results.count) rows wait")
+                // Everything planned has been delivered, or a worker lost units (a bug: fail loudly).
+                if results.isEmpty && itemsHead == itemUnits.count { return nil }
+                throw SchedulerError.badResult(device: "scheduler", detail: "unit \(firstUnit) missing while \(results.count) units wait")
             }
             cond.wait()
         }

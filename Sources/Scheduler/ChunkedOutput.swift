@@ -18,10 +18,20 @@ public struct OutputManifest: Codable, Equatable, Sendable {
     /// The dtype of the final file (chunks always hold float32).
     public var dtype: String
     public var dim: Int?
+    /// Input items (texts) per chunk; a chunk holds one feature row per item unless `chunkRows` says otherwise.
     public var rowsPerChunk: Int
-    /// Completed chunk files, in order; each holds `rowsPerChunk` rows.
+    /// Completed chunk files, in order; each holds the output of `rowsPerChunk` items.
     public var chunks: [String]
+    /// Per completed chunk, the feature rows it holds (windows or tokens), for layouts with any number of rows
+    /// per item (`ChunkLayout.indexedRows`, `.tokens`); nil for one row per item.
+    public var chunkRows: [Int]?
+    /// Per completed chunk, the size of its side file (`chunk-N.side`: index lines or token records); nil when
+    /// the layout has none.
+    public var sideBytes: [Int]?
+    /// Input items done (the row index a resumed job starts from).
     public var rowsDone: Int { chunks.count * rowsPerChunk }
+    /// Feature rows in the completed chunks.
+    public var outputRowsDone: Int { chunkRows?.reduce(0, +) ?? rowsDone }
 
     public init(fingerprint: String, model: String? = nil, dtype: String, dim: Int?, rowsPerChunk: Int, chunks: [String],
                 inputHashes: [String]? = nil) {
@@ -31,6 +41,8 @@ public struct OutputManifest: Codable, Equatable, Sendable {
 
     /// The name of chunk `index` in the parts directory.
     public static func chunkName(_ index: Int) -> String { String(format: "chunk-%08d.bin", index) }
+    /// The name of chunk `index`'s side file (index lines or token records) in the parts directory.
+    public static func sideName(_ index: Int) -> String { String(format: "chunk-%08d.side", index) }
 
     /// The largest rows per chunk and width a manifest may state (they size buffers and files).
     public static let maxRowsPerChunk = 1 << 30, maxDim = 1 << 24
@@ -54,8 +66,27 @@ public struct OutputManifest: Codable, Equatable, Sendable {
         if let hashes = m.inputHashes, hashes.count != m.chunks.count {
             throw bad("\(hashes.count) input hashes for \(m.chunks.count) chunks")
         }
+        for (name, counts) in [("chunkRows", m.chunkRows), ("sideBytes", m.sideBytes)] {
+            guard let counts else { continue }
+            guard counts.count == m.chunks.count else { throw bad("\(counts.count) \(name) for \(m.chunks.count) chunks") }
+            guard counts.allSatisfy({ (0...(1 << 40)).contains($0) }) else { throw bad("\(name) out of range") }
+        }
         return m
     }
+}
+
+/// What a job's chunks hold and how its final files are assembled.
+public enum ChunkLayout: Equatable, Sendable {
+    /// One feature row per item (text): the final file is the matrix (`.npy`, `.safetensors`, `.jsonl`).
+    case matrix
+    /// Any number of rows per item, each with one line of a JSON Lines index kept in the chunk's side file;
+    /// the final files are the matrix and the index at `indexPath` (`--long-input rows`: the windows).
+    case indexedRows(indexPath: String)
+    /// Token-level features: rows are tokens, an item is a text; the side file holds each text's
+    /// `TextTokens.record`; the final file is ragged (`TokenFeaturesFile`).
+    case tokens
+
+    var hasSideFile: Bool { self != .matrix }
 }
 
 /// Writes rows in order into fixed-size chunk files with an atomically replaced manifest, so that a job killed
@@ -67,10 +98,13 @@ public final class ChunkedFeatureWriter {
     public let dtype: FeatureDType
     /// String metadata for formats that carry it (safetensors `__metadata__`).
     public let metadata: [String: String]
+    public let layout: ChunkLayout
     public private(set) var manifest: OutputManifest
     private let partsDir: String
     private var buffer: [UInt8] = []
-    private var bufferedRows = 0
+    private var side: [UInt8] = []
+    /// Items and feature rows in `buffer` (not yet in a chunk).
+    private var bufferedItems = 0, bufferedRows = 0
     private let fm = FileManager.default
     private var lock: PartsLock?
     /// Chunks of the manifest that were missing or short on resume and are written again.
@@ -83,14 +117,19 @@ public final class ChunkedFeatureWriter {
 
     /// Row index the job must start from (rows before it are already on disk).
     public var rowsDone: Int { manifest.rowsDone }
+    /// Feature rows appended so far, those of earlier runs included.
+    public var outputRows: Int { manifest.outputRowsDone + bufferedRows }
 
     /// - resume: continue from an existing parts directory with the same fingerprint (or start fresh if none).
     /// - overwrite: replace an existing output file; without it an existing output is an error.
     /// - modelFingerprint: the model's content fingerprint; a resumed job must have the same.
+    /// - layout: one row per item (default), rows with an index, or token-level features.
     public init(outputPath: String, dtype: FeatureDType, rowsPerChunk: Int, fingerprint: String,
-                resume: Bool, overwrite: Bool, metadata: [String: String] = [:], modelFingerprint: String? = nil) throws {
+                resume: Bool, overwrite: Bool, metadata: [String: String] = [:], modelFingerprint: String? = nil,
+                layout: ChunkLayout = .matrix) throws {
         guard rowsPerChunk > 0 else { throw SchedulerError.invalidPolicy("rows per chunk must be positive") }
         self.outputPath = outputPath
+        self.layout = layout
         guard FeatureOutputFormat(path: outputPath) != nil else {
             throw SchedulerError.io(path: outputPath, detail: "unknown output extension; use .npy, .safetensors or .jsonl")
         }
@@ -119,18 +158,38 @@ public final class ChunkedFeatureWriter {
             guard m.dtype == dtype.rawValue, m.rowsPerChunk == rowsPerChunk else {
                 throw SchedulerError.resume("\(manifestPath): dtype or chunk size differ from this job's")
             }
+            guard (m.chunkRows != nil) == layout.hasSideFile, (m.sideBytes != nil) == layout.hasSideFile else {
+                throw SchedulerError.resume("\(manifestPath): its chunks are of another layout than this job's (rows per text, windows or tokens); rerun without --resume")
+            }
             // Chunks are written atomically, so a missing or short one was damaged after the fact: continue
             // from the last good chunk instead of failing at the end on its size.
-            let expectedBytes = m.dim.map { m.rowsPerChunk * $0 * 4 }
+            let dir = partsDir
+            func size(_ name: String) -> Int? {
+                ((try? FileManager.default.attributesOfItem(atPath: dir + "/" + name))?[.size] as? NSNumber)?.intValue
+            }
             for (i, chunk) in m.chunks.enumerated() {
-                let attrs = try? fm.attributesOfItem(atPath: partsDir + "/" + chunk)
-                let size = (attrs?[.size] as? NSNumber)?.intValue
-                guard let size, expectedBytes == nil || size == expectedBytes else {
+                let expectedBytes = m.dim.map { (m.chunkRows?[i] ?? m.rowsPerChunk) * $0 * 4 }
+                var damage: String?
+                if let size = size(chunk) {
+                    if let expectedBytes, size != expectedBytes { damage = "\(partsDir)/\(chunk) is \(size) bytes, expected \(expectedBytes)" }
+                } else {
+                    damage = "\(partsDir)/\(chunk) is missing"
+                }
+                if damage == nil, let expected = m.sideBytes?[i] {
+                    let name = OutputManifest.sideName(i)
+                    if let size = size(name) {
+                        if size != expected { damage = "\(partsDir)/\(name) is \(size) bytes, expected \(expected)" }
+                    } else {
+                        damage = "\(partsDir)/\(name) is missing"
+                    }
+                }
+                if let damage {
                     discardedChunks = Array(m.chunks[i...])
-                    repairNote = "\(partsDir)/\(chunk) is " + (size == nil ? "missing" : "\(size!) bytes, expected \(expectedBytes!)")
-                        + "; resuming from row \(i * m.rowsPerChunk) (\(m.chunks.count - i) chunk(s) are redone)"
+                    repairNote = damage + "; resuming from row \(i * m.rowsPerChunk) (\(m.chunks.count - i) chunk(s) are redone)"
                     m.chunks.removeSubrange(i...)
                     m.inputHashes?.removeSubrange(i...)
+                    m.chunkRows?.removeSubrange(i...)
+                    m.sideBytes?.removeSubrange(i...)
                     break
                 }
             }
@@ -148,34 +207,55 @@ public final class ChunkedFeatureWriter {
             lock = try PartsLock(directory: partsDir, output: outputPath)
             manifest = OutputManifest(fingerprint: fingerprint, model: modelFingerprint, dtype: dtype.rawValue, dim: nil,
                                       rowsPerChunk: rowsPerChunk, chunks: [], inputHashes: [])
+            if layout.hasSideFile { manifest.chunkRows = []; manifest.sideBytes = [] }
             try writeManifest()
         }
         // Chunk files beyond the manifest are from a chunk being written when the job died: ignore them.
     }
 
-    /// Appends the next row (rows arrive in input order).
-    public func append(_ row: [Float]) throws {
-        if let d = manifest.dim {
-            guard row.count == d else { throw SchedulerError.badResult(device: "writer", detail: "row of \(row.count) values, expected \(d)") }
-        } else {
-            manifest.dim = row.count
+    /// Appends the next item's row (items arrive in input order; one row per item).
+    public func append(_ row: [Float]) throws { try appendItem(rows: row, count: 1) }
+
+    /// Appends the next item: `count` feature rows (`values` is `[count, dim]`, row-major) and, for layouts
+    /// with a side file, its side bytes (index lines, or a `TextTokens.record`).
+    public func appendItem(rows values: [Float], count: Int, side itemSide: [UInt8] = []) throws {
+        if count > 0 {
+            let d = manifest.dim ?? values.count / count
+            guard d > 0 || values.isEmpty, values.count == count * d else {
+                throw SchedulerError.badResult(device: "writer", detail: "\(values.count) values for \(count) row(s) of \(d)")
+            }
+            if manifest.dim == nil { manifest.dim = d }
+        } else if !values.isEmpty {
+            throw SchedulerError.badResult(device: "writer", detail: "\(values.count) values for no row")
         }
-        for v in row { withUnsafeBytes(of: v.bitPattern.littleEndian) { buffer.append(contentsOf: $0) } }
-        bufferedRows += 1
-        if bufferedRows == manifest.rowsPerChunk { try flushChunk() }
+        guard count == 1 || layout.hasSideFile else {
+            throw SchedulerError.badResult(device: "writer", detail: "\(count) rows for one item in a one-row-per-item output")
+        }
+        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { buffer.append(contentsOf: $0) } }
+        side.append(contentsOf: itemSide)
+        bufferedItems += 1
+        bufferedRows += count
+        if bufferedItems == manifest.rowsPerChunk { try flushChunk() }
     }
 
     private func flushChunk() throws {
         let index = manifest.chunks.count
         let name = OutputManifest.chunkName(index)
+        // The side file first, then the rows, then the manifest: a chunk counts only once the manifest names it.
+        if layout.hasSideFile { try atomicWrite(partsDir + "/" + OutputManifest.sideName(index), Data(side)) }
         try atomicWrite(partsDir + "/" + name, Data(buffer))
         if var hashes = manifest.inputHashes {
             hashes.append(inputHashForChunk?(index) ?? "")
             manifest.inputHashes = hashes
         }
         manifest.chunks.append(name)
+        if layout.hasSideFile {
+            manifest.chunkRows?.append(bufferedRows)
+            manifest.sideBytes?.append(side.count)
+        }
         try writeManifest()
-        buffer.removeAll(keepingCapacity: true); bufferedRows = 0
+        buffer.removeAll(keepingCapacity: true); side.removeAll(keepingCapacity: true)
+        bufferedItems = 0; bufferedRows = 0
     }
 
     private func writeManifest() throws {
@@ -184,28 +264,51 @@ public final class ChunkedFeatureWriter {
     }
 
     /// Writes all rows into the final file (the FeatureIO writer writes `PATH.partial` and renames it over
-    /// any existing file) and removes the parts directory. `emptyDim` is the width used when no row was written (empty input).
+    /// any existing file) and removes the parts directory. `emptyDim` is the width used when no row was
+    /// written (empty input). With `.indexedRows` the index file is written first, with `.tokens` the ragged file.
     public func finish(emptyDim: Int) throws {
         let dim = manifest.dim ?? emptyDim
-        // An existing output (--overwrite) stays until the new file is complete: the writer's rename replaces
-        // it atomically, so a failure here (e.g. a full disk) leaves the old file intact.
-        let writer = try makeFeatureWriter(path: outputPath, columns: dim, dtype: dtype, metadata: metadata)
-        func appendBytes(_ data: Data) throws {
-            var values = [Float](repeating: 0, count: data.count / 4)
-            values.withUnsafeMutableBytes { dst in _ = data.copyBytes(to: dst) }
-            for i in values.indices { values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern)) }
-            try writer.append(rows: values)
-        }
-        for chunk in manifest.chunks {
-            guard let d = fm.contents(atPath: partsDir + "/" + chunk) else {
-                throw SchedulerError.io(path: partsDir + "/" + chunk, detail: "cannot read chunk")
+        func chunkBytes(_ i: Int) throws -> Data {
+            guard i < manifest.chunks.count else { return Data(buffer) }
+            guard let d = fm.contents(atPath: partsDir + "/" + manifest.chunks[i]) else {
+                throw SchedulerError.io(path: partsDir + "/" + manifest.chunks[i], detail: "cannot read chunk")
             }
-            try appendBytes(d)
+            return d
         }
-        if bufferedRows > 0 { try appendBytes(Data(buffer)) }
-        try writer.finish()
+        func sideBytes(_ i: Int) throws -> [UInt8] {
+            guard i < manifest.chunks.count else { return side }
+            let path = partsDir + "/" + OutputManifest.sideName(i)
+            guard let d = fm.contents(atPath: path) else { throw SchedulerError.io(path: path, detail: "cannot read chunk side file") }
+            return [UInt8](d)
+        }
+        let parts = manifest.chunks.count + (bufferedItems > 0 ? 1 : 0)
+        switch layout {
+        case .tokens:
+            try TokenFeaturesFile.write(ChunkTokenParts(count: parts, features: { Self.floats(try chunkBytes($0)) },
+                                                        tokens: { i in try TextTokens.records(try sideBytes(i), path: self.partsDir + "/" + OutputManifest.sideName(i)) }),
+                                        columns: dim, dtype: dtype, to: outputPath, metadata: metadata)
+        case let .indexedRows(indexPath):
+            let index = try AtomicStreamFile(path: indexPath)
+            for i in 0..<parts { try index.write(try sideBytes(i)) }
+            try index.commit()
+            fallthrough
+        case .matrix:
+            // An existing output (--overwrite) stays until the new file is complete: the writer's rename replaces
+            // it atomically, so a failure here (e.g. a full disk) leaves the old file intact.
+            let writer = try makeFeatureWriter(path: outputPath, columns: dim, dtype: dtype, metadata: metadata)
+            for i in 0..<parts { try writer.append(rows: Self.floats(try chunkBytes(i))) }
+            try writer.finish()
+        }
         try? fm.removeItem(atPath: partsDir)
         lock = nil
+    }
+
+    /// Little-endian float32 bytes as floats.
+    static func floats(_ data: Data) -> [Float] {
+        var values = [Float](repeating: 0, count: data.count / 4)
+        values.withUnsafeMutableBytes { dst in _ = data.copyBytes(to: dst) }
+        for i in values.indices { values[i] = Float(bitPattern: UInt32(littleEndian: values[i].bitPattern)) }
+        return values
     }
 
     /// Writes `data` to `path` through `path.tmp` + fsync + rename, so `path` is either absent or complete.
@@ -224,13 +327,34 @@ public final class ChunkedFeatureWriter {
     }
 }
 
+/// A job's chunks as the parts of a token-level file.
+private struct ChunkTokenParts: TokenFeatureParts {
+    let count: Int
+    let features: (Int) throws -> [Float]
+    let tokens: (Int) throws -> [TextTokens]
+    var partCount: Int { count }
+    func tokens(ofPart index: Int) throws -> [TextTokens] { try tokens(index) }
+    func features(ofPart index: Int) throws -> [Float] { try features(index) }
+}
+
 extension OutputManifest {
     /// The `key=value` lines in which two settings fingerprints differ (fingerprints are newline-separated
     /// `key=value` lines), for messages.
     public static func differences(_ old: String, _ new: String) -> String {
         let a = old.split(separator: "\n").map(String.init), b = new.split(separator: "\n").map(String.init)
-        let changed = zip(a, b).filter { $0 != $1 }.map { "\($0.1) (was \($0.0.split(separator: "=", maxSplits: 1).last ?? ""))" }
-        if changed.isEmpty { return a.count == b.count ? "nothing" : "the set of settings" }
+        func key(_ line: String) -> Substring { line.split(separator: "=", maxSplits: 1).first ?? "" }
+        let oldByKey = Dictionary(a.map { (key($0), $0) }, uniquingKeysWith: { x, _ in x })
+        let newKeys = Set(b.map(key))
+        var changed: [String] = []
+        for line in b where oldByKey[key(line)] != line {
+            if let was = oldByKey[key(line)] {
+                changed.append("\(line) (was \(was.split(separator: "=", maxSplits: 1).last ?? ""))")
+            } else {
+                changed.append("\(line) (was not set)")
+            }
+        }
+        for line in a where !newKeys.contains(key(line)) { changed.append("\(key(line)) not set (was \(line.split(separator: "=", maxSplits: 1).last ?? ""))") }
+        if changed.isEmpty { return "nothing" }
         return changed.joined(separator: ", ")
     }
 }

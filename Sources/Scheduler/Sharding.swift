@@ -135,6 +135,14 @@ public struct ShardRecord: Codable, Equatable, Sendable {
     public var model: String?
     /// Content hash of the whole input (every text, not only this shard's); `merge` requires the same.
     public var input: String?
+    /// How the shard's rows relate to its texts: nil for one row per text, `windowRowsLayout` (any number of
+    /// rows per text, listed in `<output>.windows.jsonl`) or `tokensLayout` (ragged token-level file).
+    public var layout: String?
+
+    /// `--long-input rows`: rows are windows, indexed by `<output>.windows.jsonl`.
+    public static let windowRowsLayout = "window-rows"
+    /// `--pooling none`: token-level features (`TokenFeaturesFile`).
+    public static let tokensLayout = "tokens"
 
     public init(shard: ShardSpec, inputRows: Int, rows: Int, fingerprint: String, dtype: String?) {
         self.shard = shard; self.inputRows = inputRows; self.rows = rows; self.fingerprint = fingerprint; self.dtype = dtype
@@ -205,6 +213,7 @@ public enum ShardMerger {
             if r.input != records[0].input { differs.append("input content") }
             if r.inputRows != records[0].inputRows { differs.append("input rows (\(r.inputRows) vs \(records[0].inputRows))") }
             if r.model != records[0].model { differs.append("model (its files' content)") }
+            if r.layout != records[0].layout { differs.append("layout (\(r.layout ?? "one row per text") vs \(records[0].layout ?? "one row per text"))") }
             if r.fingerprint != records[0].fingerprint {
                 differs.append("settings: \(OutputManifest.differences(records[0].fingerprint, r.fingerprint))")
             }
@@ -225,6 +234,19 @@ public enum ShardMerger {
         }
         if FileManager.default.fileExists(atPath: output) && !overwrite {
             throw SchedulerError.io(path: output, detail: "output exists; pass --overwrite to replace it")
+        }
+        let ordered = (0..<n).map { inputs[byIndex[$0]!] }
+        switch records[0].layout {
+        case nil: break
+        case ShardRecord.windowRowsLayout?:
+            if FileManager.default.fileExists(atPath: output + ".windows.jsonl") && !overwrite {
+                throw SchedulerError.io(path: output + ".windows.jsonl", detail: "output exists; pass --overwrite to replace it")
+            }
+            return try mergeWindowRows(ordered, inputRows: records[0].inputRows, dtype: records[0].dtype, output: output)
+        case ShardRecord.tokensLayout?:
+            return try mergeTokens(ordered, inputRows: records[0].inputRows, output: output)
+        case let other?:
+            throw SchedulerError.merge("\(ShardRecord.path(for: inputs[0])): unknown layout '\(other)' (written by another version of featurize?)")
         }
         var matrices: [FeatureMatrix] = []
         for i in 0..<n {
@@ -250,4 +272,101 @@ public enum ShardMerger {
         try writer.finish()
         return (total, cols)
     }
+
+    /// `--long-input rows` shards: rows are windows, each shard's `<part>.windows.jsonl` says which text each row
+    /// belongs to. Text `r`'s windows come from shard `r % N`, in order; the merged index goes to
+    /// `<output>.windows.jsonl` (written first; the merged matrix last).
+    static func mergeWindowRows(_ shards: [String], inputRows: Int, dtype: String?, output: String) throws -> (rows: Int, cols: Int) {
+        let n = shards.count
+        var matrices: [FeatureMatrix] = [], indexLines: [[String]] = []
+        for path in shards {
+            let m = try NpyReader.readMatrix(path: path)
+            let indexPath = path + ".windows.jsonl"
+            guard FileManager.default.fileExists(atPath: indexPath) else {
+                throw SchedulerError.merge("\(indexPath) is missing: a --long-input rows shard needs its window index next to it")
+            }
+            let lines = try TextInputReader(path: indexPath, format: .text).readAll().filter { !$0.isEmpty }
+            guard lines.count == m.rows else {
+                throw SchedulerError.merge("\(indexPath) lists \(lines.count) windows but \(path) has \(m.rows) rows")
+            }
+            matrices.append(m); indexLines.append(lines)
+        }
+        func textRow(_ line: String, _ k: Int, _ s: Int) throws -> Int {
+            let prefix = "{\"text\": "
+            guard line.hasPrefix(prefix), let comma = line.firstIndex(of: ","),
+                  let row = Int(line[line.index(line.startIndex, offsetBy: prefix.count)..<comma]) else {
+                throw SchedulerError.merge("\(shards[s]).windows.jsonl line \(k + 1) is not a window index line")
+            }
+            return row
+        }
+        let cols = matrices.first(where: { $0.rows > 0 })?.columns ?? matrices[0].columns
+        guard matrices.allSatisfy({ $0.columns == cols || $0.rows == 0 }) else { throw SchedulerError.merge("the shards have different widths") }
+        let index = try AtomicStreamFile(path: output + ".windows.jsonl")
+        let writer = try makeFeatureWriter(path: output, columns: cols, dtype: dtype.flatMap(FeatureDType.init(rawValue:)) ?? .float32)
+        var cursor = [Int](repeating: 0, count: n), total = 0
+        for r in 0..<inputRows {
+            let s = r % n
+            let start = cursor[s]
+            while cursor[s] < indexLines[s].count, try textRow(indexLines[s][cursor[s]], cursor[s], s) == r {
+                try writer.append(row: matrices[s].row(cursor[s]))
+                try index.write(Array((indexLines[s][cursor[s]] + "\n").utf8))
+                cursor[s] += 1
+            }
+            guard cursor[s] > start else { throw SchedulerError.merge("\(shards[s]) has no window of input row \(r) (incomplete shard, or its index does not belong to it)") }
+            total += cursor[s] - start
+        }
+        for s in 0..<n where cursor[s] != indexLines[s].count {
+            throw SchedulerError.merge("\(shards[s]).windows.jsonl line \(cursor[s] + 1) names a text outside shard \(s)/\(n) of \(inputRows) rows")
+        }
+        try index.commit()
+        try writer.finish()
+        return (total, cols)
+    }
+
+    /// Token-level shards (`--pooling none`): text `r` is text `r / N` of shard `r % N`. `.safetensors` shards
+    /// are read text by text (`TokenFeaturesReader`); `.jsonl` shards line by line.
+    static func mergeTokens(_ shards: [String], inputRows: Int, output: String) throws -> (rows: Int, cols: Int) {
+        let n = shards.count
+        let format = FeatureOutputFormat(path: output)
+        for path in shards where FeatureOutputFormat(path: path) != format {
+            throw SchedulerError.merge("token-level shards merge into their own format: \(path) and \(output) differ; name the output .\(FeatureOutputFormat(path: path)?.rawValue ?? "safetensors")")
+        }
+        if format == .jsonl {
+            let readers = try shards.map { try TextInputReader(path: $0, format: .text) }
+            let file = try AtomicStreamFile(path: output)
+            for r in 0..<inputRows {
+                guard let line = try readers[r % n].next() else {
+                    throw SchedulerError.merge("\(shards[r % n]) ends before input row \(r) (incomplete shard?)")
+                }
+                try file.write(Array((line + "\n").utf8))
+            }
+            for (s, reader) in readers.enumerated() where try reader.next() != nil {
+                throw SchedulerError.merge("\(shards[s]) has more texts than shard \(s)/\(n) of \(inputRows) rows")
+            }
+            try file.commit()
+            return (inputRows, 0)
+        }
+        let readers = try shards.map { try TokenFeaturesReader(path: $0) }
+        for (s, reader) in readers.enumerated() {
+            let expected = try ShardSpec(index: s, count: n).rows(ofInput: inputRows)
+            guard reader.texts == expected else {
+                throw SchedulerError.merge("\(shards[s]) holds \(reader.texts) texts; shard \(s)/\(n) of \(inputRows) input rows must hold \(expected) (incomplete shard?)")
+            }
+            guard reader.columns == readers[0].columns, reader.dtype == readers[0].dtype else {
+                throw SchedulerError.merge("the shards have different widths or dtypes")
+            }
+        }
+        try TokenFeaturesFile.write(InterleavedTokenParts(readers: readers, count: inputRows), columns: readers[0].columns,
+                                    dtype: readers[0].dtype, to: output, metadata: readers[0].metadata)
+        return (inputRows, readers[0].columns)
+    }
+}
+
+/// Shards' texts in input order: text `r` is text `r / N` of shard `r % N`.
+private struct InterleavedTokenParts: TokenFeatureParts {
+    let readers: [TokenFeaturesReader]
+    let count: Int
+    var partCount: Int { count }
+    func tokens(ofPart index: Int) throws -> [TextTokens] { [try readers[index % readers.count].tokens(ofText: index / readers.count)] }
+    func features(ofPart index: Int) throws -> [Float] { try readers[index % readers.count].features(ofText: index / readers.count) }
 }

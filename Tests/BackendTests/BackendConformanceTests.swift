@@ -13,7 +13,7 @@ struct BackendConformanceTests {
     /// The backends under test, by name (OpenCL ones only when a device started).
     static var backends: [String] {
         var names = ["cpu 1 thread", "cpu 2 threads", "cpu OpenBLAS path"]
-        if SharedOpenCL.available { names += ["opencl default parameters", "opencl tiled GEMM"] }
+        if SharedOpenCL.available { names += ["opencl default parameters", "opencl tiled GEMM", "opencl fused attention"] }
         return names
     }
 
@@ -27,6 +27,9 @@ struct BackendConformanceTests {
             var p = KernelParameters.smallGPU
             p.gemmVariant = .tiled
             return try SharedOpenCL.backend(p, key: "conformance-tiled")
+        case "opencl fused attention":
+            // The CPU-device kernels with the GPU default attention (flash_attention.cl) forced on.
+            return try FusedAttentionTests.fusedBackend(blockQ: 16, blockK: 16, group: 128)
         default: throw BackendError.unavailable(reason: "unknown test backend \(name)")
         }
     }

@@ -120,6 +120,12 @@ struct OpenCLBackendTests {
         var nvidia = KernelParameters.gpuDefault
         nvidia.tileK = 32
         sets.append(("tiled-64x64x32-vw4 (NVIDIA table)", nvidia))
+        // Double-buffered local tiles with 8 x 8 register blocks (a tuning candidate): K of 1, 17 and 69 cover
+        // one, two and several K steps, with partial last tiles.
+        var doubleBuffered = KernelParameters.gpuDefault
+        doubleBuffered.tileK = 8; doubleBuffered.workPerThreadM = 8; doubleBuffered.workPerThreadN = 8
+        doubleBuffered.doubleBufferGemm = 1
+        sets.append(("tiled-64x64x8-wpt8x8-double-buffered", doubleBuffered))
         return sets
     }()
 

@@ -37,9 +37,14 @@ enum SharedOpenCL {
     }
 
     /// Other parameter sets (both GEMM variants, GPU tile shapes) on the same device, built on first use.
-    nonisolated(unsafe) static var variants: [String: OpenCLBackend] = [:]
+    /// Guarded by `variantsLock`: suites run in parallel, and a dictionary written from two threads at once can
+    /// lose an entry — releasing a backend (its program and kernels) that another thread is still using.
+    nonisolated(unsafe) private static var variants: [String: OpenCLBackend] = [:]
+    private static let variantsLock = NSLock()
     static func backend(_ parameters: KernelParameters, key: String) throws -> OpenCLBackend {
         _ = cacheDirectory
+        variantsLock.lock()
+        defer { variantsLock.unlock() }
         if let b = variants[key] { return b }
         let b = try OpenCLBackend(deviceIndex: 0, parameters: parameters)
         variants[key] = b
