@@ -55,6 +55,7 @@ export LD_LIBRARY_PATH="$dir:${LD_LIBRARY_PATH:-}"
 py="${PYTHON:-python3}"
 bin="$dir/featurize"
 [ -f "$bin.gz" ] && gunzip -f "$bin.gz" && chmod +x "$bin"
+for packed in "$dir"/lib*.so*.gz; do [ -f "$packed" ] && gunzip -f "$packed"; done  # gpu-pack.sh ships them gzipped
 # The PyTorch side: next to this script when staged by gpu-pack.sh, else in the checkout.
 torch_py="$dir/gpu_torch_baseline.py"
 [ -f "$torch_py" ] || torch_py="$here/../Benchmarks/gpu_torch_baseline.py"

@@ -60,6 +60,8 @@ for f in tokenizer.json vocab.txt tokenizer_config.json special_tokens_map.json;
     [ -f models/all-MiniLM-L6-v2/$f ] && cp models/all-MiniLM-L6-v2/$f "$out/tok/"
 done
 chmod +x "$out/gpu-check.sh" "$out/featurize"
-# The static binary is ~60 MB (Foundation's ICU data); ship it gzipped (~23 MB), gpu-check.sh unpacks it.
+# The static binary is ~60 MB (Foundation's ICU data) and OpenBLAS ~37 MB: shipped gzipped (~23 + 11 MB), with
+# every other carried library, so the folder stays under the device tool's 64 MiB; gpu-check.sh unpacks them.
 gzip -9 -f "$out/featurize"
+for lib in "$out"/lib*.so*; do [ -f "$lib" ] && gzip -9 -f "$lib"; done
 du -sh "$out"; ls -l "$out"
