@@ -113,6 +113,28 @@ def vader_corpora_tar(tmp):
         return outer.extractfile(member).read()
 
 
+def ground_truth(raw, name):
+    """(score, text) of every non-empty line of a Hutto & Gilbert `*_GroundTruth.txt` (id, score, text: tab-separated)."""
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.split("\t", 2)
+        if len(parts) != 3:
+            sys.exit(f"fetch_assets: {name} line {lineno}: expected 3 tab-separated fields")
+        yield float(parts[1]), parts[2].strip()
+
+
+def write_csv(path, header, rows):
+    """Writes a CSV through a `.partial` file renamed into place, so an interrupted fetch leaves no half file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    partial = path + ".partial"
+    with open(partial, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(header)
+        w.writerows(rows)
+    os.replace(partial, path)
+
+
 def fetch_data():
     if os.path.isfile(DATA_CSV):
         return
@@ -123,24 +145,12 @@ def fetch_data():
                           if m.name.endswith("movieReviewSnippets_GroundTruth.txt"))
             raw = inner.extractfile(member).read().decode("utf-8")
     rows, zero = [], 0
-    for lineno, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split("\t", 2)
-        if len(parts) != 3:
-            sys.exit(f"fetch_assets: movieReviewSnippets_GroundTruth.txt line {lineno}: expected 3 tab-separated fields")
-        score = float(parts[1])
+    for score, text in ground_truth(raw, "movieReviewSnippets_GroundTruth.txt"):
         if score == 0:
             zero += 1
             continue
-        rows.append((parts[2].strip(), "positive" if score > 0 else "negative"))
-    os.makedirs(os.path.dirname(DATA_CSV), exist_ok=True)
-    tmp_csv = DATA_CSV + ".partial"
-    with open(tmp_csv, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        w.writerows(rows)
-    os.replace(tmp_csv, DATA_CSV)
+        rows.append((text, "positive" if score > 0 else "negative"))
+    write_csv(DATA_CSV, ["text", "label"], rows)
     print(f"fetch_assets: {len(rows)} rows in {os.path.relpath(DATA_CSV, ROOT)} ({zero} rows with score 0 dropped)")
 
 
@@ -158,28 +168,14 @@ def fetch_sources():
                 corpora[stem] = inner.extractfile(member).read().decode("utf-8", errors="replace")
     rows = []
     for stem, label in SOURCES:
-        snippets = []
-        for lineno, line in enumerate(corpora[stem].splitlines(), 1):
-            if not line.strip():
-                continue
-            parts = line.split("\t", 2)
-            if len(parts) != 3:
-                sys.exit(f"fetch_assets: {stem}_GroundTruth.txt line {lineno}: expected 3 tab-separated fields")
-            score = float(parts[1])
-            polarity = "positive" if score > 0 else "negative" if score < 0 else "neutral"
-            snippets.append((parts[2].strip(), label, polarity))
+        snippets = [(text, label, "positive" if score > 0 else "negative" if score < 0 else "neutral")
+                    for score, text in ground_truth(corpora[stem], f"{stem}_GroundTruth.txt")]
         if len(snippets) < SOURCES_PER_CLASS:
             sys.exit(f"fetch_assets: {stem} has {len(snippets)} snippets, fewer than {SOURCES_PER_CLASS}")
         chosen = sorted(random.Random(2014).sample(range(len(snippets)), SOURCES_PER_CLASS))
         rows += [snippets[i] for i in chosen]
     random.Random(7).shuffle(rows)
-    os.makedirs(os.path.dirname(SOURCES_CSV), exist_ok=True)
-    tmp_csv = SOURCES_CSV + ".partial"
-    with open(tmp_csv, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label", "polarity"])
-        w.writerows(rows)
-    os.replace(tmp_csv, SOURCES_CSV)
+    write_csv(SOURCES_CSV, ["text", "label", "polarity"], rows)
     print(f"fetch_assets: {len(rows)} rows in {os.path.relpath(SOURCES_CSV, ROOT)}")
 
 

@@ -26,11 +26,9 @@ struct ComputePrecisionTests {
         return (worstAbs, worstCosine)
     }
 
-    @Test("fp16: every hidden layer of the test models within the stated bounds of HF fp32",
-          arguments: fixtureModels)
-    func everyLayer(model: String) throws {
-        let backend = try OpenCLBackend(deviceIndex: 0, precision: .fp16)
-        #expect(backend.defaultAttentionVariant == .fused)
+    /// Every hidden layer of fixture `model` on `backend` (batches of 9 texts, real tokens only) against HF fp32:
+    /// the largest |difference| and the smallest token cosine, per layer (index 0 = embeddings).
+    static func worstPerLayer(_ model: String, on backend: OpenCLBackend) throws -> (abs: [Float], cosine: [Float]) {
         let fx = try EncoderFixture(model)
         let encoder = try Encoder(config: fx.config, weights: try fx.directory.loadWeights(), backend: backend)
         let layers = Array(0...fx.config.numLayers)
@@ -45,12 +43,22 @@ struct ComputePrecisionTests {
                 let values = try backend.read(try #require(out[l]))
                 for (k, i) in range.enumerated() {
                     let base = k * b.seq * h
-                    let (d, c) = Self.compare(values[base..<base + Int(fx.lengths[i]) * h], fx.reference(layer: l, text: i),
-                                              cols: h)
+                    let (d, c) = compare(values[base..<base + Int(fx.lengths[i]) * h], fx.reference(layer: l, text: i),
+                                         cols: h)
                     worstAbs[l] = max(worstAbs[l], d); worstCosine[l] = min(worstCosine[l], c)
                 }
             }
         }
+        return (worstAbs, worstCosine)
+    }
+
+    @Test("fp16: every hidden layer of the test models within the stated bounds of HF fp32",
+          arguments: fixtureModels)
+    func everyLayer(model: String) throws {
+        let backend = try OpenCLBackend(deviceIndex: 0, precision: .fp16)
+        #expect(backend.defaultAttentionVariant == .fused)
+        let (worstAbs, worstCosine) = try Self.worstPerLayer(model, on: backend)
+        let layers = worstAbs.indices
         print("opencl fp16 \(model): per layer max abs diff \(worstAbs), min token cosine \(worstCosine)")
         for l in layers {
             #expect(worstAbs[l] <= 1.5e-2, "\(model) fp16 layer \(l): max abs diff \(worstAbs[l])")
@@ -88,26 +96,8 @@ struct ComputePrecisionTests {
         #expect(backend.usesTensorCores && backend.precision == precision)
         #expect(backend.tensorCoreNote?.contains("verified") == true)
         for model in ["bert_gelu", "mpnet_gelu"] {
-            let fx = try EncoderFixture(model)
-            let encoder = try Encoder(config: fx.config, weights: try fx.directory.loadWeights(), backend: backend)
-            let layers = Array(0...fx.config.numLayers)
-            let h = fx.config.hiddenSize
-            var worstAbs: Float = 0, worstCosine: Float = 1
-            for start in stride(from: 0, to: fx.n, by: 9) {
-                let range = start..<min(fx.n, start + 9)
-                let b = fx.batch(range)
-                let out = try encoder.forward(ids: b.ids, typeIds: nil, lengths: b.lengths, batch: range.count, seq: b.seq,
-                                              layers: layers)
-                for l in layers {
-                    let values = try backend.read(try #require(out[l]))
-                    for (k, i) in range.enumerated() {
-                        let base = k * b.seq * h
-                        let (d, c) = Self.compare(values[base..<base + Int(fx.lengths[i]) * h],
-                                                  fx.reference(layer: l, text: i), cols: h)
-                        worstAbs = max(worstAbs, d); worstCosine = min(worstCosine, c)
-                    }
-                }
-            }
+            let (perLayerAbs, perLayerCosine) = try Self.worstPerLayer(model, on: backend)
+            let worstAbs = perLayerAbs.max() ?? 0, worstCosine = perLayerCosine.min() ?? 1
             print("opencl \(precision.rawValue) tensor cores (emulated) \(model): max abs diff \(worstAbs), min token cosine \(worstCosine)")
             #expect(worstAbs <= 1.5e-2 && worstCosine >= 0.99999, "\(model) \(precision.rawValue): \(worstAbs), \(worstCosine)")
         }
