@@ -50,6 +50,22 @@ private func sampleReport() throws -> AblationReport {
                               baselineAccuracy: 0.5)
 }
 
+/// Renders each SVG to `<svg>.png` with rsvg-convert when it is installed (apt-get install librsvg2-bin),
+/// expecting it to succeed; the PNGs' bytes, or none without rsvg-convert.
+func renderedWithRSVG(_ svgs: [String]) throws -> [Data] {
+    guard let rsvg = ["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"]
+        .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else { return [] }
+    return try svgs.map { svg in
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: rsvg)
+        process.arguments = ["-o", svg + ".png", svg]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "rsvg-convert failed on \(svg)")
+        return try Data(contentsOf: URL(fileURLWithPath: svg + ".png"))
+    }
+}
+
 @Suite struct ReportTests {
     @Test func rankingAndTextFormats() throws {
         let report = try sampleReport()
@@ -107,18 +123,8 @@ private func sampleReport() throws -> AblationReport {
         #expect(html.contains("A&amp;B &lt;&quot;odd&quot;&gt;, name"))
 
         // Optional: render with rsvg-convert when installed (apt-get install librsvg2-bin).
-        let rsvg = ["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        if let rsvg {
-            for svg in [files.heatmapSVG, files.confusionSVG, files.forestSVG, files.lengthSVG] {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: rsvg)
-                process.arguments = ["-o", svg + ".png", svg]
-                try process.run()
-                process.waitUntilExit()
-                #expect(process.terminationStatus == 0, "rsvg-convert failed on \(svg)")
-                let png = try Data(contentsOf: URL(fileURLWithPath: svg + ".png"))
-                #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
-            }
+        for png in try renderedWithRSVG([files.heatmapSVG, files.confusionSVG, files.forestSVG, files.lengthSVG]) {
+            #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
         }
     }
 
@@ -232,16 +238,6 @@ private func fullReport() throws -> AblationReport {
         let dir = NSTemporaryDirectory() + "full-report-" + UUID().uuidString
         let files = try report.write(to: dir)
         defer { if ProcessInfo.processInfo.environment["KEEP_REPORT"] == nil { try? FileManager.default.removeItem(atPath: dir) } }
-        let rsvg = ["/usr/bin/rsvg-convert", "/usr/local/bin/rsvg-convert"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        if let rsvg {
-            for svg in [files.heatmapSVG, files.forestSVG, files.lengthSVG] {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: rsvg)
-                process.arguments = ["-o", svg + ".png", svg]
-                try process.run()
-                process.waitUntilExit()
-                #expect(process.terminationStatus == 0, "rsvg-convert failed on \(svg)")
-            }
-        }
+        _ = try renderedWithRSVG([files.heatmapSVG, files.forestSVG, files.lengthSVG])
     }
 }
