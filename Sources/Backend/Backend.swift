@@ -139,6 +139,27 @@ public protocol ComputeBackend: AnyObject {
     /// Copies `count` elements from `source[sourceOffset...]` to `destination[destinationOffset...]`.
     func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,
               destinationOffset: Int, count: Int) throws
+
+    // MARK: Asynchronous download
+
+    /// Starts copying `count` elements of `buffer` from element `offset` to the host and returns at once; the
+    /// values are the buffer's contents after every op enqueued before this call (ops enqueued later, even
+    /// ones overwriting `buffer`, do not change them). The pending download owns its host memory, so the
+    /// caller may enqueue the next batch's work before waiting. Default: a synchronous `download`.
+    func downloadAsync(_ buffer: any DeviceBuffer, offset: Int, count: Int) throws -> any PendingDownload
+}
+
+/// A download started by `downloadAsync`: host memory of its own that the device fills.
+public protocol PendingDownload: AnyObject {
+    /// Blocks until the values are on the host and returns them (`[count]` float32). Call it once.
+    func wait() throws -> [Float]
+}
+
+/// A download that has already finished (the default `downloadAsync`, synchronous backends).
+public final class CompletedDownload: PendingDownload {
+    private let values: [Float]
+    public init(_ values: [Float]) { self.values = values }
+    public func wait() throws -> [Float] { values }
 }
 
 extension ComputeBackend {
@@ -178,5 +199,13 @@ extension ComputeBackend {
         var result = [Float](repeating: 0, count: buffer.count)
         try result.withUnsafeMutableBufferPointer { try download(buffer, offset: 0, into: $0) }
         return result
+    }
+
+    /// Default: the synchronous `download`, finished before it returns.
+    public func downloadAsync(_ buffer: any DeviceBuffer, offset: Int, count: Int) throws -> any PendingDownload {
+        guard count >= 0 else { throw BackendError.invalidArgument(op: "downloadAsync", detail: "count \(count) < 0") }
+        var values = [Float](repeating: 0, count: count)
+        try values.withUnsafeMutableBufferPointer { try download(buffer, offset: offset, into: $0) }
+        return CompletedDownload(values)
     }
 }

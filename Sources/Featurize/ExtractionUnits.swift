@@ -86,18 +86,26 @@ extension FeatureExtractor {
     }
 
     /// The scheduler's device for this extractor, for sequences of any input shape.
+    /// Embeddings and pooled windows are pipelined (`ExecutionDevice.submit`: the next batch is enqueued before
+    /// this one's download is waited for); token-level output runs synchronously.
     func executionDevice(name: String, output: UnitOutput) -> ExecutionDevice<EncodedUnit> {
-        ExecutionDevice(name: name) { [self] batch in
-            let encodings = batch.payloads.map(\.encoding)
-            switch output {
-            case .tokens:
-                return try tokenVectors(of: encodings)
-            case .embedding, .pooled:
-                let flat = output == .pooled ? try features(of: encodings, specs: [poolingStageSpec])[0] : try encode(encodings)
-                let d = output == .pooled ? pooledWidth : dimension
-                return (0..<batch.count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
-            }
+        let run: (WorkBatch<EncodedUnit>) throws -> [[Float]] = { [self] batch in
+            try tokenVectors(of: batch.payloads.map(\.encoding))
         }
+        guard output != .tokens else { return ExecutionDevice(name: name, run: run) }
+        let d = output == .pooled ? pooledWidth : dimension
+        let submit: (WorkBatch<EncodedUnit>) throws -> () throws -> [[Float]] = { [self] batch in
+            let encodings = batch.payloads.map(\.encoding)
+            let finish: () throws -> [Float]
+            if output == .pooled {
+                let pending = try submitFeatures(of: encodings, specs: [poolingStageSpec])
+                finish = { try pending.finish()[0] }
+            } else {
+                finish = try submitEncode(encodings)
+            }
+            return { Self.rows(try finish(), count: batch.count, width: d) }
+        }
+        return ExecutionDevice(name: name, run: { try submit($0)() }, submit: submit)
     }
 
     /// Tokenizes a window of input rows into their sequences, (unit, token count) each: one per text or pair,

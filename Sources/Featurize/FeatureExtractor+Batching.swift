@@ -7,12 +7,19 @@ import Tokenizer
 /// length-sorted, token-budget batches through these two pieces.
 extension FeatureExtractor {
     /// The scheduler's device for this extractor: runs one batch of encodings, returns one feature row each.
+    /// Pipelined (`ExecutionDevice.submit`): the scheduler enqueues the next batch before finishing this one.
     public func executionDevice(name: String) -> ExecutionDevice<Encoding> {
-        ExecutionDevice(name: name) { [self] batch in
-            let flat = try encode(batch.payloads)
-            let d = dimension
-            return (0..<batch.count).map { Array(flat[($0 * d)..<(($0 + 1) * d)]) }
+        let d = dimension
+        let submit: (WorkBatch<Encoding>) throws -> () throws -> [[Float]] = { [self] batch in
+            let finish = try submitEncode(batch.payloads)
+            return { Self.rows(try finish(), count: batch.count, width: d) }
         }
+        return ExecutionDevice(name: name, run: { try submit($0)() }, submit: submit)
+    }
+
+    /// `[count, width]` values split into `count` rows.
+    static func rows(_ flat: [Float], count: Int, width: Int) -> [[Float]] {
+        (0..<count).map { Array(flat[($0 * width)..<(($0 + 1) * width)]) }
     }
 
     /// Tokenizes a window of texts for the scheduler: (encoding, token count) per text, in order; adds the

@@ -217,10 +217,17 @@ public final class FeatureExtractor {
     }
 
     /// Encodes and pools one batch and runs the head; returns `[encodings.count, dimension]`.
-    func encode(_ encodings: [Encoding]) throws -> [Float] {
-        let pooled = try features(of: encodings, specs: [poolingStage])[0]
-        return head.isEmpty ? pooled
-            : head.apply(pooled, rows: encodings.count, width: poolingStage.outputDimension(hidden: model.config.hiddenSize))
+    func encode(_ encodings: [Encoding]) throws -> [Float] { try submitEncode(encodings)() }
+
+    /// `encode` in two halves: enqueues the batch (`submitFeatures`) and returns the finish, which waits for
+    /// the pooled download, post-processes and runs the head: `[encodings.count, dimension]`.
+    func submitEncode(_ encodings: [Encoding]) throws -> () throws -> [Float] {
+        let pending = try submitFeatures(of: encodings, specs: [poolingStage])
+        let rows = encodings.count, width = pooledWidth, head = head
+        return {
+            let pooled = try pending.finish()[0]
+            return head.isEmpty ? pooled : head.apply(pooled, rows: rows, width: width)
+        }
     }
 
     /// Runs the largest batch a token budget allows (`maxBatchTokens / maxLength` texts of `maxLength`
@@ -264,22 +271,34 @@ public final class FeatureExtractor {
     /// Runs the encoder **once** on a batch and pools it for every spec: one row-major matrix
     /// `[encodings.count, spec.outputDimension]` per spec, in the order given. Every layer any spec asks for
     /// is computed in the same pass (this is what makes an ablation over many poolings cheap).
+    /// Equal to `submitFeatures(of:specs:).finish()`.
     public func features(of encodings: [Encoding], specs: [PoolingSpec]) throws -> [[Float]] {
+        try submitFeatures(of: encodings, specs: specs).finish()
+    }
+
+    /// The first half of `features(of:specs:)`: pads the batch and enqueues the encoder, the pooling and an
+    /// asynchronous download of each spec's pooled matrix, without waiting for the device (on a backend with
+    /// asynchronous downloads); `finish()` on the result waits and post-processes on the host. The next
+    /// batch may be submitted before this one is finished: device buffers (activations, the pooled buffer) are
+    /// reused only by ops enqueued after this batch's downloads, and the pending batch's host memory is its own.
+    /// With the prompt excluded from token pooling (`excludedPromptTokens > 0`) the hidden states are needed
+    /// on the host, so that part is finished inside this call.
+    func submitFeatures(of encodings: [Encoding], specs: [PoolingSpec]) throws -> PendingFeatures {
         let batch = encodings.count
-        guard batch > 0 else { return specs.map { _ in [] } }
+        let hidden = model.config.hiddenSize
+        guard batch > 0 else { return PendingFeatures(rows: 0, hidden: hidden, parts: specs.map { spec in (.ready([]), spec, 0) }) }
         let (ids, types, lengths, seq) = paddedInputs(encodings)
         guard lengths.allSatisfy({ $0 > 0 }) else {
             throw FeaturizeError.invalidOption("the tokenizer produced an empty token sequence (it adds no special tokens)")
         }
         let config = model.config
-        let hidden = config.hiddenSize
         let layersPerSpec = try specs.map { try $0.resolvedLayers(numLayers: config.numLayers) }
         for s in specs where s.methods.contains(.pooler) && !encoder.hasPooler {
             throw FeaturizeError.invalidOption("pooling 'pooler' needs BERT pooler weights (pooler.dense.*), which \(model.path) does not have")
         }
         let states = try encoder.forward(ids: ids, typeIds: types, lengths: lengths, batch: batch, seq: seq,
                                          layers: Array(Set(layersPerSpec.joined())).sorted())
-        var results: [[Float]] = []
+        var parts: [PendingFeatures.Part] = []
         for (spec, layers) in zip(specs, layersPerSpec) {
             let methods = spec.methods
             let concatWidth = layers.count * methods.count * hidden
@@ -298,40 +317,37 @@ public final class FeatureExtractor {
                     }
                 }
             }
-            var values = [Float](repeating: 0, count: batch * concatWidth)
-            try values.withUnsafeMutableBufferPointer { try backend.download(pooled, offset: 0, into: $0) }
-            if excludedPromptTokens > 0 {
-                // include_prompt false: token reductions over the tokens after the prompt, on the host.
-                for (li, layer) in layers.enumerated() {
-                    guard let state = states[layer] else { continue }
-                    let tokenModes = methods.enumerated().compactMap { mi, m -> (Int, PoolingMode)? in
-                        if case let .tokens(mode) = m { return (mi, mode) }
-                        return nil
-                    }
-                    if tokenModes.isEmpty { continue }
-                    var host = [Float](repeating: 0, count: batch * seq * hidden)
-                    try host.withUnsafeMutableBufferPointer { try backend.download(state, offset: 0, into: $0) }
-                    host.withUnsafeBufferPointer { h in
-                        values.withUnsafeMutableBufferPointer { v in
-                            for b in 0..<batch {
-                                for (mi, mode) in tokenModes {
-                                    HostPooling.poolSequence(h.baseAddress! + b * seq * hidden, skipping: excludedPromptTokens,
-                                                             length: Int(lengths[b]), cols: hidden, mode: mode,
-                                                             out: v.baseAddress! + b * concatWidth + (li * methods.count + mi) * hidden)
-                                }
+            // The read is enqueued before the next spec's (or batch's) pooling overwrites `pooled`.
+            let download = try backend.downloadAsync(pooled, offset: 0, count: batch * concatWidth)
+            let tokenModes = methods.enumerated().compactMap { mi, m -> (Int, PoolingMode)? in
+                if case let .tokens(mode) = m { return (mi, mode) }
+                return nil
+            }
+            guard excludedPromptTokens > 0 && !tokenModes.isEmpty else {
+                parts.append((.downloading(download), spec, layers.count))
+                continue
+            }
+            // include_prompt false: token reductions over the tokens after the prompt, on the host (synchronous).
+            var values = try download.wait()
+            for (li, layer) in layers.enumerated() {
+                guard let state = states[layer] else { continue }
+                var host = [Float](repeating: 0, count: batch * seq * hidden)
+                try host.withUnsafeMutableBufferPointer { try backend.download(state, offset: 0, into: $0) }
+                host.withUnsafeBufferPointer { h in
+                    values.withUnsafeMutableBufferPointer { v in
+                        for b in 0..<batch {
+                            for (mi, mode) in tokenModes {
+                                HostPooling.poolSequence(h.baseAddress! + b * seq * hidden, skipping: excludedPromptTokens,
+                                                         length: Int(lengths[b]), cols: hidden, mode: mode,
+                                                         out: v.baseAddress! + b * concatWidth + (li * methods.count + mi) * hidden)
                             }
                         }
                     }
                 }
             }
-            if spec.layerReduce == .mean && layers.count > 1 {
-                values = HostPooling.meanOverLayers(values, rows: batch, layers: layers.count,
-                                                    width: methods.count * hidden)
-            }
-            if spec.normalize { HostPooling.l2Normalize(&values, rows: batch, cols: spec.outputDimension(hidden: hidden)) }
-            results.append(values)
+            parts.append((.ready(values), spec, layers.count))
         }
-        return results
+        return PendingFeatures(rows: batch, hidden: hidden, parts: parts)
     }
 
     private var pooledStorage: (any DeviceBuffer)?
@@ -341,5 +357,39 @@ public final class FeatureExtractor {
         let b = try backend.allocate(count: count)
         pooledStorage = b
         return b
+    }
+}
+
+/// A batch `FeatureExtractor.submitFeatures` has enqueued: per spec, the pooled matrix's download in progress
+/// (or, with the prompt excluded, the values already pooled on the host), and what `finish` does after it.
+final class PendingFeatures {
+    enum Result { case downloading(any PendingDownload), ready([Float]) }
+    typealias Part = (result: Result, spec: PoolingSpec, layers: Int)
+    let rows: Int
+    let hidden: Int
+    private var parts: [Part]
+
+    init(rows: Int, hidden: Int, parts: [Part]) { self.rows = rows; self.hidden = hidden; self.parts = parts }
+
+    /// Waits for the downloads and post-processes on the host (mean over layers, L2 normalisation): one
+    /// `[rows, spec.outputDimension]` matrix per spec, as `features(of:specs:)` returns. Call it once.
+    func finish() throws -> [[Float]] {
+        var results: [[Float]] = []
+        for part in parts {
+            var values: [Float]
+            switch part.result {
+            case let .downloading(download): values = try download.wait()
+            case let .ready(ready): values = ready
+            }
+            guard rows > 0 else { results.append(values); continue }
+            let spec = part.spec
+            if spec.layerReduce == .mean && part.layers > 1 {
+                values = HostPooling.meanOverLayers(values, rows: rows, layers: part.layers, width: spec.methods.count * hidden)
+            }
+            if spec.normalize { HostPooling.l2Normalize(&values, rows: rows, cols: spec.outputDimension(hidden: hidden)) }
+            results.append(values)
+        }
+        parts = []
+        return results
     }
 }

@@ -68,10 +68,13 @@ public final class OpenCLBackend: ComputeBackend {
     /// Per-call int arrays (token ids, type ids, lengths), grown as needed, with the values last written (an
     /// unchanged array — `lengths` for every layer of a forward — is not written again).
     private var intScratch: [String: (memory: cl_mem, count: Int, values: [Int32])] = [:]
-    /// Host copies of data enqueued with non-blocking writes; freed once the queue has drained (the next
-    /// blocking read or `clFinish`), so a write never waits for the device.
-    private var stagedCopies: [UnsafeMutableRawPointer] = []
+    /// Host copies of data enqueued with non-blocking writes, in enqueue order, each with its sequence number;
+    /// freed once the device is past them (the next blocking read or `clFinish` frees all; waiting for an
+    /// asynchronous download frees those enqueued before its read), so a write never waits for the device.
+    private var stagedCopies: [(sequence: Int, copy: UnsafeMutableRawPointer, bytes: Int)] = []
     private var stagedBytes = 0
+    /// Sequence number of the next staged copy.
+    private var nextStagedSequence = 0
     /// Host waits so far (blocking reads and writes, `clFinish`, event waits): a forward plus its pooled
     /// download costs exactly one.
     private var hostWaits = 0
@@ -283,7 +286,8 @@ public final class OpenCLBackend: ComputeBackend {
         if stagedBytes + bytes > Self.stagingLimitBytes { try finishQueue() }
         let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         copy.copyMemory(from: source, byteCount: bytes)
-        stagedCopies.append(copy)
+        stagedCopies.append((nextStagedSequence, copy, bytes))
+        nextStagedSequence += 1
         stagedBytes += bytes
         try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_FALSE), offset, bytes, copy, 0, nil, nil),
                   call: "clEnqueueWriteBuffer")
@@ -291,9 +295,21 @@ public final class OpenCLBackend: ComputeBackend {
 
     /// Frees the staged host copies; only after the queue has drained.
     private func releaseStagedCopies() {
-        for copy in stagedCopies { copy.deallocate() }
+        for staged in stagedCopies { staged.copy.deallocate() }
         stagedCopies.removeAll(keepingCapacity: true)
         stagedBytes = 0
+    }
+
+    /// Frees the staged host copies numbered below `sequence` (the device has finished the commands enqueued
+    /// before a command that has completed); later ones (the next batch's uploads) stay alive.
+    private func releaseStagedCopies(before sequence: Int) {
+        var n = 0
+        while n < stagedCopies.count, stagedCopies[n].sequence < sequence {
+            stagedCopies[n].copy.deallocate()
+            stagedBytes -= stagedCopies[n].bytes
+            n += 1
+        }
+        stagedCopies.removeFirst(n)
     }
 
     /// `clFinish`, counted as a host wait; then the staged copies are freed.
@@ -335,6 +351,37 @@ public final class OpenCLBackend: ComputeBackend {
 
     public func synchronize() throws {
         try locked { try finishQueue() }
+    }
+
+    /// A non-blocking `clEnqueueReadBuffer` with an event into plain (pageable) host memory that the returned
+    /// download owns; no pinned memory (`CL_MEM_ALLOC_HOST_PTR`): on drivers that copy pageable memory
+    /// through a bounce buffer the read may overlap less. `wait` waits for the event (one host wait), converts
+    /// half storage to float32, and frees the staged upload copies enqueued before the read (not those of a
+    /// batch enqueued after it). A download dropped without `wait` still waits before freeing its memory.
+    public func downloadAsync(_ buffer: any DeviceBuffer, offset: Int, count: Int) throws -> any PendingDownload {
+        try locked {
+            guard offset >= 0, count >= 0 else {
+                throw BackendError.invalidArgument(op: "downloadAsync", detail: "offset \(offset) or count \(count) < 0")
+            }
+            let source = try clBuffer(buffer, op: "downloadAsync", role: "source", needed: offset + count)
+            guard count > 0 else { return CompletedDownload([]) }
+            let read = OpenCLPendingRead(backend: self, buffer: buffer, count: count, elementSize: elementSize,
+                                         stagedBefore: nextStagedSequence)
+            var event: cl_event? = nil
+            let status = clEnqueueReadBuffer(queue, source, cl_bool(CL_FALSE), offset * elementSize, count * elementSize,
+                                             read.host, 0, nil, &event)
+            try check(status, call: "clEnqueueReadBuffer (non-blocking)")
+            read.event = event
+            return read
+        }
+    }
+
+    /// `OpenCLPendingRead.wait`: after its event, one host wait counted, earlier staged copies freed.
+    fileprivate func finishedRead(stagedBefore sequence: Int) {
+        locked {
+            hostWaits += 1
+            releaseStagedCopies(before: sequence)
+        }
     }
 
     public func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,
@@ -745,5 +792,49 @@ public final class OpenCLBackend: ComputeBackend {
             }
             return times
         }
+    }
+}
+
+/// An asynchronous read of `OpenCLBackend.downloadAsync`: the host memory the device writes into (float or half
+/// bits), the read's event and the buffer (kept alive until the read is done).
+final class OpenCLPendingRead: PendingDownload {
+    let host: UnsafeMutableRawPointer
+    var event: cl_event?
+    private let backend: OpenCLBackend
+    private var buffer: (any DeviceBuffer)?
+    private let count: Int
+    private let elementSize: Int
+    private let stagedBefore: Int
+    private var done = false
+
+    init(backend: OpenCLBackend, buffer: any DeviceBuffer, count: Int, elementSize: Int, stagedBefore: Int) {
+        self.backend = backend; self.buffer = buffer
+        self.count = count; self.elementSize = elementSize; self.stagedBefore = stagedBefore
+        host = UnsafeMutableRawPointer.allocate(byteCount: count * elementSize, alignment: 64)
+    }
+
+    func wait() throws -> [Float] {
+        guard !done else { throw BackendError.invalidArgument(op: "PendingDownload.wait", detail: "called twice") }
+        done = true
+        if let pending = event {
+            var e: cl_event? = pending
+            let status = clWaitForEvents(1, &e)
+            clReleaseEvent(pending)
+            event = nil
+            buffer = nil
+            try backend.check(status, call: "clWaitForEvents")
+        }
+        backend.finishedRead(stagedBefore: stagedBefore)
+        if elementSize == 2 {
+            let bits = host.assumingMemoryBound(to: UInt16.self)
+            return (0..<count).map { halfBitsToFloat(bits[$0]) }
+        }
+        return Array(UnsafeBufferPointer(start: host.assumingMemoryBound(to: Float.self), count: count))
+    }
+
+    deinit {
+        // The device may still write into `host`: wait for the read before freeing it.
+        if let pending = event { var e: cl_event? = pending; clWaitForEvents(1, &e); clReleaseEvent(pending) }
+        host.deallocate()
     }
 }

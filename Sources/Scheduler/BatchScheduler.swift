@@ -3,18 +3,51 @@ import Foundation
 
 /// A device the scheduler can send batches to. `run` returns one feature row per text, in
 /// `batch.indices` order, each of the job's feature width. `run` is only called from one thread at a time.
+///
+/// Pipelined form: `submit` enqueues a batch on the device without waiting for it and returns its finish,
+/// which waits and returns the rows as `run` would. The scheduler's worker submits batch k+1 before it
+/// finishes batch k, so the device computes while the host uploads the next batch and post-processes the last.
+/// `submit` and each finish are called under the device's lock, separately: between them another thread may
+/// `run` or `submit` on the same device (a fallback shared with a device), so a pending batch must not depend
+/// on host memory a later call reuses (the extractor's pending downloads own their host memory and are
+/// enqueued before any later op on the in-order queue).
 public final class ExecutionDevice<Payload> {
     public let name: String
     let runBatch: (WorkBatch<Payload>) throws -> [[Float]]
+    let submitBatch: ((WorkBatch<Payload>) throws -> () throws -> [[Float]])?
     let lock = NSLock()
 
     public init(name: String, run: @escaping (WorkBatch<Payload>) throws -> [[Float]]) {
-        self.name = name; self.runBatch = run
+        self.name = name; self.runBatch = run; self.submitBatch = nil
     }
+
+    /// A device with a pipelined form: `submit(batch)` enqueues the batch and returns its finish; `run` must
+    /// give the same rows (usually `{ try submit($0)() }`).
+    public init(name: String, run: @escaping (WorkBatch<Payload>) throws -> [[Float]],
+                submit: ((WorkBatch<Payload>) throws -> () throws -> [[Float]])?) {
+        self.name = name; self.runBatch = run; self.submitBatch = submit
+    }
+
+    /// Whether the device has the pipelined form.
+    public var canSubmit: Bool { submitBatch != nil }
 
     func run(_ batch: WorkBatch<Payload>) throws -> [[Float]] {
         lock.lock(); defer { lock.unlock() }
         return try runBatch(batch)
+    }
+
+    /// Enqueues `batch` (under the lock) and returns its finish (which takes the lock again); only when `canSubmit`.
+    func submit(_ batch: WorkBatch<Payload>) throws -> () throws -> [[Float]] {
+        guard let submitBatch else { let rows = try run(batch); return { rows } }
+        let finish: () throws -> [[Float]]
+        do {
+            lock.lock(); defer { lock.unlock() }
+            finish = try submitBatch(batch)
+        }
+        return { [lock] in
+            lock.lock(); defer { lock.unlock() }
+            return try finish()
+        }
     }
 }
 
@@ -27,6 +60,9 @@ public struct SchedulerOptions {
     public var maxFailuresPerDevice: Int = 2
     /// Batches planned ahead of the devices (bounded queue: memory does not grow with the input).
     public var queueCapacity: Int = 8
+    /// Whether a device with a pipelined form (`ExecutionDevice.submit`) keeps one batch in flight while it
+    /// submits the next. Default on; the environment variable `FEATURIZE_PIPELINE=0` turns it off (to measure).
+    public var pipeline: Bool = ProcessInfo.processInfo.environment["FEATURIZE_PIPELINE"] != "0"
     /// Maps an error to its kind. Default: `BackendError.outOfMemory` is out-of-memory, anything else a failure.
     public var classify: (Error) -> FaultKind = { error in
         if case BackendError.outOfMemory = error { return .outOfMemory }
@@ -192,48 +228,138 @@ public final class BatchScheduler<Item, Payload> {
         return stats
     }
 
-    private func workerLoop(device: ExecutionDevice<Payload>, state: RunState<Payload>) {
-        defer { state.workerExited() }
+    /// A worker's view of its device's health: consecutive failures, and whether it still gets batches.
+    private struct DeviceHealth {
         var consecutiveFailures = 0
         var healthy = true
-        while let batch = state.pop() {
-            let runner = healthy ? device : (fallback ?? device)
-            do {
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let rows = try runner.run(batch)
-                try check(rows, batch: batch, device: runner.name)
-                state.complete(batch, rows: rows, device: runner.name, nanos: DispatchTime.now().uptimeNanoseconds - t0)
-                if runner === device { consecutiveFailures = 0 }
-            } catch {
-                let kind = options.classify(error)
-                if kind == .outOfMemory && batch.count > 1 {
-                    let (a, b) = batch.halves()
-                    state.requeueFront([a, b], oomSplit: true)
-                    continue
-                }
-                if runner === device {
-                    consecutiveFailures += 1
-                    if consecutiveFailures >= options.maxFailuresPerDevice && fallback != nil && fallback !== device {
-                        healthy = false
-                        state.markUnhealthy(device.name)
-                    }
-                }
-                // Re-run this batch on the fallback (unless the fallback itself is what failed).
-                guard let fb = fallback, fb !== runner else {
-                    state.fail(SchedulerError.noHealthyDevice(lastError: "\(runner.name): \(error)"))
-                    return
-                }
-                do {
+    }
+
+    /// A batch submitted to a device and not yet finished.
+    private struct InFlightBatch {
+        let batch: WorkBatch<Payload>
+        let finish: () throws -> [[Float]]
+        /// Nanoseconds spent in `submit`.
+        let submitNanos: UInt64
+    }
+
+    /// One thread per device. Synchronous: pop a batch, run it, repeat. Pipelined (the device has `submit`,
+    /// `options.pipeline`, the device healthy): at most one batch in flight beyond the current one — take
+    /// batch k+1 without blocking (`tryPop`: blocking with an unfinished batch could deadlock against the
+    /// producer's delivery backpressure), submit it, then finish batch k. Every fault rule holds for both.
+    private func workerLoop(device: ExecutionDevice<Payload>, state: RunState<Payload>) {
+        defer { state.workerExited() }
+        var health = DeviceHealth()
+        var pending: InFlightBatch?
+        while true {
+            let next = pending == nil ? state.pop() : state.tryPop()
+            if next == nil && pending == nil { return }
+            var submitted: InFlightBatch?
+            if let batch = next {
+                if options.pipeline && health.healthy && device.canSubmit {
                     let t0 = DispatchTime.now().uptimeNanoseconds
-                    let rows = try fb.run(batch)
-                    try check(rows, batch: batch, device: fb.name)
-                    state.complete(batch, rows: rows, device: fb.name, nanos: DispatchTime.now().uptimeNanoseconds - t0,
-                                   fallback: true)
-                } catch {
-                    state.fail(SchedulerError.noHealthyDevice(lastError: "\(fb.name): \(error)"))
+                    do {
+                        let finish = try device.submit(batch)
+                        submitted = InFlightBatch(batch: batch, finish: finish,
+                                                  submitNanos: DispatchTime.now().uptimeNanoseconds - t0)
+                    } catch {
+                        if !recover(batch, error: error, runner: device, device: device, health: &health, state: state) {
+                            finishQuietly(pending, device: device, state: state)
+                            return
+                        }
+                    }
+                } else {
+                    // Synchronous from here on: the batch in flight (if any) is finished first.
+                    if let p = pending {
+                        pending = nil
+                        if !finish(p, device: device, health: &health, state: state) { return }
+                    }
+                    if !runSynchronously(batch, device: device, health: &health, state: state) { return }
+                }
+            }
+            if let p = pending {
+                pending = nil
+                if !finish(p, device: device, health: &health, state: state) {
+                    finishQuietly(submitted, device: device, state: state)
                     return
                 }
             }
+            pending = submitted
+        }
+    }
+
+    /// Runs `batch` on the device (or on the fallback once the device is unhealthy). False: the run failed.
+    private func runSynchronously(_ batch: WorkBatch<Payload>, device: ExecutionDevice<Payload>, health: inout DeviceHealth,
+                                  state: RunState<Payload>) -> Bool {
+        let runner = health.healthy ? device : (fallback ?? device)
+        do {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let rows = try runner.run(batch)
+            try check(rows, batch: batch, device: runner.name)
+            state.complete(batch, rows: rows, device: runner.name, nanos: DispatchTime.now().uptimeNanoseconds - t0)
+            if runner === device { health.consecutiveFailures = 0 }
+            return true
+        } catch {
+            return recover(batch, error: error, runner: runner, device: device, health: &health, state: state)
+        }
+    }
+
+    /// Finishes a batch in flight on `device`. False: the run failed.
+    private func finish(_ p: InFlightBatch, device: ExecutionDevice<Payload>, health: inout DeviceHealth,
+                        state: RunState<Payload>) -> Bool {
+        do {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let rows = try p.finish()
+            try check(rows, batch: p.batch, device: device.name)
+            state.complete(p.batch, rows: rows, device: device.name,
+                           nanos: p.submitNanos + DispatchTime.now().uptimeNanoseconds - t0)
+            health.consecutiveFailures = 0
+            return true
+        } catch {
+            return recover(p.batch, error: error, runner: device, device: device, health: &health, state: state)
+        }
+    }
+
+    /// After the run has failed: finishes a batch still in flight if it can (so its rows are delivered before
+    /// the error, like every row finished before the failure); a failure here is dropped.
+    private func finishQuietly(_ p: InFlightBatch?, device: ExecutionDevice<Payload>, state: RunState<Payload>) {
+        guard let p, let rows = try? p.finish(), rows.count == p.batch.count else { return }
+        state.complete(p.batch, rows: rows, device: device.name, nanos: p.submitNanos)
+    }
+
+    /// The fault rules for a batch that failed on `runner` (the worker's device, or the fallback it serves on):
+    /// out of memory halves it and queues both halves first; any other error counts against the device (marked
+    /// unhealthy after `maxFailuresPerDevice` in a row) and re-runs the batch on the fallback, synchronously.
+    /// False: the run failed (the error is recorded).
+    private func recover(_ batch: WorkBatch<Payload>, error: Error, runner: ExecutionDevice<Payload>,
+                         device: ExecutionDevice<Payload>, health: inout DeviceHealth, state: RunState<Payload>) -> Bool {
+        let kind = options.classify(error)
+        if kind == .outOfMemory && batch.count > 1 {
+            let (a, b) = batch.halves()
+            state.requeueFront([a, b], oomSplit: true)
+            return true
+        }
+        if runner === device && health.healthy {
+            health.consecutiveFailures += 1
+            if health.consecutiveFailures >= options.maxFailuresPerDevice && fallback != nil && fallback !== device {
+                health.healthy = false
+                state.markUnhealthy(device.name)
+            }
+        }
+        // Re-run this batch on the fallback (unless the fallback itself is what failed).
+        guard let fb = fallback, fb !== runner else {
+            state.fail(SchedulerError.noHealthyDevice(lastError: "\(runner.name): \(error)"))
+            return false
+        }
+        do {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let rows = try fb.run(batch)
+            try check(rows, batch: batch, device: fb.name)
+            state.complete(batch, rows: rows, device: fb.name, nanos: DispatchTime.now().uptimeNanoseconds - t0,
+                           fallback: true)
+            return true
+        } catch {
+            state.fail(SchedulerError.noHealthyDevice(lastError: "\(fb.name): \(error)"))
+            return false
         }
     }
 
@@ -297,6 +423,16 @@ final class RunState<Payload>: @unchecked Sendable {
     }
 
     func finishProducing() { cond.lock(); producing = false; cond.broadcast(); cond.unlock() }
+
+    /// Worker, with a batch of its own still in flight: the next batch if one is queued now, else nil (never
+    /// blocks: the batch in flight may be what the producer's backpressure waits for).
+    func tryPop() -> WorkBatch<Payload>? {
+        cond.lock(); defer { cond.unlock() }
+        if cancelled || error != nil { return nil }
+        if !front.isEmpty { inFlight += 1; return front.removeFirst() }
+        if !queue.isEmpty { inFlight += 1; cond.broadcast(); return queue.removeFirst() }
+        return nil
+    }
 
     /// Worker: next batch, or nil when the job is done, failed or cancelled.
     func pop() -> WorkBatch<Payload>? {

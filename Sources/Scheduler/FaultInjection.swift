@@ -42,7 +42,8 @@ public struct FaultInjection: Equatable, Sendable {
         guard self.device == "*" || self.device == device.name else { return device }
         let counter = UncheckedBox(0)
         let spec = self
-        return ExecutionDevice(name: device.name) { batch in
+        // A pipelined device stays pipelined: the fault is thrown where the batch starts (`run` or `submit`).
+        let fault: () throws -> Void = {
             counter.value += 1
             if counter.value >= spec.atBatch && counter.value < spec.atBatch + spec.repeats {
                 switch spec.kind {
@@ -50,8 +51,9 @@ public struct FaultInjection: Equatable, Sendable {
                 case .fail: throw InjectedFault.failure(device: device.name, batch: counter.value)
                 }
             }
-            return try device.runBatch(batch)
         }
+        return ExecutionDevice(name: device.name, run: { batch in try fault(); return try device.runBatch(batch) },
+                               submit: device.submitBatch.map { submit in { batch in try fault(); return try submit(batch) } })
     }
 }
 
