@@ -376,6 +376,9 @@ public final class OpenCLBackend: ComputeBackend {
         }
     }
 
+    /// Staged upload copies not yet freed (tests: a pending download frees only those enqueued before it).
+    var stagedCopyCount: Int { locked { stagedCopies.count } }
+
     /// `OpenCLPendingRead.wait`: after its event, one host wait counted, earlier staged copies freed.
     fileprivate func finishedRead(stagedBefore sequence: Int) {
         locked {
