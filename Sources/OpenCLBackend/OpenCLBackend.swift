@@ -354,10 +354,11 @@ public final class OpenCLBackend: ComputeBackend {
     }
 
     /// A non-blocking `clEnqueueReadBuffer` with an event into plain (pageable) host memory that the returned
-    /// download owns; no pinned memory (`CL_MEM_ALLOC_HOST_PTR`): on drivers that copy pageable memory
-    /// through a bounce buffer the read may overlap less. `wait` waits for the event (one host wait), converts
-    /// half storage to float32, and frees the staged upload copies enqueued before the read (not those of a
-    /// batch enqueued after it). A download dropped without `wait` still waits before freeing its memory.
+    /// download owns, then a `clFlush` (the device starts on everything enqueued so far; not a wait). No pinned
+    /// memory (`CL_MEM_ALLOC_HOST_PTR` + map): on drivers that copy pageable memory through a bounce buffer the
+    /// read itself may overlap less. `wait` waits for the event (one host wait), converts half storage to
+    /// float32, and frees the staged upload copies enqueued before the read (not those of a batch enqueued
+    /// after it). A download dropped without `wait` still waits before freeing its memory.
     public func downloadAsync(_ buffer: any DeviceBuffer, offset: Int, count: Int) throws -> any PendingDownload {
         try locked {
             guard offset >= 0, count >= 0 else {
@@ -372,6 +373,8 @@ public final class OpenCLBackend: ComputeBackend {
                                              read.host, 0, nil, &event)
             try check(status, call: "clEnqueueReadBuffer (non-blocking)")
             read.event = event
+            // Hand the batch to the device now (not a wait), so it computes while the host prepares the next.
+            try check(clFlush(queue), call: "clFlush")
             return read
         }
     }
