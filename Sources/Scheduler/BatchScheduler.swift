@@ -229,9 +229,20 @@ public final class BatchScheduler<Item, Payload> {
     }
 
     /// A worker's view of its device's health: consecutive failures, and whether it still gets batches.
+    /// "Consecutive" is in the order batches were started on the device: with a batch in flight, batch k may
+    /// finish after batch k+1 failed at its submit, and k's success must not clear that later failure.
     private struct DeviceHealth {
         var consecutiveFailures = 0
         var healthy = true
+        /// Batches started on the device so far (the next one's number).
+        private var started = 0
+        /// Number of the latest-started batch that failed on the device.
+        private var lastFailure = -1
+
+        /// Numbers a batch started on the device.
+        mutating func start() -> Int { started += 1; return started - 1 }
+        mutating func succeeded(_ number: Int) { if number > lastFailure { consecutiveFailures = 0 } }
+        mutating func failed(_ number: Int) { consecutiveFailures += 1; lastFailure = max(lastFailure, number) }
     }
 
     /// A batch submitted to a device and not yet finished.
@@ -240,6 +251,8 @@ public final class BatchScheduler<Item, Payload> {
         let finish: () throws -> [[Float]]
         /// Nanoseconds spent in `submit`.
         let submitNanos: UInt64
+        /// Its number among the batches started on the device (`DeviceHealth.start`).
+        let number: Int
     }
 
     /// One thread per device. Synchronous: pop a batch, run it, repeat. Pipelined (the device has `submit`,
@@ -257,12 +270,13 @@ public final class BatchScheduler<Item, Payload> {
             if let batch = next {
                 if options.pipeline && health.healthy && device.canSubmit {
                     let t0 = DispatchTime.now().uptimeNanoseconds
+                    let number = health.start()
                     do {
                         let finish = try device.submit(batch)
                         submitted = InFlightBatch(batch: batch, finish: finish,
-                                                  submitNanos: DispatchTime.now().uptimeNanoseconds - t0)
+                                                  submitNanos: DispatchTime.now().uptimeNanoseconds - t0, number: number)
                     } catch {
-                        if !recover(batch, error: error, runner: device, device: device, health: &health, state: state) {
+                        if !recover(batch, error: error, runner: device, number: number, device: device, health: &health, state: state) {
                             finishQuietly(pending, device: device, state: state)
                             return
                         }
@@ -291,15 +305,16 @@ public final class BatchScheduler<Item, Payload> {
     private func runSynchronously(_ batch: WorkBatch<Payload>, device: ExecutionDevice<Payload>, health: inout DeviceHealth,
                                   state: RunState<Payload>) -> Bool {
         let runner = health.healthy ? device : (fallback ?? device)
+        let number = health.start()
         do {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let rows = try runner.run(batch)
             try check(rows, batch: batch, device: runner.name)
             state.complete(batch, rows: rows, device: runner.name, nanos: DispatchTime.now().uptimeNanoseconds - t0)
-            if runner === device { health.consecutiveFailures = 0 }
+            if runner === device { health.succeeded(number) }
             return true
         } catch {
-            return recover(batch, error: error, runner: runner, device: device, health: &health, state: state)
+            return recover(batch, error: error, runner: runner, number: number, device: device, health: &health, state: state)
         }
     }
 
@@ -312,10 +327,10 @@ public final class BatchScheduler<Item, Payload> {
             try check(rows, batch: p.batch, device: device.name)
             state.complete(p.batch, rows: rows, device: device.name,
                            nanos: p.submitNanos + DispatchTime.now().uptimeNanoseconds - t0)
-            health.consecutiveFailures = 0
+            health.succeeded(p.number)
             return true
         } catch {
-            return recover(p.batch, error: error, runner: device, device: device, health: &health, state: state)
+            return recover(p.batch, error: error, runner: device, number: p.number, device: device, health: &health, state: state)
         }
     }
 
@@ -330,7 +345,7 @@ public final class BatchScheduler<Item, Payload> {
     /// out of memory halves it and queues both halves first; any other error counts against the device (marked
     /// unhealthy after `maxFailuresPerDevice` in a row) and re-runs the batch on the fallback, synchronously.
     /// False: the run failed (the error is recorded).
-    private func recover(_ batch: WorkBatch<Payload>, error: Error, runner: ExecutionDevice<Payload>,
+    private func recover(_ batch: WorkBatch<Payload>, error: Error, runner: ExecutionDevice<Payload>, number: Int,
                          device: ExecutionDevice<Payload>, health: inout DeviceHealth, state: RunState<Payload>) -> Bool {
         let kind = options.classify(error)
         if kind == .outOfMemory && batch.count > 1 {
@@ -339,7 +354,7 @@ public final class BatchScheduler<Item, Payload> {
             return true
         }
         if runner === device && health.healthy {
-            health.consecutiveFailures += 1
+            health.failed(number)
             if health.consecutiveFailures >= options.maxFailuresPerDevice && fallback != nil && fallback !== device {
                 health.healthy = false
                 state.markUnhealthy(device.name)
