@@ -259,7 +259,7 @@ public final class CPUBackend: ComputeBackend {
             parallelPieces(rows, minChunk: 24, piece: Int(FZ_GEMM_ROW_BLOCK), align: 6) { range in
                 fz_gemm_packed_rows(Int32(range.count), idx.map { $0 + range.lowerBound }, Int32(outFeatures),
                                     Int32(inFeatures), x.pointer + (idx == nil ? range.lowerBound * inFeatures : 0),
-                                    Int32(inFeatures), w.pointer, b?.pointer, act,
+                                    Int32(inFeatures), w.pointer, b?.pointer, act, nil,
                                     o.pointer + (idx == nil ? range.lowerBound * outFeatures : 0), Int32(outFeatures))
             }
         }

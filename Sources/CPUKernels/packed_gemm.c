@@ -1,6 +1,6 @@
 // Packed-weight SGEMM for the CPU backend (AVX2 + FMA), BLIS-style:
 //
-//   c[m, n] = act(a[m, k] · wᵀ + bias)      w: nn.Linear weight [n, k], packed once at model load
+//   c[m, n] = act(a[m, k] · wᵀ + bias) + residual      w: nn.Linear weight [n, k], packed once at model load
 //
 // Register block (micro-kernel) MR x NR = 6 x 16: 12 ymm accumulators, 2 ymm of the weight panel and one
 // broadcast of `a` per k step (15 of 16 ymm registers). Loops, outermost first:
@@ -10,8 +10,8 @@
 //   jr: 16-output panels of the packed weight
 //   ir: 6-row micro-panels of the packed `a` block
 // The weight is never re-packed (it is constant); `a` is packed per (ic, pc) block into a thread-local
-// buffer. c is written, not read, on the first k block (no beta pass), and the bias and activation are applied
-// in registers on the last k block (no second pass over c).
+// buffer. c is written, not read, on the first k block (no beta pass), and the bias, activation and residual
+// are applied in registers on the last k block (no second pass over c).
 //
 // Compiled for AVX2 + FMA through a target attribute on every function of this file (no global -mavx2), so the
 // package builds for any CPU; `dispatch.c` calls these `fz_avx2_*` variants only when the CPU has AVX2 and FMA
@@ -40,17 +40,24 @@
 
 /// Where a micro-kernel tile goes: logical rows `row0 ..< row0 + rows` (rows <= 6) and columns
 /// `col0 ..< col0 + cols` (cols <= 16) of c; logical row r is physical row `index ? index[r] : r` (stride
-/// `ldc`). `first`: overwrite instead of adding to c; `last`: then add `bias` (or NULL) and apply `act`.
+/// `ldc`). `first`: overwrite instead of adding to c; `last`: then add `bias` (or NULL), apply `act`, then add
+/// the same tile of `residual` (or NULL; same row mapping and stride as c).
 typedef struct {
     float *c;
     const int *index;
     int ldc, row0, rows, col0, cols, first, last;
     const float *bias;
+    const float *residual;
 } tile_dest;
 
 static inline float *dest_row(const tile_dest *d, int i) {
     const int r = d->row0 + i;
     return d->c + (size_t)(d->index ? d->index[r] : r) * d->ldc + d->col0;
+}
+
+static inline const float *residual_row(const tile_dest *d, int i) {
+    const int r = d->row0 + i;
+    return d->residual + (size_t)(d->index ? d->index[r] : r) * d->ldc + d->col0;
 }
 
 /// Stores the 6 x 16 accumulator tile (see `tile_dest`). Full-width tiles go straight to c; narrow tiles
@@ -85,6 +92,16 @@ static inline void store_tile(const __m256 acc[MR][2], const tile_dest *d, int a
         if (d->last) {
             v0 = activate8(_mm256_add_ps(v0, bias0), act);
             v1 = activate8(_mm256_add_ps(v1, bias1), act);
+            if (d->residual) {
+                const float *res = residual_row(d, i);
+                float rtmp[NR] __attribute__((aligned(32))) = {0};
+                if (cols < NR) {
+                    memcpy(rtmp, res, (size_t)cols * sizeof(float));
+                    res = rtmp;
+                }
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(res));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(res + 8));
+            }
         }
         _mm256_storeu_ps(row, v0);
         _mm256_storeu_ps(row + 8, v1);
@@ -149,14 +166,16 @@ static void pack_a(const float *a, int lda, const int *index, int r0, int rows, 
 static _Thread_local float *a_buffer = NULL;
 
 void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
-                         const float *bias, int act, float *c, int ldc) {
+                         const float *bias, int act, const float *residual, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
-        // Empty sum: c = act(bias).
+        // Empty sum: c = act(bias) + residual.
         for (int i = 0; i < m; i++) {
-            float *row = c + (size_t)(index ? index[i] : i) * ldc;
+            const size_t off = (size_t)(index ? index[i] : i) * ldc;
+            float *row = c + off;
             for (int j = 0; j < n; j++) row[j] = bias ? bias[j] : 0.f;
             fz_activate(row, (size_t)n, act);
+            if (residual) for (int j = 0; j < n; j++) row[j] = row[j] + residual[off + j];
         }
         return;
     }
@@ -185,6 +204,7 @@ void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, 
                         .c = c, .index = index, .ldc = ldc, .row0 = ic + ir,
                         .rows = mc - ir < MR ? mc - ir : MR, .col0 = j * NR, .cols = cols,
                         .first = pc == 0, .last = pc + kcb >= k, .bias = bias ? bias + j * NR : NULL,
+                        .residual = residual,
                     };
                     // The last micro-panel pulls the next weight panel into L1 (one line per k step).
                     const float *next = ir + MR >= mc && j + 1 < np ? bpanel + (size_t)kcb * NR : NULL;
