@@ -103,18 +103,23 @@ public protocol ComputeBackend: AnyObject {
                gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float,
                out: any DeviceBuffer) throws
 
-    /// Fully connected layer in PyTorch `nn.Linear` layout: `out[rows, outFeatures] =
-    /// act(input[rows, inFeatures] · weight[outFeatures, inFeatures]ᵀ + bias[outFeatures])`.
+    /// Fully connected layer in PyTorch `nn.Linear` layout, with an optional residual added in the epilogue:
+    /// `out[r] = act(input[r] · weightᵀ + bias) + residual[r]` for each of `rows` rows, where input is
+    /// `[rows, inFeatures]`, weight `[outFeatures, inFeatures]`, bias `[outFeatures]` (or nil), residual and out
+    /// `[rows, outFeatures]`. Order per element, each a rounded float operation: the dot product, `+ bias`, the
+    /// activation, then `+ residual` (after the activation; the encoder passes a residual only with no
+    /// activation, the post-LN `LayerNorm(x + proj)` shape). `residual` must not alias `out`.
     func linear(input: any DeviceBuffer, rows: Int, inFeatures: Int,
                 weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
-                activation: Activation?, out: any DeviceBuffer) throws
+                activation: Activation?, residual: (any DeviceBuffer)?, out: any DeviceBuffer) throws
 
-    /// `linear` on the real token rows of a right-padded batch only: `input`/`out` hold `[batch * seq, *]` rows
-    /// and sequence b's real rows are `b*seq ..< b*seq + lengths[b]`. Padding rows of `out` are set to 0
-    /// (or, in the default implementation, computed like real rows: callers must not depend on them).
+    /// `linear` (residual included) on the real token rows of a right-padded batch only: `input`, `residual`
+    /// and `out` hold `[batch * seq, *]` rows and sequence b's real rows are `b*seq ..< b*seq + lengths[b]`.
+    /// Padding rows of `out` are set to 0 (or, in the default implementation, computed like real rows:
+    /// callers must not depend on them).
     func linearRealRows(input: any DeviceBuffer, lengths: [Int32], seq: Int, inFeatures: Int,
                         weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
-                        activation: Activation?, out: any DeviceBuffer) throws
+                        activation: Activation?, residual: (any DeviceBuffer)?, out: any DeviceBuffer) throws
 
     /// Multi-head self-attention core (no projections). qkv: `[batch * seq, 3 * hidden]`, each row being
     /// `[q | k | v]` with head h at columns `h*headDim ..< (h+1)*headDim` of each part.
@@ -130,6 +135,12 @@ public protocol ComputeBackend: AnyObject {
     /// `x` or `residual`. Biased variance (divide by cols), eps added to the variance.
     func addLayerNorm(x: any DeviceBuffer, residual: any DeviceBuffer, rows: Int, cols: Int,
                       gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float, out: any DeviceBuffer) throws
+
+    /// `out[r] = LayerNorm(x[r]) * gamma + beta` over `rows` rows of `cols`; `out` may alias `x`. The same
+    /// statistics as `addLayerNorm` (biased variance, eps added to the variance), on `x` alone: the second half
+    /// of `addLayerNorm` after a `linear` that added the residual in its epilogue.
+    func layerNorm(x: any DeviceBuffer, rows: Int, cols: Int,
+                   gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float, out: any DeviceBuffer) throws
 
     /// Pools hidden states `[batch, seq, hidden]` to `out[batch, hidden]` at element offset `outOffset` with
     /// row stride `outStride` (so several poolings can be written side by side into one matrix).
@@ -161,9 +172,25 @@ extension ComputeBackend {
     /// Default: `linear` over every row, padding included.
     public func linearRealRows(input: any DeviceBuffer, lengths: [Int32], seq: Int, inFeatures: Int,
                                weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
-                               activation: Activation?, out: any DeviceBuffer) throws {
+                               activation: Activation?, residual: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
         try linear(input: input, rows: lengths.count * seq, inFeatures: inFeatures, weight: weight, bias: bias,
-                   outFeatures: outFeatures, activation: activation, out: out)
+                   outFeatures: outFeatures, activation: activation, residual: residual, out: out)
+    }
+
+    /// `linear` without a residual: `out = act(input · weightᵀ + bias)`.
+    public func linear(input: any DeviceBuffer, rows: Int, inFeatures: Int,
+                       weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
+                       activation: Activation?, out: any DeviceBuffer) throws {
+        try linear(input: input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
+                   outFeatures: outFeatures, activation: activation, residual: nil, out: out)
+    }
+
+    /// `linearRealRows` without a residual.
+    public func linearRealRows(input: any DeviceBuffer, lengths: [Int32], seq: Int, inFeatures: Int,
+                               weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
+                               activation: Activation?, out: any DeviceBuffer) throws {
+        try linearRealRows(input: input, lengths: lengths, seq: seq, inFeatures: inFeatures, weight: weight,
+                           bias: bias, outFeatures: outFeatures, activation: activation, residual: nil, out: out)
     }
 
     /// `attention` without a position bias.

@@ -78,7 +78,6 @@ public final class Encoder {
     private var hiddenStates: [any DeviceBuffer] = []   // [L + 1] x [rows, hidden]
     private var qkv: (any DeviceBuffer)?                 // [rows, 3 * hidden]
     private var context: (any DeviceBuffer)?             // [rows, hidden]
-    private var projected: (any DeviceBuffer)?           // [rows, hidden]
     private var afterAttention: (any DeviceBuffer)?      // [rows, hidden]
     private var intermediate: (any DeviceBuffer)?        // [rows, intermediate]
 
@@ -234,7 +233,7 @@ public final class Encoder {
                           gamma: embedGamma, beta: embedBeta, eps: config.layerNormEps, out: hiddenStates[0])
         let heads = config.numHeads, headDim = h / heads
         let scale = 1 / Float(headDim).squareRoot()
-        guard let qkv, let context, let projected, let afterAttention, let intermediate else {
+        guard let qkv, let context, let afterAttention, let intermediate else {
             throw EncoderError.invalidInput("work buffers missing")
         }
         for index in 0..<deepest {
@@ -244,19 +243,22 @@ public final class Encoder {
                                outFeatures: 3 * h, activation: nil, out: qkv)
             try backend.attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim,
                                   scale: scale, positionBias: bias, out: context)
+            // Post-LN: LayerNorm(x + proj). The residual is added in the projection's epilogue and the
+            // LayerNorm runs alone, in place (the same float operations, in the same order, as adding in the
+            // LayerNorm pass).
             try backend.linearRealRows(input: context, lengths: lengths, seq: seq, inFeatures: h, weight: layer.outWeight, bias: layer.outBias,
-                               outFeatures: h, activation: nil, out: projected)
-            try backend.addLayerNorm(x: projected, residual: x, rows: rows, cols: h, gamma: layer.norm1Gamma,
-                                     beta: layer.norm1Beta, eps: config.layerNormEps, out: afterAttention)
+                               outFeatures: h, activation: nil, residual: x, out: afterAttention)
+            try backend.layerNorm(x: afterAttention, rows: rows, cols: h, gamma: layer.norm1Gamma,
+                                  beta: layer.norm1Beta, eps: config.layerNormEps, out: afterAttention)
             try backend.linearRealRows(input: afterAttention, lengths: lengths, seq: seq, inFeatures: h, weight: layer.ffn1Weight,
                                bias: layer.ffn1Bias, outFeatures: config.intermediateSize, activation: activation,
                                out: intermediate)
+            let next = hiddenStates[index + 1]
             try backend.linearRealRows(input: intermediate, lengths: lengths, seq: seq, inFeatures: config.intermediateSize,
                                weight: layer.ffn2Weight, bias: layer.ffn2Bias, outFeatures: h, activation: nil,
-                               out: projected)
-            try backend.addLayerNorm(x: projected, residual: afterAttention, rows: rows, cols: h,
-                                     gamma: layer.norm2Gamma, beta: layer.norm2Beta, eps: config.layerNormEps,
-                                     out: hiddenStates[index + 1])
+                               residual: afterAttention, out: next)
+            try backend.layerNorm(x: next, rows: rows, cols: h, gamma: layer.norm2Gamma, beta: layer.norm2Beta,
+                                  eps: config.layerNormEps, out: next)
         }
         var result: [Int: any DeviceBuffer] = [:]
         for layer in wanted { result[layer] = hiddenStates[layer] }
@@ -302,7 +304,6 @@ public final class Encoder {
         hiddenStates = try (0...config.numLayers).map { _ in try backend.allocate(count: capacity * h) }
         qkv = try backend.allocate(count: capacity * 3 * h)
         context = try backend.allocate(count: capacity * h)
-        projected = try backend.allocate(count: capacity * h)
         afterAttention = try backend.allocate(count: capacity * h)
         intermediate = try backend.allocate(count: capacity * config.intermediateSize)
         capacityRows = capacity
