@@ -88,6 +88,9 @@ public protocol ComputeBackend: AnyObject {
     /// in a layout of its own (the CPU backend packs it into panels for its GEMM micro-kernel); `download`
     /// still returns the logical `[outFeatures, inFeatures]` values. Such buffers are inputs of `linear` only.
     func makeLinearWeight(_ values: [Float], outFeatures: Int, inFeatures: Int) throws -> any DeviceBuffer
+    /// `makeLinearWeight` from memory the caller owns (e.g. a tensor inside a mapped safetensors file), read only
+    /// during the call: a backend that packs or uploads anyway does so without an intermediate array.
+    func makeLinearWeight(copying values: UnsafeBufferPointer<Float>, outFeatures: Int, inFeatures: Int) throws -> any DeviceBuffer
 
     // MARK: Ops
 
@@ -158,6 +161,19 @@ extension ComputeBackend {
         let buffer = try allocate(count: values.count)
         try values.withUnsafeBufferPointer { try upload($0, to: buffer, offset: 0) }
         return buffer
+    }
+
+    /// Allocates a buffer and uploads `values` (caller's memory, read during the call) into it.
+    public func makeBuffer(copying values: UnsafeBufferPointer<Float>) throws -> any DeviceBuffer {
+        let buffer = try allocate(count: values.count)
+        try upload(values, to: buffer, offset: 0)
+        return buffer
+    }
+
+    /// Default: through an array (`makeLinearWeight(_:outFeatures:inFeatures:)`).
+    public func makeLinearWeight(copying values: UnsafeBufferPointer<Float>, outFeatures: Int,
+                                 inFeatures: Int) throws -> any DeviceBuffer {
+        try makeLinearWeight(Array(values), outFeatures: outFeatures, inFeatures: inFeatures)
     }
 
     /// Default: a plain buffer.

@@ -81,20 +81,26 @@ public final class CPUBackend: ComputeBackend {
     /// Packs the weight once for the micro-kernel GEMM (`CPUKernels`); `linear` then reads it without
     /// re-packing. The buffer is read-only: `upload`/`copy` into it are errors, `download` unpacks.
     public func makeLinearWeight(_ values: [Float], outFeatures: Int, inFeatures: Int) throws -> any DeviceBuffer {
+        try values.withUnsafeBufferPointer {
+            try makeLinearWeight(copying: $0, outFeatures: outFeatures, inFeatures: inFeatures)
+        }
+    }
+
+    /// Packs straight from `values` (e.g. the mapped safetensors bytes): no intermediate array.
+    public func makeLinearWeight(copying values: UnsafeBufferPointer<Float>, outFeatures: Int,
+                                 inFeatures: Int) throws -> any DeviceBuffer {
         guard outFeatures > 0, inFeatures > 0, values.count == outFeatures * inFeatures,
-              outFeatures <= Int(Int32.max), inFeatures <= Int(Int32.max) else {
+              outFeatures <= Int(Int32.max), inFeatures <= Int(Int32.max), let base = values.baseAddress else {
             throw BackendError.invalidArgument(op: "makeLinearWeight",
                                                detail: "\(values.count) values for a \(outFeatures) x \(inFeatures) weight")
         }
-        if !packedWeights { return try makeBuffer(values) }
+        if !packedWeights { return try makeBuffer(copying: values) }
         let storage = fz_packed_weight_count(Int32(outFeatures), Int32(inFeatures))
         guard let buffer = CPUBuffer(count: values.count, storage: storage,
                                      packedShape: (outFeatures, inFeatures)) else {
             throw BackendError.outOfMemory(device: name, call: "posix_memalign", bytes: storage * 4)
         }
-        values.withUnsafeBufferPointer {
-            fz_pack_weight($0.baseAddress!, Int32(outFeatures), Int32(inFeatures), buffer.pointer)
-        }
+        fz_pack_weight(base, Int32(outFeatures), Int32(inFeatures), buffer.pointer)
         return buffer
     }
 

@@ -318,21 +318,29 @@ private struct TensorLoader {
 
     func exists(_ name: String) -> Bool { store.resolve(name) != nil }
 
-    /// The tensor's values after checking its shape (`name`, else the first alternative present).
-    func values(_ name: String, _ shape: [Int], alternatives: [String] = []) throws -> [Float] {
+    /// Calls `body` with the tensor's values after checking its shape (`name`, else the first alternative
+    /// present); the values are valid during the call only (read in place from a mapped float32 file).
+    func withValues<R>(_ name: String, _ shape: [Int], alternatives: [String] = [],
+                       _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
         guard let found = ([name] + alternatives).lazy.compactMap(store.resolve).first, let actual = store.shape(of: found) else {
             throw EncoderError.missingTensor(name: name, triedNames: ([name] + alternatives).flatMap(WeightNames.candidateNames))
         }
         guard actual == shape else { throw EncoderError.wrongShape(name: found, expected: shape, actual: actual) }
-        let tensor = try store.tensor(found)
-        guard tensor.values.count == shape.reduce(1, *) else {
-            throw EncoderError.wrongShape(name: found, expected: shape, actual: [tensor.values.count])
+        return try store.withFloat32Values(found) { values in
+            guard values.count == shape.reduce(1, *) else {
+                throw EncoderError.wrongShape(name: found, expected: shape, actual: [values.count])
+            }
+            return try body(values)
         }
-        return tensor.values
+    }
+
+    /// The tensor's values after checking its shape (`name`, else the first alternative present).
+    func values(_ name: String, _ shape: [Int], alternatives: [String] = []) throws -> [Float] {
+        try withValues(name, shape, alternatives: alternatives) { Array($0) }
     }
 
     func upload(_ name: String, _ shape: [Int], alternatives: [String] = []) throws -> any DeviceBuffer {
-        try backend.makeBuffer(try values(name, shape, alternatives: alternatives))
+        try withValues(name, shape, alternatives: alternatives) { try backend.makeBuffer(copying: $0) }
     }
 
     /// RoBERTa-style positions (`TokenPositions`): a zero table for the embed op's position slot
@@ -360,14 +368,17 @@ private struct TensorLoader {
 
     /// A `linear` weight `[out, in]`, in the backend's preferred layout (`makeLinearWeight`).
     func uploadLinear(_ name: String, _ shape: [Int]) throws -> any DeviceBuffer {
-        try backend.makeLinearWeight(try values(name, shape), outFeatures: shape[0], inFeatures: shape[1])
+        try withValues(name, shape) {
+            try backend.makeLinearWeight(copying: $0, outFeatures: shape[0], inFeatures: shape[1])
+        }
     }
 
     /// Uploads several same-shaped tensors stacked along the first dimension (Q, K, V -> QKV); `linear`:
     /// the result is a `linear` weight `[names.count * shape[0], shape[1]]`.
     func uploadConcatenated(_ names: [String], _ shape: [Int], linear: Bool = false) throws -> any DeviceBuffer {
         var all: [Float] = []
-        for name in names { all += try values(name, shape) }
+        all.reserveCapacity(names.count * shape.reduce(1, *))
+        for name in names { try withValues(name, shape) { all.append(contentsOf: $0) } }
         if linear {
             return try backend.makeLinearWeight(all, outFeatures: names.count * shape[0], inFeatures: shape[1])
         }
