@@ -11,8 +11,9 @@
 //   ir: 6-row micro-panels of `a`
 // The weight is never re-packed (it is constant). `a` is not packed at all: the micro-kernel broadcasts from
 // its 6 rows in place (6 sequential streams, found through `index`), which measured 1-2% faster than packing
-// each block into a thread-local buffer first, and bit-identical (the same products in the same order). c is written, not read, on the first k block (no beta pass), and the bias and activation are applied
-// in registers on the last k block (no second pass over c).
+// each block into a thread-local buffer first, and bit-identical (the same products in the same order).
+// c is written, not read, on the first k block (no beta pass), and the bias and activation are applied in
+// registers on the last k block (no second pass over c).
 //
 // Compiled for AVX2 + FMA through a target attribute on every function of this file (no global -mavx2), so the
 // package builds for any CPU; `dispatch.c` calls these `fz_avx2_*` variants only when the CPU has AVX2 and FMA
