@@ -108,7 +108,7 @@ struct CPUKernelVariantTests {
     }
 
     @Test("attention of one head, with and without a score bias: every variant matches the double reference",
-          arguments: [1, 7, 33, 127])
+          arguments: [1, 2, 7, 8, 24, 33, 64, 127])
     func attention(n: Int) {
         for (d, withBias) in [(12, false), (32, true), (37, false), (64, true), (5, true)] {
             let biasStride = n + 3

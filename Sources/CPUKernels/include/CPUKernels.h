@@ -57,7 +57,8 @@ void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, 
 /// Attention of one sequence and head: `out[i] = softmax_j(scale * q[i] · k[j] + bias[i][j]) · v[j]` for
 /// i, j < n. q, k, v: n rows of d floats with row stride `stride`; bias: NULL (no bias) or rows of at least n
 /// floats with row stride `bias_stride`; out: n rows with stride `out_stride`.
-/// Returns 0, or -1 when its scratch buffer (thread-local, (d + n) * n floats) cannot be allocated.
+/// Returns 0, or -1 when its scratch buffer (thread-local, (d + n + 2) * npad floats, npad = n rounded up to a
+/// multiple of 8) cannot be allocated.
 int fz_attention_head(int n, int d, const float *q, const float *k, const float *v, int stride,
                       float scale, const float *bias, int bias_stride, float *out, int out_stride);
 
