@@ -65,7 +65,9 @@ public final class CPUBackend: ComputeBackend {
         let available = sysconf(Int32(_SC_NPROCESSORS_ONLN))
         self.threads = Swift.max(1, threads ?? Int(available > 0 ? available : 1))
         self.packedWeights = packedWeights ?? (getenv("FEATURIZE_CPU_GEMM").map { String(cString: $0) } != "openblas")
-        openblas_set_num_threads(1)
+        // Already 1 when `CPUKernels` stopped OpenBLAS's idle thread pool at start-up (openblas_idle.c): setting
+        // it again would restart the pool, whose threads spin for ~0.1 s.
+        if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
     }
 
     // MARK: Buffers
