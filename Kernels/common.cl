@@ -49,6 +49,11 @@ inline float apply_activation(float x, const int activation) {
     }
 }
 
+// The store of every GEMM epilogue: C[i] = v, plus residual[i] when the kernel was given one (`hasResidual`,
+// `residual` in scope). Order: the caller's v is act(acc + bias); the residual is added after it, in float,
+// before the one rounding to the storage type (`Backend.linear`'s contract).
+#define GEMM_STORE(C, i, v) ST(C, i, (hasResidual ? (v) + LD(residual, i) : (v)))
+
 // Sum of `value` over a work-group of ROW_WG work-items (a power of two). `scratch` holds ROW_WG floats.
 // Every work-item gets the total. Ends with a barrier so `scratch` can be reused at once.
 inline float row_group_sum(float value, __local float* scratch) {

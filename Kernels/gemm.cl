@@ -1,4 +1,5 @@
-// GEMM for `linear`: C[M,N] = act(A[M,K] · B[N,K]ᵀ + bias[N]), all row-major, A and B both contiguous in K
+// GEMM for `linear`: C[M,N] = act(A[M,K] · B[N,K]ᵀ + bias[N]) + residual[M,N] (residual only when
+// hasResidual; added after the activation, see GEMM_STORE in common.cl), all row-major, A and B both contiguous in K
 // (PyTorch nn.Linear layout). Two variants; the host picks one per device (CL_DEVICE_TYPE / tuning file).
 
 // ---------------------------------------------------------------------------------------------------------
@@ -67,6 +68,7 @@ __kernel __attribute__((reqd_work_group_size(RTS_N, RTS_M, 1)))
 void gemm_nt_tiled(const int M, const int N, const int K,
                    __global const REAL* A, __global const REAL* B,
                    __global const REAL* bias, const int hasBias, const int activation,
+                   __global const REAL* residual, const int hasResidual,
                    __global REAL* C) {
     __local float tileA[GEMM_BUFFERS][TS_K][TS_M + TILE_PAD];
     __local float tileB[GEMM_BUFFERS][TS_K][TS_N + TILE_PAD];
@@ -142,7 +144,7 @@ void gemm_nt_tiled(const int M, const int N, const int K,
             const int col = n0 + tn + j * RTS_N;
             if (col < N) {
                 const float value = acc[i][j] + (hasBias ? LD(bias, col) : 0.0f);
-                ST(C, (long)row * N + col, apply_activation(value, activation));
+                GEMM_STORE(C, (long)row * N + col, apply_activation(value, activation));
             }
         }
     }
@@ -156,6 +158,7 @@ void gemm_nt_tiled(const int M, const int N, const int K,
 __kernel void gemm_nt_cpu(const int M, const int N, const int K,
                           __global const REAL* A, __global const REAL* B,
                           __global const REAL* bias, const int hasBias, const int activation,
+                          __global const REAL* residual, const int hasResidual,
                           __global REAL* C) {
     const int n0 = get_global_id(0) * CPU_RN;
     const int m0 = get_global_id(1) * CPU_RM;
@@ -212,7 +215,7 @@ __kernel void gemm_nt_cpu(const int M, const int N, const int K,
             const float4 h4 = s.lo + s.hi;
             const float2 h2 = h4.lo + h4.hi;
             const float value = h2.x + h2.y + tail[i][j] + (hasBias ? LD(bias, col) : 0.0f);
-            ST(C, (long)row * N + col, apply_activation(value, activation));
+            GEMM_STORE(C, (long)row * N + col, apply_activation(value, activation));
         }
     }
 }

@@ -1,5 +1,5 @@
 // Tensor-core GEMM for `linear` on NVIDIA GPUs (Ampere and later: sm_80+), through inline PTX `mma.sync`,
-// as Leela Zero's OpenCL backend did for Volta: C[M,N] = act(A[M,K] · B[N,K]ᵀ + bias[N]), same contract as
+// as Leela Zero's OpenCL backend did for Volta: C[M,N] = act(A[M,K] · B[N,K]ᵀ + bias[N]) + residual, same contract as
 // `gemm_nt_tiled`. Opt-in reduced precision only (`--compute-precision tf32|fp16`), never the exact default.
 //
 // Compiled only when the host defines FZ_MMA=1 (so the one program stays portable: without it this file is
@@ -139,6 +139,7 @@ __kernel __attribute__((reqd_work_group_size(MMA_THREADS, 1, 1)))
 void gemm_nt_mma(const int M, const int N, const int K,
                  __global const REAL* A, __global const REAL* B,
                  __global const REAL* bias, const int hasBias, const int activation,
+                 __global const REAL* residual, const int hasResidual,
                  __global REAL* C) {
     __local float tileA[MMA_TM][MMA_TK + MMA_PAD];
     __local float tileB[MMA_TN][MMA_TK + MMA_PAD];
@@ -222,7 +223,7 @@ void gemm_nt_mma(const int M, const int N, const int K,
                 const int col = n0 + wn + j * 8 + 2 * t + (r & 1);
                 if (row < M && col < N) {
                     const float value = acc[i][j][r] + (hasBias ? LD(bias, col) : 0.0f);
-                    ST(C, (long)row * N + col, apply_activation(value, activation));
+                    GEMM_STORE(C, (long)row * N + col, apply_activation(value, activation));
                 }
             }
         }

@@ -29,6 +29,32 @@ __kernel void add_layer_norm(__global const REAL* x, __global const REAL* residu
     }
 }
 
+// out[r] = LayerNorm(x[r]) * gamma + beta: add_layer_norm without the residual (the GEMM epilogue added it).
+__kernel void layer_norm(__global const REAL* x, const int cols,
+                         __global const REAL* gamma, __global const REAL* beta, const float eps,
+                         __global REAL* out) {
+    __local float scratch[ROW_WG];
+    const int row = get_group_id(0);
+    const int lid = get_local_id(0);
+    const long base = (long)row * cols;
+
+    float localSum = 0.0f;
+    for (int c = lid; c < cols; c += ROW_WG) localSum += LD(x, base + c);
+    const float mean = row_group_sum(localSum, scratch) / cols;
+
+    float localSquares = 0.0f;
+    for (int c = lid; c < cols; c += ROW_WG) {
+        const float d = LD(x, base + c) - mean;
+        localSquares = fma(d, d, localSquares);
+    }
+    const float variance = row_group_sum(localSquares, scratch) / cols;
+    const float inverseStd = 1.0f / sqrt(variance + eps);
+
+    for (int c = lid; c < cols; c += ROW_WG) {
+        ST(out, base + c, (LD(x, base + c) - mean) * inverseStd * LD(gamma, c) + LD(beta, c));
+    }
+}
+
 // Embedding layer: for token row r = b * seq + t,
 // out[r] = LayerNorm(word[ids[r]] + position[t] + tokenType[typeIds[r]]) * gamma + beta
 // (tokenType term only when hasTokenType != 0). ids/typeIds are validated by the host.

@@ -88,6 +88,9 @@ public protocol ComputeBackend: AnyObject {
     /// in a layout of its own (the CPU backend packs it into panels for its GEMM micro-kernel); `download`
     /// still returns the logical `[outFeatures, inFeatures]` values. Such buffers are inputs of `linear` only.
     func makeLinearWeight(_ values: [Float], outFeatures: Int, inFeatures: Int) throws -> any DeviceBuffer
+    /// `makeLinearWeight` from memory the caller owns (e.g. a tensor inside a mapped safetensors file), read only
+    /// during the call: a backend that packs or uploads anyway does so without an intermediate array.
+    func makeLinearWeight(copying values: UnsafeBufferPointer<Float>, outFeatures: Int, inFeatures: Int) throws -> any DeviceBuffer
 
     // MARK: Ops
 
@@ -103,18 +106,23 @@ public protocol ComputeBackend: AnyObject {
                gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float,
                out: any DeviceBuffer) throws
 
-    /// Fully connected layer in PyTorch `nn.Linear` layout: `out[rows, outFeatures] =
-    /// act(input[rows, inFeatures] · weight[outFeatures, inFeatures]ᵀ + bias[outFeatures])`.
+    /// Fully connected layer in PyTorch `nn.Linear` layout, with an optional residual added in the epilogue:
+    /// `out[r] = act(input[r] · weightᵀ + bias) + residual[r]` for each of `rows` rows, where input is
+    /// `[rows, inFeatures]`, weight `[outFeatures, inFeatures]`, bias `[outFeatures]` (or nil), residual and out
+    /// `[rows, outFeatures]`. Order per element, each a rounded float operation: the dot product, `+ bias`, the
+    /// activation, then `+ residual` (after the activation; the encoder passes a residual only with no
+    /// activation, the post-LN `LayerNorm(x + proj)` shape). `residual` must not alias `out`.
     func linear(input: any DeviceBuffer, rows: Int, inFeatures: Int,
                 weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
-                activation: Activation?, out: any DeviceBuffer) throws
+                activation: Activation?, residual: (any DeviceBuffer)?, out: any DeviceBuffer) throws
 
-    /// `linear` on the real token rows of a right-padded batch only: `input`/`out` hold `[batch * seq, *]` rows
-    /// and sequence b's real rows are `b*seq ..< b*seq + lengths[b]`. Padding rows of `out` are set to 0
-    /// (or, in the default implementation, computed like real rows: callers must not depend on them).
+    /// `linear` (residual included) on the real token rows of a right-padded batch only: `input`, `residual`
+    /// and `out` hold `[batch * seq, *]` rows and sequence b's real rows are `b*seq ..< b*seq + lengths[b]`.
+    /// Padding rows of `out` are set to 0 (or, in the default implementation, computed like real rows:
+    /// callers must not depend on them).
     func linearRealRows(input: any DeviceBuffer, lengths: [Int32], seq: Int, inFeatures: Int,
                         weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
-                        activation: Activation?, out: any DeviceBuffer) throws
+                        activation: Activation?, residual: (any DeviceBuffer)?, out: any DeviceBuffer) throws
 
     /// Multi-head self-attention core (no projections). qkv: `[batch * seq, 3 * hidden]`, each row being
     /// `[q | k | v]` with head h at columns `h*headDim ..< (h+1)*headDim` of each part.
@@ -130,6 +138,12 @@ public protocol ComputeBackend: AnyObject {
     /// `x` or `residual`. Biased variance (divide by cols), eps added to the variance.
     func addLayerNorm(x: any DeviceBuffer, residual: any DeviceBuffer, rows: Int, cols: Int,
                       gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float, out: any DeviceBuffer) throws
+
+    /// `out[r] = LayerNorm(x[r]) * gamma + beta` over `rows` rows of `cols`; `out` may alias `x`. The same
+    /// statistics as `addLayerNorm` (biased variance, eps added to the variance), on `x` alone: the second half
+    /// of `addLayerNorm` after a `linear` that added the residual in its epilogue.
+    func layerNorm(x: any DeviceBuffer, rows: Int, cols: Int,
+                   gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float, out: any DeviceBuffer) throws
 
     /// Pools hidden states `[batch, seq, hidden]` to `out[batch, hidden]` at element offset `outOffset` with
     /// row stride `outStride` (so several poolings can be written side by side into one matrix).
@@ -170,6 +184,19 @@ extension ComputeBackend {
         return buffer
     }
 
+    /// Allocates a buffer and uploads `values` (caller's memory, read during the call) into it.
+    public func makeBuffer(copying values: UnsafeBufferPointer<Float>) throws -> any DeviceBuffer {
+        let buffer = try allocate(count: values.count)
+        try upload(values, to: buffer, offset: 0)
+        return buffer
+    }
+
+    /// Default: through an array (`makeLinearWeight(_:outFeatures:inFeatures:)`).
+    public func makeLinearWeight(copying values: UnsafeBufferPointer<Float>, outFeatures: Int,
+                                 inFeatures: Int) throws -> any DeviceBuffer {
+        try makeLinearWeight(Array(values), outFeatures: outFeatures, inFeatures: inFeatures)
+    }
+
     /// Default: a plain buffer.
     public func makeLinearWeight(_ values: [Float], outFeatures: Int, inFeatures: Int) throws -> any DeviceBuffer {
         guard outFeatures > 0, inFeatures > 0, values.count == outFeatures * inFeatures else {
@@ -182,9 +209,25 @@ extension ComputeBackend {
     /// Default: `linear` over every row, padding included.
     public func linearRealRows(input: any DeviceBuffer, lengths: [Int32], seq: Int, inFeatures: Int,
                                weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
-                               activation: Activation?, out: any DeviceBuffer) throws {
+                               activation: Activation?, residual: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
         try linear(input: input, rows: lengths.count * seq, inFeatures: inFeatures, weight: weight, bias: bias,
-                   outFeatures: outFeatures, activation: activation, out: out)
+                   outFeatures: outFeatures, activation: activation, residual: residual, out: out)
+    }
+
+    /// `linear` without a residual: `out = act(input · weightᵀ + bias)`.
+    public func linear(input: any DeviceBuffer, rows: Int, inFeatures: Int,
+                       weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
+                       activation: Activation?, out: any DeviceBuffer) throws {
+        try linear(input: input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
+                   outFeatures: outFeatures, activation: activation, residual: nil, out: out)
+    }
+
+    /// `linearRealRows` without a residual.
+    public func linearRealRows(input: any DeviceBuffer, lengths: [Int32], seq: Int, inFeatures: Int,
+                               weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
+                               activation: Activation?, out: any DeviceBuffer) throws {
+        try linearRealRows(input: input, lengths: lengths, seq: seq, inFeatures: inFeatures, weight: weight,
+                           bias: bias, outFeatures: outFeatures, activation: activation, residual: nil, out: out)
     }
 
     /// `attention` without a position bias.

@@ -65,7 +65,9 @@ public final class CPUBackend: ComputeBackend {
         let available = sysconf(Int32(_SC_NPROCESSORS_ONLN))
         self.threads = Swift.max(1, threads ?? Int(available > 0 ? available : 1))
         self.packedWeights = packedWeights ?? (getenv("FEATURIZE_CPU_GEMM").map { String(cString: $0) } != "openblas")
-        openblas_set_num_threads(1)
+        // Already 1 when `CPUKernels` stopped OpenBLAS's idle thread pool at start-up (openblas_idle.c): setting
+        // it again would restart the pool, whose threads spin for ~0.1 s.
+        if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
     }
 
     // MARK: Buffers
@@ -81,20 +83,26 @@ public final class CPUBackend: ComputeBackend {
     /// Packs the weight once for the micro-kernel GEMM (`CPUKernels`); `linear` then reads it without
     /// re-packing. The buffer is read-only: `upload`/`copy` into it are errors, `download` unpacks.
     public func makeLinearWeight(_ values: [Float], outFeatures: Int, inFeatures: Int) throws -> any DeviceBuffer {
+        try values.withUnsafeBufferPointer {
+            try makeLinearWeight(copying: $0, outFeatures: outFeatures, inFeatures: inFeatures)
+        }
+    }
+
+    /// Packs straight from `values` (e.g. the mapped safetensors bytes): no intermediate array.
+    public func makeLinearWeight(copying values: UnsafeBufferPointer<Float>, outFeatures: Int,
+                                 inFeatures: Int) throws -> any DeviceBuffer {
         guard outFeatures > 0, inFeatures > 0, values.count == outFeatures * inFeatures,
-              outFeatures <= Int(Int32.max), inFeatures <= Int(Int32.max) else {
+              outFeatures <= Int(Int32.max), inFeatures <= Int(Int32.max), let base = values.baseAddress else {
             throw BackendError.invalidArgument(op: "makeLinearWeight",
                                                detail: "\(values.count) values for a \(outFeatures) x \(inFeatures) weight")
         }
-        if !packedWeights { return try makeBuffer(values) }
+        if !packedWeights { return try makeBuffer(copying: values) }
         let storage = fz_packed_weight_count(Int32(outFeatures), Int32(inFeatures))
         guard let buffer = CPUBuffer(count: values.count, storage: storage,
                                      packedShape: (outFeatures, inFeatures)) else {
             throw BackendError.outOfMemory(device: name, call: "posix_memalign", bytes: storage * 4)
         }
-        values.withUnsafeBufferPointer {
-            fz_pack_weight($0.baseAddress!, Int32(outFeatures), Int32(inFeatures), buffer.pointer)
-        }
+        fz_pack_weight(base, Int32(outFeatures), Int32(inFeatures), buffer.pointer)
         return buffer
     }
 
@@ -176,10 +184,12 @@ public final class CPUBackend: ComputeBackend {
 
     public func linear(input: any DeviceBuffer, rows: Int, inFeatures: Int,
                        weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
-                       activation: Activation?, out: any DeviceBuffer) throws {
+                       activation: Activation?, residual: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
         let op = "linear"
         let x = try cpu(input, op), w = try cpu(weight, op), o = try cpu(out, op)
         let b = try bias.map { try cpu($0, op) }
+        let res = try residual.map { try cpu($0, op) }
+        try checkResidual(res, rows: rows, outFeatures: outFeatures, out: o)
         try check(rows >= 0 && inFeatures > 0 && outFeatures > 0, op, "bad shape rows \(rows) in \(inFeatures) out \(outFeatures)")
         try check(x.count >= rows * inFeatures, op, "input holds \(x.count) < \(rows)x\(inFeatures)")
         try check(w.count >= outFeatures * inFeatures, op, "weight holds \(w.count) < \(outFeatures)x\(inFeatures)")
@@ -189,7 +199,7 @@ public final class CPUBackend: ComputeBackend {
         guard rows > 0 else { return }
         if w.packedShape != nil {
             try packedLinear(x: x, rows: rows, index: nil, inFeatures: inFeatures, w: w, b: b, outFeatures: outFeatures,
-                             activation: activation, o: o)
+                             activation: activation, residual: res, o: o)
             return
         }
         // Rows per worker: multiples of 16 keep OpenBLAS's packed panels whole.
@@ -199,9 +209,11 @@ public final class CPUBackend: ComputeBackend {
             let yout = o.pointer + range.lowerBound * outFeatures
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(m), Int32(outFeatures), Int32(inFeatures),
                         1, xin, Int32(inFeatures), w.pointer, Int32(inFeatures), 0, yout, Int32(outFeatures))
-            if b != nil || activation != nil {
+            if b != nil || activation != nil || res != nil {
                 for r in 0..<m {
-                    epilogue(yout + r * outFeatures, count: outFeatures, bias: b?.pointer, activation: activation)
+                    let residualRow = res.map { UnsafePointer($0.pointer + (range.lowerBound + r) * outFeatures) }
+                    epilogue(yout + r * outFeatures, count: outFeatures, bias: b?.pointer, activation: activation,
+                             residual: residualRow)
                 }
             }
         }
@@ -211,17 +223,19 @@ public final class CPUBackend: ComputeBackend {
     /// padding rows of `out` are zeroed. Plain (OpenBLAS) weights: every row, like `linear`.
     public func linearRealRows(input: any DeviceBuffer, lengths: [Int32], seq: Int, inFeatures: Int,
                                weight: any DeviceBuffer, bias: (any DeviceBuffer)?, outFeatures: Int,
-                               activation: Activation?, out: any DeviceBuffer) throws {
+                               activation: Activation?, residual: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
         let op = "linear"
         let rows = lengths.count * seq
         let w = try cpu(weight, op)
         guard w.packedShape != nil else {
             try linear(input: input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
-                       outFeatures: outFeatures, activation: activation, out: out)
+                       outFeatures: outFeatures, activation: activation, residual: residual, out: out)
             return
         }
         let x = try cpu(input, op), o = try cpu(out, op)
         let b = try bias.map { try cpu($0, op) }
+        let res = try residual.map { try cpu($0, op) }
+        try checkResidual(res, rows: rows, outFeatures: outFeatures, out: o)
         try check(seq > 0 && inFeatures > 0 && outFeatures > 0, op, "bad shape seq \(seq) in \(inFeatures) out \(outFeatures)")
         try check(x.count >= rows * inFeatures, op, "input holds \(x.count) < \(rows)x\(inFeatures)")
         try check(o.count >= rows * outFeatures, op, "out holds \(o.count) < \(rows)x\(outFeatures)")
@@ -241,13 +255,21 @@ public final class CPUBackend: ComputeBackend {
             }
         }
         try packedLinear(x: x, rows: index.count, index: index, inFeatures: inFeatures, w: w, b: b,
-                         outFeatures: outFeatures, activation: activation, o: o)
+                         outFeatures: outFeatures, activation: activation, residual: res, o: o)
+    }
+
+    /// A residual of `linear`: a plain buffer of at least `rows x outFeatures`, not `out` itself.
+    private func checkResidual(_ res: CPUBuffer?, rows: Int, outFeatures: Int, out: CPUBuffer) throws {
+        guard let res else { return }
+        try check(res.packedShape == nil, "linear", "a packed linear weight cannot be a residual")
+        try check(res.count >= rows * outFeatures, "linear", "residual holds \(res.count) < \(rows)x\(outFeatures)")
+        try check(res !== out, "linear", "residual and out must not alias")
     }
 
     /// The packed-weight GEMM over `rows` logical rows (row i is physical row `index[i]`, or i without an index),
     /// split over the workers in multiples of 6 rows (the micro-kernel's row panel). Buffers already checked.
     private func packedLinear(x: CPUBuffer, rows: Int, index: [Int32]?, inFeatures: Int, w: CPUBuffer, b: CPUBuffer?,
-                              outFeatures: Int, activation: Activation?, o: CPUBuffer) throws {
+                              outFeatures: Int, activation: Activation?, residual: CPUBuffer?, o: CPUBuffer) throws {
         let op = "linear"
         guard let shape = w.packedShape else { return }
         try check(shape.outFeatures == outFeatures && shape.inFeatures == inFeatures, op,
@@ -260,6 +282,7 @@ public final class CPUBackend: ComputeBackend {
                 fz_gemm_packed_rows(Int32(range.count), idx.map { $0 + range.lowerBound }, Int32(outFeatures),
                                     Int32(inFeatures), x.pointer + (idx == nil ? range.lowerBound * inFeatures : 0),
                                     Int32(inFeatures), w.pointer, b?.pointer, act,
+                                    residual.map { UnsafePointer($0.pointer + (idx == nil ? range.lowerBound * outFeatures : 0)) },
                                     o.pointer + (idx == nil ? range.lowerBound * outFeatures : 0), Int32(outFeatures))
             }
         }
@@ -339,6 +362,24 @@ public final class CPUBackend: ComputeBackend {
                     addRows(a, c, into: row, count: cols)
                     layerNormRow(row, cols: cols, gamma: g.pointer, beta: bt.pointer, eps: eps, out: o.pointer + r * cols)
                 }
+            }
+        }
+    }
+
+    /// The second half of `addLayerNorm` alone (the same row kernel), so `linear` with a residual followed by
+    /// `layerNorm` is bit-identical to `linear` then `addLayerNorm`.
+    public func layerNorm(x: any DeviceBuffer, rows: Int, cols: Int, gamma: any DeviceBuffer, beta: any DeviceBuffer,
+                          eps: Float, out: any DeviceBuffer) throws {
+        let op = "layerNorm"
+        let xb = try cpu(x, op), g = try cpu(gamma, op), bt = try cpu(beta, op), o = try cpu(out, op)
+        try check(cols > 0 && rows >= 0, op, "bad shape \(rows)x\(cols)")
+        try check(xb.count >= rows * cols && o.count >= rows * cols, op, "buffers smaller than \(rows)x\(cols)")
+        try check(g.count >= cols && bt.count >= cols, op, "gamma/beta smaller than \(cols)")
+        try check(xb.packedShape == nil && o.packedShape == nil, op, "packed linear weights are not activations")
+        parallelRows(rows, minChunk: 16) { range in
+            for r in range {
+                layerNormRow(xb.pointer + r * cols, cols: cols, gamma: g.pointer, beta: bt.pointer, eps: eps,
+                             out: o.pointer + r * cols)
             }
         }
     }
@@ -436,12 +477,14 @@ private func layerNormRow(_ row: UnsafeMutablePointer<Float>, cols: Int, gamma: 
     fz_layer_norm_row(row, Int32(cols), gamma, beta, eps, out)
 }
 
-/// Bias add and activation of one output row (the OpenBLAS path; the activation is `CPUKernels`' code, the same
-/// the packed GEMM applies in registers).
+/// Bias add, activation and residual add of one output row, in that order (the OpenBLAS path; the activation is
+/// `CPUKernels`' code, the same the packed GEMM applies in registers).
 @inline(__always)
-private func epilogue(_ row: UnsafeMutablePointer<Float>, count: Int, bias: UnsafePointer<Float>?, activation: Activation?) {
+private func epilogue(_ row: UnsafeMutablePointer<Float>, count: Int, bias: UnsafePointer<Float>?, activation: Activation?,
+                      residual: UnsafePointer<Float>?) {
     if let bias { addRows(row, bias, into: row, count: count) }
     if activation != nil { fz_activate(row, count, CPUBackend.kernelActivation(activation)) }
+    if let residual { addRows(row, residual, into: row, count: count) }
 }
 
 /// The SIMD math of `CPUKernels` (rational minimax erf and tanh with Eigen/XLA float32 coefficients, Cephes-style

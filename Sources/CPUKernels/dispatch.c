@@ -41,8 +41,8 @@ const char *fz_kernel_path(void) { return path() == PATH_AVX2 ? "avx2+fma" : "po
 #endif
 
 void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
-                         const float *bias, int act, float *c, int ldc) {
-    DISPATCH(gemm_packed_rows, m, index, n, k, a, lda, packed, bias, act, c, ldc);
+                         const float *bias, int act, const float *residual, float *c, int ldc) {
+    DISPATCH(gemm_packed_rows, m, index, n, k, a, lda, packed, bias, act, residual, c, ldc);
 }
 
 int fz_attention_head(int n, int d, const float *q, const float *k, const float *v, int stride, float scale,

@@ -25,7 +25,8 @@ static inline int panels_for(int n) { return (n + NR - 1) / NR; }
 // Variants behind the public entry points (`dispatch.c` picks one per process).
 #define FZ_KERNEL_VARIANT_DECLS(prefix)                                                                      \
     void prefix##gemm_packed_rows(int m, const int *index, int n, int k, const float *a, int lda,          \
-                                  const float *packed, const float *bias, int act, float *c, int ldc);     \
+                                  const float *packed, const float *bias, int act,                         \
+                                  const float *residual, float *c, int ldc);                               \
     int prefix##attention_head(int n, int d, const float *q, const float *k, const float *v, int stride,   \
                                float scale, const float *bias, int bias_stride, float *out,                \
                                int out_stride);                                                            \

@@ -94,12 +94,14 @@ void fz_portable_math(float *x, size_t count, int function) {
 // ---- packed GEMM ----------------------------------------------------------------------------------------
 
 void fz_portable_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, int lda,
-                                  const float *packed, const float *bias, int act, float *c, int ldc) {
+                                  const float *packed, const float *bias, int act, const float *residual,
+                                  float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
     const int kc = k > 0 ? kc_for(k) : 1, np = panels_for(n), npad = np * NR;
     for (int i = 0; i < m; i++) {
         const float *arow = a + (size_t)(index ? index[i] : i) * lda;
         float *crow = c + (size_t)(index ? index[i] : i) * ldc;
+        const float *rrow = residual ? residual + (size_t)(index ? index[i] : i) * ldc : NULL;
         for (int j = 0; j < np; j++) {
             float acc[NR];
             for (int jj = 0; jj < NR; jj++) acc[jj] = 0.f;
@@ -115,7 +117,8 @@ void fz_portable_gemm_packed_rows(int m, const int *index, int n, int k, const f
             const int cols = n - j * NR < NR ? n - j * NR : NR;
             for (int jj = 0; jj < cols; jj++) {
                 const float v = acc[jj] + (bias ? bias[j * NR + jj] : 0.f);
-                crow[j * NR + jj] = activate1(v, act);
+                const float y = activate1(v, act);
+                crow[j * NR + jj] = rrow ? y + rrow[j * NR + jj] : y;
             }
         }
     }

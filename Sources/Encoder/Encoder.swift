@@ -78,7 +78,6 @@ public final class Encoder {
     private var hiddenStates: [any DeviceBuffer] = []   // [L + 1] x [rows, hidden]
     private var qkv: (any DeviceBuffer)?                 // [rows, 3 * hidden]
     private var context: (any DeviceBuffer)?             // [rows, hidden]
-    private var projected: (any DeviceBuffer)?           // [rows, hidden]
     private var afterAttention: (any DeviceBuffer)?      // [rows, hidden]
     private var intermediate: (any DeviceBuffer)?        // [rows, intermediate]
 
@@ -234,7 +233,7 @@ public final class Encoder {
                           gamma: embedGamma, beta: embedBeta, eps: config.layerNormEps, out: hiddenStates[0])
         let heads = config.numHeads, headDim = h / heads
         let scale = 1 / Float(headDim).squareRoot()
-        guard let qkv, let context, let projected, let afterAttention, let intermediate else {
+        guard let qkv, let context, let afterAttention, let intermediate else {
             throw EncoderError.invalidInput("work buffers missing")
         }
         for index in 0..<deepest {
@@ -244,19 +243,22 @@ public final class Encoder {
                                outFeatures: 3 * h, activation: nil, out: qkv)
             try backend.attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim,
                                   scale: scale, positionBias: bias, out: context)
+            // Post-LN: LayerNorm(x + proj). The residual is added in the projection's epilogue and the
+            // LayerNorm runs alone, in place (the same float operations, in the same order, as adding in the
+            // LayerNorm pass).
             try backend.linearRealRows(input: context, lengths: lengths, seq: seq, inFeatures: h, weight: layer.outWeight, bias: layer.outBias,
-                               outFeatures: h, activation: nil, out: projected)
-            try backend.addLayerNorm(x: projected, residual: x, rows: rows, cols: h, gamma: layer.norm1Gamma,
-                                     beta: layer.norm1Beta, eps: config.layerNormEps, out: afterAttention)
+                               outFeatures: h, activation: nil, residual: x, out: afterAttention)
+            try backend.layerNorm(x: afterAttention, rows: rows, cols: h, gamma: layer.norm1Gamma,
+                                  beta: layer.norm1Beta, eps: config.layerNormEps, out: afterAttention)
             try backend.linearRealRows(input: afterAttention, lengths: lengths, seq: seq, inFeatures: h, weight: layer.ffn1Weight,
                                bias: layer.ffn1Bias, outFeatures: config.intermediateSize, activation: activation,
                                out: intermediate)
+            let next = hiddenStates[index + 1]
             try backend.linearRealRows(input: intermediate, lengths: lengths, seq: seq, inFeatures: config.intermediateSize,
                                weight: layer.ffn2Weight, bias: layer.ffn2Bias, outFeatures: h, activation: nil,
-                               out: projected)
-            try backend.addLayerNorm(x: projected, residual: afterAttention, rows: rows, cols: h,
-                                     gamma: layer.norm2Gamma, beta: layer.norm2Beta, eps: config.layerNormEps,
-                                     out: hiddenStates[index + 1])
+                               residual: afterAttention, out: next)
+            try backend.layerNorm(x: next, rows: rows, cols: h, gamma: layer.norm2Gamma, beta: layer.norm2Beta,
+                                  eps: config.layerNormEps, out: next)
         }
         var result: [Int: any DeviceBuffer] = [:]
         for layer in wanted { result[layer] = hiddenStates[layer] }
@@ -302,7 +304,6 @@ public final class Encoder {
         hiddenStates = try (0...config.numLayers).map { _ in try backend.allocate(count: capacity * h) }
         qkv = try backend.allocate(count: capacity * 3 * h)
         context = try backend.allocate(count: capacity * h)
-        projected = try backend.allocate(count: capacity * h)
         afterAttention = try backend.allocate(count: capacity * h)
         intermediate = try backend.allocate(count: capacity * config.intermediateSize)
         capacityRows = capacity
@@ -317,21 +318,29 @@ private struct TensorLoader {
 
     func exists(_ name: String) -> Bool { store.resolve(name) != nil }
 
-    /// The tensor's values after checking its shape (`name`, else the first alternative present).
-    func values(_ name: String, _ shape: [Int], alternatives: [String] = []) throws -> [Float] {
+    /// Calls `body` with the tensor's values after checking its shape (`name`, else the first alternative
+    /// present); the values are valid during the call only (read in place from a mapped float32 file).
+    func withValues<R>(_ name: String, _ shape: [Int], alternatives: [String] = [],
+                       _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
         guard let found = ([name] + alternatives).lazy.compactMap(store.resolve).first, let actual = store.shape(of: found) else {
             throw EncoderError.missingTensor(name: name, triedNames: ([name] + alternatives).flatMap(WeightNames.candidateNames))
         }
         guard actual == shape else { throw EncoderError.wrongShape(name: found, expected: shape, actual: actual) }
-        let tensor = try store.tensor(found)
-        guard tensor.values.count == shape.reduce(1, *) else {
-            throw EncoderError.wrongShape(name: found, expected: shape, actual: [tensor.values.count])
+        return try store.withFloat32Values(found) { values in
+            guard values.count == shape.reduce(1, *) else {
+                throw EncoderError.wrongShape(name: found, expected: shape, actual: [values.count])
+            }
+            return try body(values)
         }
-        return tensor.values
+    }
+
+    /// The tensor's values after checking its shape (`name`, else the first alternative present).
+    func values(_ name: String, _ shape: [Int], alternatives: [String] = []) throws -> [Float] {
+        try withValues(name, shape, alternatives: alternatives) { Array($0) }
     }
 
     func upload(_ name: String, _ shape: [Int], alternatives: [String] = []) throws -> any DeviceBuffer {
-        try backend.makeBuffer(try values(name, shape, alternatives: alternatives))
+        try withValues(name, shape, alternatives: alternatives) { try backend.makeBuffer(copying: $0) }
     }
 
     /// RoBERTa-style positions (`TokenPositions`): a zero table for the embed op's position slot
@@ -359,14 +368,17 @@ private struct TensorLoader {
 
     /// A `linear` weight `[out, in]`, in the backend's preferred layout (`makeLinearWeight`).
     func uploadLinear(_ name: String, _ shape: [Int]) throws -> any DeviceBuffer {
-        try backend.makeLinearWeight(try values(name, shape), outFeatures: shape[0], inFeatures: shape[1])
+        try withValues(name, shape) {
+            try backend.makeLinearWeight(copying: $0, outFeatures: shape[0], inFeatures: shape[1])
+        }
     }
 
     /// Uploads several same-shaped tensors stacked along the first dimension (Q, K, V -> QKV); `linear`:
     /// the result is a `linear` weight `[names.count * shape[0], shape[1]]`.
     func uploadConcatenated(_ names: [String], _ shape: [Int], linear: Bool = false) throws -> any DeviceBuffer {
         var all: [Float] = []
-        for name in names { all += try values(name, shape) }
+        all.reserveCapacity(names.count * shape.reduce(1, *))
+        for name in names { try withValues(name, shape) { all.append(contentsOf: $0) } }
         if linear {
             return try backend.makeLinearWeight(all, outFeatures: names.count * shape[0], inFeatures: shape[1])
         }

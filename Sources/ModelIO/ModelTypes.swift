@@ -99,4 +99,15 @@ public protocol WeightStore {
     func shape(of name: String) -> [Int]?
     /// The tensor converted to float32; throws an error naming the tensor and file when absent or unreadable.
     func tensor(_ name: String) throws -> HostTensor
+    /// Calls `body` with the tensor's float32 values (row-major, `shape(of:)` elements), valid only during the
+    /// call: without a copy where the store holds them as float32 already (an aligned F32 tensor of a mapped
+    /// safetensors file), else converted into a temporary. Same errors as `tensor(_:)`.
+    func withFloat32Values<R>(_ name: String, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R
+}
+
+extension WeightStore {
+    /// Default: through `tensor(_:)` (one copy).
+    public func withFloat32Values<R>(_ name: String, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        try tensor(name).values.withUnsafeBufferPointer(body)
+    }
 }

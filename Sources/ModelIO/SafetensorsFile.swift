@@ -106,6 +106,29 @@ public final class SafetensorsFile: WeightStore, @unchecked Sendable {
         return HostTensor(shape: info.shape, values: values)
     }
 
+    /// The tensor's float32 values for the duration of `body`: the mapped bytes themselves when the tensor is
+    /// F32 (little-endian host) at a 4-byte aligned address, else converted into a temporary buffer.
+    public func withFloat32Values<R>(_ name: String, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        guard let info = infos[name] else { throw ModelIOError.tensorNotFound(path: path, tensor: name) }
+        guard info.dtype.convertsToFloat32 else {
+            throw ModelIOError.notAFloatTensor(path: path, tensor: name, dtype: info.dtype.rawValue)
+        }
+        let count = info.shape.reduce(1, *) // validated: no overflow
+        return try withExtendedLifetime(file) {
+            let source = UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + info.dataOffsets.lowerBound)..<(dataStart + info.dataOffsets.upperBound)])
+            #if _endian(little)
+            if info.dtype == .F32, let base = source.baseAddress, Int(bitPattern: base) % MemoryLayout<Float>.alignment == 0 {
+                return try body(UnsafeBufferPointer(start: base.assumingMemoryBound(to: Float.self), count: count))
+            }
+            #endif
+            if count == 0 { return try body(UnsafeBufferPointer(start: nil, count: 0)) }
+            return try withUnsafeTemporaryAllocation(of: Float.self, capacity: count) { out in
+                SafetensorsFile.convert(source, dtype: info.dtype, count: count, into: out)
+                return try body(UnsafeBufferPointer(out))
+            }
+        }
+    }
+
     /// An integer tensor (BOOL, U8, I8, I16, U16, I32, U32, I64, U64) as `Int64` values, e.g. `position_ids`.
     public func integerTensor(_ name: String) throws -> (shape: [Int], values: [Int64]) {
         guard let info = infos[name] else { throw ModelIOError.tensorNotFound(path: path, tensor: name) }

@@ -68,4 +68,11 @@ public final class ShardedWeights: WeightStore, @unchecked Sendable {
         }
         return try file.tensor(name)
     }
+
+    public func withFloat32Values<R>(_ name: String, _ body: (UnsafeBufferPointer<Float>) throws -> R) throws -> R {
+        guard let file = shard(containing: name) else {
+            throw ModelIOError.tensorNotFound(path: indexPath, tensor: name)
+        }
+        return try file.withFloat32Values(name, body)
+    }
 }

@@ -519,10 +519,10 @@ public final class OpenCLBackend: ComputeBackend {
 
     public func linear(input: any DeviceBuffer, rows: Int, inFeatures: Int, weight: any DeviceBuffer,
                        bias: (any DeviceBuffer)?, outFeatures: Int, activation: Activation?,
-                       out: any DeviceBuffer) throws {
+                       residual: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
         try locked {
             _ = try enqueueLinear(input: input, rows: rows, inFeatures: inFeatures, weight: weight, bias: bias,
-                                  outFeatures: outFeatures, activation: activation, out: out,
+                                  outFeatures: outFeatures, activation: activation, residual: residual, out: out,
                                   variant: parameters.gemmVariant, wantEvent: false)
         }
     }
@@ -539,7 +539,8 @@ public final class OpenCLBackend: ComputeBackend {
 
     @discardableResult
     func enqueueLinear(input: any DeviceBuffer, rows: Int, inFeatures: Int, weight: any DeviceBuffer,
-                       bias: (any DeviceBuffer)?, outFeatures: Int, activation: Activation?, out: any DeviceBuffer,
+                       bias: (any DeviceBuffer)?, outFeatures: Int, activation: Activation?,
+                       residual: (any DeviceBuffer)? = nil, out: any DeviceBuffer,
                        variant: GemmVariant, wantEvent: Bool, tensorCores: Bool = true) throws -> cl_event? {
         guard rows >= 0, inFeatures >= 1, outFeatures >= 1 else {
             throw BackendError.invalidArgument(op: "linear", detail: "rows \(rows), inFeatures \(inFeatures), outFeatures \(outFeatures)")
@@ -548,10 +549,15 @@ public final class OpenCLBackend: ComputeBackend {
         let b = try clBuffer(weight, op: "linear", role: "weight", needed: outFeatures * inFeatures)
         let c = try clBuffer(out, op: "linear", role: "out", needed: rows * outFeatures)
         let biasMemory = try bias.map { try clBuffer($0, op: "linear", role: "bias", needed: outFeatures) }
+        let residualMemory = try residual.map { try clBuffer($0, op: "linear", role: "residual", needed: rows * outFeatures) }
+        if let residual, residual === out {
+            throw BackendError.invalidArgument(op: "linear", detail: "residual and out must not alias")
+        }
         guard rows > 0 else { return nil }
         let arguments: [Argument] = [
             .int(rows), .int(outFeatures), .int(inFeatures), .buffer(a), .buffer(b), .buffer(biasMemory ?? b),
-            .int(biasMemory == nil ? 0 : 1), .int(Self.activationCode(activation)), .buffer(c),
+            .int(biasMemory == nil ? 0 : 1), .int(Self.activationCode(activation)),
+            .buffer(residualMemory ?? b), .int(residualMemory == nil ? 0 : 1), .buffer(c),
         ]
         let p = parameters
         if tensorCores, let mma = tensorCoreKernel {
@@ -632,6 +638,24 @@ public final class OpenCLBackend: ComputeBackend {
             try launch("add_layer_norm", [
                 .buffer(xMemory), .buffer(residualMemory), .int(cols), .buffer(gammaMemory), .buffer(betaMemory),
                 .float(eps), .buffer(outMemory),
+            ], global: [rows * parameters.rowGroupSize], local: [parameters.rowGroupSize])
+        }
+    }
+
+    public func layerNorm(x: any DeviceBuffer, rows: Int, cols: Int, gamma: any DeviceBuffer, beta: any DeviceBuffer,
+                          eps: Float, out: any DeviceBuffer) throws {
+        try locked {
+            guard rows >= 0, cols >= 1 else {
+                throw BackendError.invalidArgument(op: "layerNorm", detail: "rows \(rows), cols \(cols)")
+            }
+            let n = rows * cols
+            let xMemory = try clBuffer(x, op: "layerNorm", role: "x", needed: n)
+            let gammaMemory = try clBuffer(gamma, op: "layerNorm", role: "gamma", needed: cols)
+            let betaMemory = try clBuffer(beta, op: "layerNorm", role: "beta", needed: cols)
+            let outMemory = try clBuffer(out, op: "layerNorm", role: "out", needed: n)
+            guard rows > 0 else { return }
+            try launch("layer_norm", [
+                .buffer(xMemory), .int(cols), .buffer(gammaMemory), .buffer(betaMemory), .float(eps), .buffer(outMemory),
             ], global: [rows * parameters.rowGroupSize], local: [parameters.rowGroupSize])
         }
     }

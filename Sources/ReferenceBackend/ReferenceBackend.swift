@@ -59,14 +59,22 @@ public final class ReferenceBackend: ComputeBackend {
     }
 
     public func linear(input: any DeviceBuffer, rows: Int, inFeatures: Int, weight: any DeviceBuffer,
-                       bias: (any DeviceBuffer)?, outFeatures: Int, activation: Activation?, out: any DeviceBuffer) throws {
+                       bias: (any DeviceBuffer)?, outFeatures: Int, activation: Activation?,
+                       residual: (any DeviceBuffer)?, out: any DeviceBuffer) throws {
         let op = "linear"
         let x = try host(input, op), w = try host(weight, op), b = try bias.map { try host($0, op) }, o = try host(out, op)
+        let res = try residual.map { try host($0, op) }
         try check(x.count >= rows * inFeatures && w.count == outFeatures * inFeatures && (b?.count ?? outFeatures) >= outFeatures
                   && o.count >= rows * outFeatures, op, "shapes \(rows)x\(inFeatures) -> \(outFeatures) do not fit the buffers")
-        let values = ReferenceMath.linear(Array(x.values.prefix(rows * inFeatures)), rows: rows, inFeatures: inFeatures,
+        try check((res?.count ?? rows * outFeatures) >= rows * outFeatures, op, "residual smaller than \(rows)x\(outFeatures)")
+        try check(res !== o, op, "residual must not alias out")
+        var values = ReferenceMath.linear(Array(x.values.prefix(rows * inFeatures)), rows: rows, inFeatures: inFeatures,
                                           weight: w.values, bias: b.map { Array($0.values.prefix(outFeatures)) },
                                           outFeatures: outFeatures, activation: activation).values
+        if let res {
+            // The residual is added to the (rounded) output of the layer, as the contract orders it.
+            for i in values.indices { values[i] = Float(Double(values[i]) + Double(res.values[i])) }
+        }
         o.values.replaceSubrange(0..<values.count, with: values)
     }
 
@@ -93,6 +101,20 @@ public final class ReferenceBackend: ComputeBackend {
         for row in 0..<rows {
             let sum = (0..<cols).map { Double(a.values[row * cols + $0]) + Double(r.values[row * cols + $0]) }
             let normed = ReferenceMath.layerNorm(sum, gamma: g.values, beta: b.values, eps: eps)
+            o.values.replaceSubrange((row * cols)..<((row + 1) * cols), with: normed)
+        }
+    }
+
+    public func layerNorm(x: any DeviceBuffer, rows: Int, cols: Int, gamma: any DeviceBuffer, beta: any DeviceBuffer,
+                          eps: Float, out: any DeviceBuffer) throws {
+        let op = "layerNorm"
+        let a = try host(x, op), g = try host(gamma, op), b = try host(beta, op), o = try host(out, op)
+        try check(rows >= 0 && cols > 0, op, "bad shape \(rows)x\(cols)")
+        try check(a.count >= rows * cols && o.count >= rows * cols && g.count >= cols && b.count >= cols,
+                  op, "buffers smaller than \(rows)x\(cols)")
+        for row in 0..<rows {
+            let v = (0..<cols).map { Double(a.values[row * cols + $0]) }
+            let normed = ReferenceMath.layerNorm(v, gamma: g.values, beta: b.values, eps: eps)
             o.values.replaceSubrange((row * cols)..<((row + 1) * cols), with: normed)
         }
     }

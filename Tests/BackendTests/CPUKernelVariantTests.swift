@@ -59,13 +59,14 @@ struct CPUKernelVariantTests {
         #endif
     }
 
-    @Test("packed GEMM: every variant matches the double reference at odd shapes, with row index, bias, activation")
+    @Test("packed GEMM: every variant matches the double reference at odd shapes, with row index, bias, activation, residual")
     func gemm() {
         let shapes = [(1, 1, 1), (7, 33, 17), (13, 127, 45), (6, 16, 16), (61, 385, 129), (247, 769, 53)]
         for (s, (m, k, n)) in shapes.enumerated() {
             let a = Self.values(m * k, seed: UInt64(s) * 7 + 1, scale: 2)
             let w = Self.values(n * k, seed: UInt64(s) * 7 + 2, scale: 1 / Float(k).squareRoot())
             let bias = Self.values(n, seed: UInt64(s) * 7 + 3)
+            let residual = Self.values(m * n, seed: UInt64(s) * 7 + 4, scale: 3)
             // The packed weight must be 32-byte aligned (aligned AVX loads).
             let packedCount = fz_packed_weight_count(Int32(n), Int32(k))
             let packed = UnsafeMutablePointer<Float>(
@@ -86,19 +87,28 @@ struct CPUKernelVariantTests {
                 for variant in Self.variants {
                     var c = [Float](repeating: .nan, count: m * n)
                     variant.table.gemm_packed_rows(Int32(index.count), index, Int32(n), Int32(k), a, Int32(k), packed,
-                                                   bias, act, &c, Int32(n))
+                                                   bias, act, nil, &c, Int32(n))
                     let listed = index.flatMap { i in (0..<n).map { Int(i) * n + $0 } }
                     let d = Self.maxDiff(listed.map { c[$0] }, listed.map { expected[$0] })
                     #expect(d <= 2e-5, "\(variant.name) \(m)x\(k)x\(n) act \(act): max abs diff \(d)")
                     let untouched = (0..<m).filter { !index.contains(Int32($0)) }.allSatisfy { r in (0..<n).allSatisfy { c[r * n + $0].isNaN } }
                     #expect(untouched, "\(variant.name) \(m)x\(k)x\(n): rows not in the index must not be written")
+                    // The residual epilogue: exactly `act(acc + bias)` (the run above) plus the residual, one
+                    // float add per element, on the listed rows only.
+                    var cr = [Float](repeating: .nan, count: m * n)
+                    variant.table.gemm_packed_rows(Int32(index.count), index, Int32(n), Int32(k), a, Int32(k), packed,
+                                                   bias, act, residual, &cr, Int32(n))
+                    let exact = listed.allSatisfy { cr[$0].bitPattern == (c[$0] + residual[$0]).bitPattern }
+                    #expect(exact, "\(variant.name) \(m)x\(k)x\(n) act \(act): residual epilogue is not act(acc + bias) + residual")
+                    let untouchedR = (0..<m).filter { !index.contains(Int32($0)) }.allSatisfy { r in (0..<n).allSatisfy { cr[r * n + $0].isNaN } }
+                    #expect(untouchedR, "\(variant.name) \(m)x\(k)x\(n): residual run wrote rows not in the index")
                 }
             }
         }
     }
 
     @Test("attention of one head, with and without a score bias: every variant matches the double reference",
-          arguments: [1, 7, 33, 127])
+          arguments: [1, 2, 7, 8, 24, 33, 64, 127])
     func attention(n: Int) {
         for (d, withBias) in [(12, false), (32, true), (37, false), (64, true), (5, true)] {
             let biasStride = n + 3

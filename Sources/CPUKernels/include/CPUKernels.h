@@ -42,19 +42,23 @@ void fz_unpack_weight(const float *packed, int n, int k, float *w);
 
 /// The functions from here on are thread-safe and run an AVX2+FMA or a portable variant (see `fz_kernel_path`).
 
-/// `c[m, n] = act(a[m, k] · wᵀ + bias)` with `w` packed by `fz_pack_weight`, over logical rows: logical row i
-/// (0..<m) is row `index[i]` of both `a` and `c` (`index` NULL: row i; the CPU backend passes the real token
-/// rows to skip padding).
-/// - a: row stride `lda` (>= k); c: row stride `ldc` (>= n); bias: `[n]` or NULL; act: `FZ_ACT_*`.
+/// `c[m, n] = act(a[m, k] · wᵀ + bias) + residual` with `w` packed by `fz_pack_weight`, over logical rows:
+/// logical row i (0..<m) is row `index[i]` of `a`, `residual` and `c` (`index` NULL: row i; the CPU backend
+/// passes the real token rows to skip padding).
+/// - a: row stride `lda` (>= k); c and residual: row stride `ldc` (>= n); bias: `[n]` or NULL; act: `FZ_ACT_*`;
+///   residual: NULL (none) or memory that does not overlap c (c is written before the residual is read when
+///   k spans several blocks).
+/// Float order per element: `((acc + bias) -> act) + residual`, each a separate rounded operation.
 /// Single-threaded: callers split rows over threads. Every listed row of `c` is written (no read of its
 /// previous contents); nothing else is touched.
 void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
-                         const float *bias, int act, float *c, int ldc);
+                         const float *bias, int act, const float *residual, float *c, int ldc);
 
 /// Attention of one sequence and head: `out[i] = softmax_j(scale * q[i] · k[j] + bias[i][j]) · v[j]` for
 /// i, j < n. q, k, v: n rows of d floats with row stride `stride`; bias: NULL (no bias) or rows of at least n
 /// floats with row stride `bias_stride`; out: n rows with stride `out_stride`.
-/// Returns 0, or -1 when its scratch buffer (thread-local, (d + n) * n floats) cannot be allocated.
+/// Returns 0, or -1 when its scratch buffer (thread-local, (d + n + 2) * npad floats, npad = n rounded up to a
+/// multiple of 8) cannot be allocated.
 int fz_attention_head(int n, int d, const float *q, const float *k, const float *v, int stride,
                       float scale, const float *bias, int bias_stride, float *out, int out_stride);
 
@@ -88,7 +92,7 @@ const char *fz_kernel_path(void);
 /// dispatch to one of them).
 typedef struct {
     void (*gemm_packed_rows)(int m, const int *index, int n, int k, const float *a, int lda, const float *packed,
-                             const float *bias, int act, float *c, int ldc);
+                             const float *bias, int act, const float *residual, float *c, int ldc);
     int (*attention_head)(int n, int d, const float *q, const float *k, const float *v, int stride, float scale,
                           const float *bias, int bias_stride, float *out, int out_stride);
     void (*activate)(float *x, size_t count, int act);
