@@ -75,6 +75,8 @@ public final class OpenCLBackend: ComputeBackend {
     private var stagedBytes = 0
     /// Sequence number of the next staged copy.
     private var nextStagedSequence = 0
+    /// Page-locked host memory the asynchronous reads land in (ordinary memory where it is unavailable).
+    private var pinnedPool: PinnedHostPool?
     /// Host waits so far (blocking reads and writes, `clFinish`, event waits): a forward plus its pooled
     /// download costs exactly one.
     private var hostWaits = 0
@@ -155,6 +157,7 @@ public final class OpenCLBackend: ComputeBackend {
         tensorCoresEmulated = emulateTensorCores
         self.context = context
         self.queue = queue
+        pinnedPool = PinnedHostPool(context: context, device: device.deviceID)
         pthread_mutex_init(lock, nil)
         if wantsTensorCores { startTensorCores() }
     }
@@ -203,6 +206,7 @@ public final class OpenCLBackend: ComputeBackend {
     deinit {
         clFinish(queue)
         releaseStagedCopies()
+        pinnedPool = nil
         scoreScratch = nil
         for (_, scratch) in intScratch { clReleaseMemObject(scratch.memory) }
         for (_, kernel) in kernels { clReleaseKernel(kernel) }
@@ -367,7 +371,8 @@ public final class OpenCLBackend: ComputeBackend {
             let source = try clBuffer(buffer, op: "downloadAsync", role: "source", needed: offset + count)
             guard count > 0 else { return CompletedDownload([]) }
             let read = OpenCLPendingRead(backend: self, buffer: buffer, count: count, elementSize: elementSize,
-                                         stagedBefore: nextStagedSequence)
+                                         stagedBefore: nextStagedSequence,
+                                         pinned: pinnedPool?.take(bytes: count * elementSize))
             var event: cl_event? = nil
             let status = clEnqueueReadBuffer(queue, source, cl_bool(CL_FALSE), offset * elementSize, count * elementSize,
                                              read.host, 0, nil, &event)
@@ -388,6 +393,17 @@ public final class OpenCLBackend: ComputeBackend {
             hostWaits += 1
             releaseStagedCopies(before: sequence)
         }
+    }
+
+    /// A pinned region a finished (or abandoned, then waited for) read no longer writes into.
+    fileprivate func returnPinned(_ region: PinnedHostPool.Region) {
+        locked { pinnedPool?.give(region) }
+    }
+
+    /// Pinned host regions created so far for asynchronous reads (reused across batches), and why pinned memory is
+    /// not used, if it is not.
+    public var pinnedHostMemory: (regions: Int, unavailable: String?) {
+        locked { (pinnedPool?.created ?? 0, pinnedPool?.unavailableReason ?? (pinnedPool == nil ? "no pool" : nil)) }
     }
 
     public func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,
@@ -826,7 +842,8 @@ public final class OpenCLBackend: ComputeBackend {
 }
 
 /// An asynchronous read of `OpenCLBackend.downloadAsync`: the host memory the device writes into (float or half
-/// bits), the read's event and the buffer (kept alive until the read is done).
+/// bits; a pinned region of the backend's pool where there is one), the read's event and the buffer (kept alive
+/// until the read is done).
 final class OpenCLPendingRead: PendingDownload {
     let host: UnsafeMutableRawPointer
     var event: cl_event?
@@ -835,12 +852,19 @@ final class OpenCLPendingRead: PendingDownload {
     private let count: Int
     private let elementSize: Int
     private let stagedBefore: Int
+    /// The pinned region `host` points into until it goes back to the pool (nil: ordinary memory, or returned).
+    private var pinned: PinnedHostPool.Region?
+    /// Whether `host` is ordinary memory this read allocated (and frees); a pinned region is never freed here.
+    private let ownsHost: Bool
     private var done = false
 
-    init(backend: OpenCLBackend, buffer: any DeviceBuffer, count: Int, elementSize: Int, stagedBefore: Int) {
+    init(backend: OpenCLBackend, buffer: any DeviceBuffer, count: Int, elementSize: Int, stagedBefore: Int,
+         pinned: PinnedHostPool.Region?) {
         self.backend = backend; self.buffer = buffer
         self.count = count; self.elementSize = elementSize; self.stagedBefore = stagedBefore
-        host = UnsafeMutableRawPointer.allocate(byteCount: count * elementSize, alignment: 64)
+        self.pinned = pinned
+        ownsHost = pinned == nil
+        host = pinned?.host ?? UnsafeMutableRawPointer.allocate(byteCount: count * elementSize, alignment: 64)
     }
 
     func wait() throws -> [Float] {
@@ -855,16 +879,24 @@ final class OpenCLPendingRead: PendingDownload {
             try backend.check(status, call: "clWaitForEvents")
         }
         backend.finishedRead(stagedBefore: stagedBefore)
+        let values: [Float]
         if elementSize == 2 {
             let bits = host.assumingMemoryBound(to: UInt16.self)
-            return (0..<count).map { halfBitsToFloat(bits[$0]) }
+            values = (0..<count).map { halfBitsToFloat(bits[$0]) }
+        } else {
+            values = Array(UnsafeBufferPointer(start: host.assumingMemoryBound(to: Float.self), count: count))
         }
-        return Array(UnsafeBufferPointer(start: host.assumingMemoryBound(to: Float.self), count: count))
+        if let region = pinned {
+            pinned = nil
+            backend.returnPinned(region)
+        }
+        return values
     }
 
     deinit {
-        // The device may still write into `host`: wait for the read before freeing it.
+        // The device may still write into `host`: wait for the read before freeing or reusing it.
         if let pending = event { var e: cl_event? = pending; clWaitForEvents(1, &e); clReleaseEvent(pending) }
-        host.deallocate()
+        if let region = pinned { backend.returnPinned(region) }
+        if ownsHost { host.deallocate() }
     }
 }

@@ -79,5 +79,10 @@ struct PipelinedExtractionTests {
         #expect(sequential.count == texts.count && s0.batches > 3)
         #expect(pipelined == sequential)
         #expect(w0 == s0.batches && w1 == s1.batches, "waits \(w0), \(w1) for \(s0.batches), \(s1.batches) batches")
+        // The reads land in pinned host memory (PoCL supports CL_MEM_ALLOC_HOST_PTR), reused batch after batch:
+        // at most one region per batch in flight (two) plus the sizes the batches' outputs grew to.
+        let pinned = backend.pinnedHostMemory
+        #expect(pinned.unavailable == nil, "pinned memory unavailable: \(pinned.unavailable ?? "")")
+        #expect(pinned.regions >= 1 && pinned.regions <= 3, "\(pinned.regions) pinned regions for \(s0.batches + s1.batches) batches")
     }
 }
