@@ -278,7 +278,7 @@ public final class CPUBackend: ComputeBackend {
         guard rows > 0 else { return }
         let act = Self.kernelActivation(activation)
         func run(_ idx: UnsafePointer<Int32>?) {
-            parallelPieces(rows, minChunk: 24, piece: Int(FZ_GEMM_ROW_BLOCK), align: 6) { range in
+            parallelPieces(rows, minChunk: 24, piece: Self.gemmPieceRows, align: 6) { range in
                 fz_gemm_packed_rows(Int32(range.count), idx.map { $0 + range.lowerBound }, Int32(outFeatures),
                                     Int32(inFeatures), x.pointer + (idx == nil ? range.lowerBound * inFeatures : 0),
                                     Int32(inFeatures), w.pointer, b?.pointer, act,
@@ -288,6 +288,16 @@ public final class CPUBackend: ComputeBackend {
         }
         if let index { index.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
     }
+
+    /// Rows of one piece of a packed GEMM (what one worker takes at a time; rounded to multiples of 6): 96 by
+    /// default, `FEATURIZE_GEMM_PIECE_ROWS` for comparisons. Smaller than the kernel's own row block
+    /// (`FZ_GEMM_ROW_BLOCK`, 240) because every op ends in a join: the last piece of one worker is the other's idle
+    /// time. A 2-thread, 6-layer GEMM sequence (4,096 rows) ran at 197 GFLOP/s wall with 240-row pieces and
+    /// 205-209 with 96 or 60, at the same CPU time. Results do not depend on it (each row's sums are the same).
+    static let gemmPieceRows: Int = {
+        if let v = getenv("FEATURIZE_GEMM_PIECE_ROWS"), let n = Int(String(cString: v)), n >= 6 { return n }
+        return 96
+    }()
 
     static func kernelActivation(_ activation: Activation?) -> Int32 {
         switch activation {
@@ -428,8 +438,8 @@ public final class CPUBackend: ComputeBackend {
     /// Like `parallelRows`, but in pieces of at most about `piece` rows (multiples of `align`) that the workers take
     /// in turn (`concurrentPerform` hands out iterations dynamically): a worker the OS deschedules for a while
     /// delays the op by one piece, not by its whole static share. The piece count is a multiple of the workers, so
-    /// that with no interference every worker does the same work. Each piece is one row block of the GEMM
-    /// (`FZ_GEMM_ROW_BLOCK`), the same blocking as one call over a static share; results are bit-identical.
+    /// that with no interference every worker does the same work. A GEMM piece (`gemmPieceRows`) is at most one row
+    /// block of the kernel (`FZ_GEMM_ROW_BLOCK`); results do not depend on the split (bit-identical).
     private func parallelPieces(_ count: Int, minChunk: Int, piece: Int, align: Int, _ body: (Range<Int>) -> Void) {
         guard count > 0 else { return }
         let workers = Swift.min(threads, Swift.max(1, count / Swift.max(minChunk, 1)))

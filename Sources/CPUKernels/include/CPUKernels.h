@@ -24,8 +24,8 @@ enum {
     FZ_MATH_EXP = 3,
 };
 
-/// Most rows of `a` per packed block in `fz_gemm_packed_rows` (its cache blocking); callers that split rows
-/// over threads in pieces use it as the piece size.
+/// Most rows of `a` per block in `fz_gemm_packed_rows` (its cache blocking); callers that split rows over threads
+/// use pieces of at most this many rows (the CPU backend: 96).
 #define FZ_GEMM_ROW_BLOCK 240
 
 /// Floats needed to hold a weight `[n, k]` in the packed layout of `fz_pack_weight`.
