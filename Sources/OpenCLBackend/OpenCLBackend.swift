@@ -71,18 +71,24 @@ public final class OpenCLBackend: ComputeBackend {
     /// Host copies of data enqueued with non-blocking writes, in enqueue order, each with its sequence number;
     /// freed once the device is past them (the next blocking read or `clFinish` frees all; waiting for an
     /// asynchronous download frees those enqueued before its read), so a write never waits for the device.
-    private var stagedCopies: [(sequence: Int, copy: UnsafeMutableRawPointer, bytes: Int)] = []
+    private var stagedCopies: [(sequence: Int, copy: UnsafeMutableRawPointer, bytes: Int, pinned: PinnedHostPool.Region?)] = []
     private var stagedBytes = 0
     /// Sequence number of the next staged copy.
     private var nextStagedSequence = 0
     /// Page-locked host memory the asynchronous reads land in (ordinary memory where it is unavailable).
     private var pinnedPool: PinnedHostPool?
+    /// Page-locked host memory the staged copies of non-blocking uploads live in (ordinary memory where unavailable).
+    private var uploadPool: PinnedHostPool?
+    /// Set by the first `embed` (a forward has started): from then on small uploads are staged in `uploadPool`.
+    private var pinStagedUploads = false
     /// Host waits so far (blocking reads and writes, `clFinish`, event waits): a forward plus its pooled
     /// download costs exactly one.
     private var hostWaits = 0
     /// Uploads up to this size are staged and enqueued without waiting; larger ones (weights at load time) are
     /// blocking writes. Also the most staged bytes held before the queue is drained.
     public static let stagingLimitBytes = 64 << 20
+    /// Staged uploads up to this size use pinned host memory (`uploadPool`).
+    static let pinnedUploadLimitBytes = 1 << 20
     /// Attention score scratch `[sequences * heads * seq * seq]`, grown as needed.
     private var scoreScratch: OpenCLBuffer?
     /// Upper bound on the score scratch, in floats (attention runs in chunks of sequences under it).
@@ -157,7 +163,8 @@ public final class OpenCLBackend: ComputeBackend {
         tensorCoresEmulated = emulateTensorCores
         self.context = context
         self.queue = queue
-        pinnedPool = PinnedHostPool(context: context, device: device.deviceID)
+        pinnedPool = PinnedHostPool(context: context, device: device.deviceID, keptRegions: 4)
+        uploadPool = PinnedHostPool(context: context, device: device.deviceID, keptRegions: 32)
         pthread_mutex_init(lock, nil)
         if wantsTensorCores { startTensorCores() }
     }
@@ -207,6 +214,7 @@ public final class OpenCLBackend: ComputeBackend {
         clFinish(queue)
         releaseStagedCopies()
         pinnedPool = nil
+        uploadPool = nil
         scoreScratch = nil
         for (_, scratch) in intScratch { clReleaseMemObject(scratch.memory) }
         for (_, kernel) in kernels { clReleaseKernel(kernel) }
@@ -288,9 +296,12 @@ public final class OpenCLBackend: ComputeBackend {
             return
         }
         if stagedBytes + bytes > Self.stagingLimitBytes { try finishQueue() }
-        let copy = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        // A batch's inputs (ids, type ids, lengths: kilobytes) are staged in pinned memory once forwards run; the
+        // weights at load time (once, hundreds of tensors) in ordinary memory, so the pinned pool stays small.
+        let region = pinStagedUploads && bytes <= Self.pinnedUploadLimitBytes ? uploadPool?.take(bytes: bytes) : nil
+        let copy = region?.host ?? UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         copy.copyMemory(from: source, byteCount: bytes)
-        stagedCopies.append((nextStagedSequence, copy, bytes))
+        stagedCopies.append((nextStagedSequence, copy, bytes, region))
         nextStagedSequence += 1
         stagedBytes += bytes
         try check(clEnqueueWriteBuffer(queue, memory, cl_bool(CL_FALSE), offset, bytes, copy, 0, nil, nil),
@@ -299,7 +310,7 @@ public final class OpenCLBackend: ComputeBackend {
 
     /// Frees the staged host copies; only after the queue has drained.
     private func releaseStagedCopies() {
-        for staged in stagedCopies { staged.copy.deallocate() }
+        for staged in stagedCopies { freeStaged(staged.copy, staged.pinned) }
         stagedCopies.removeAll(keepingCapacity: true)
         stagedBytes = 0
     }
@@ -309,11 +320,16 @@ public final class OpenCLBackend: ComputeBackend {
     private func releaseStagedCopies(before sequence: Int) {
         var n = 0
         while n < stagedCopies.count, stagedCopies[n].sequence < sequence {
-            stagedCopies[n].copy.deallocate()
+            freeStaged(stagedCopies[n].copy, stagedCopies[n].pinned)
             stagedBytes -= stagedCopies[n].bytes
             n += 1
         }
         stagedCopies.removeFirst(n)
+    }
+
+    /// A staged copy the device no longer reads: back to the pinned pool, or freed.
+    private func freeStaged(_ copy: UnsafeMutableRawPointer, _ pinned: PinnedHostPool.Region?) {
+        if let pinned { uploadPool?.give(pinned) } else { copy.deallocate() }
     }
 
     /// `clFinish`, counted as a host wait; then the staged copies are freed.
@@ -404,6 +420,12 @@ public final class OpenCLBackend: ComputeBackend {
     /// not used, if it is not.
     public var pinnedHostMemory: (regions: Int, unavailable: String?) {
         locked { (pinnedPool?.created ?? 0, pinnedPool?.unavailableReason ?? (pinnedPool == nil ? "no pool" : nil)) }
+    }
+
+    /// Pinned host regions created so far for staged uploads (reused batch after batch), and why pinned memory is not
+    /// used for them, if it is not.
+    public var pinnedUploadMemory: (regions: Int, unavailable: String?) {
+        locked { (uploadPool?.created ?? 0, uploadPool?.unavailableReason ?? (uploadPool == nil ? "no pool" : nil)) }
     }
 
     public func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,
@@ -598,6 +620,7 @@ public final class OpenCLBackend: ComputeBackend {
                       word: any DeviceBuffer, position: any DeviceBuffer, tokenType: (any DeviceBuffer)?,
                       gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float, out: any DeviceBuffer) throws {
         try locked {
+            pinStagedUploads = true
             let rows = batch * seq
             guard batch >= 0, seq >= 1, hidden >= 1 else {
                 throw BackendError.invalidArgument(op: "embed", detail: "batch \(batch), seq \(seq), hidden \(hidden)")

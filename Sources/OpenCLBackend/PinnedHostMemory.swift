@@ -1,11 +1,13 @@
 import COpenCL
 
-/// Page-locked ("pinned") host memory for the asynchronous reads of `OpenCLBackend.downloadAsync`.
+/// Page-locked ("pinned") host memory for the asynchronous reads of `OpenCLBackend.downloadAsync` and the staged
+/// copies of its non-blocking uploads.
 ///
 /// A read into ordinary (pageable) host memory cannot be a DMA transfer: NVIDIA's OpenCL, like CUDA's
 /// `cudaMemcpyAsync` to pageable memory, finishes such a read before `clEnqueueReadBuffer` returns even when it is
 /// asked not to block, so it waits for the whole forward pass queued before it and the next batch cannot be
-/// submitted meanwhile. The portable way to get pinned memory in OpenCL 1.2 is a buffer created with
+/// submitted meanwhile (and an upload from pageable memory may wait for the queue before it is staged). The
+/// portable way to get pinned memory in OpenCL 1.2 is a buffer created with
 /// `CL_MEM_ALLOC_HOST_PTR` and mapped once: the mapped pointer is then the destination of the reads.
 ///
 /// Regions are reused (a batch's pooled output has the same size every batch); mapping and unmapping run on a
@@ -31,10 +33,11 @@ final class PinnedHostPool {
     /// Why pinned memory is not used (nil while it is).
     private(set) var unavailableReason: String?
     /// Most free regions kept; more are released.
-    static let keptRegions = 4
+    let keptRegions: Int
 
-    init(context: cl_context, device: cl_device_id) {
+    init(context: cl_context, device: cl_device_id, keptRegions: Int) {
         self.context = context
+        self.keptRegions = keptRegions
         var status: cl_int = 0
         let queue = clCreateCommandQueue(context, device, 0, &status)
         if status == CL_SUCCESS, let queue {
@@ -70,7 +73,7 @@ final class PinnedHostPool {
     /// Returns a region once no read writes into it any more.
     func give(_ region: Region) {
         free.append(region)
-        if free.count > Self.keptRegions, let smallest = free.indices.min(by: { free[$0].bytes < free[$1].bytes }) {
+        if free.count > keptRegions, let smallest = free.indices.min(by: { free[$0].bytes < free[$1].bytes }) {
             release(free.remove(at: smallest))
         }
     }

@@ -84,5 +84,9 @@ struct PipelinedExtractionTests {
         let pinned = backend.pinnedHostMemory
         #expect(pinned.unavailable == nil, "pinned memory unavailable: \(pinned.unavailable ?? "")")
         #expect(pinned.regions >= 1 && pinned.regions <= 3, "\(pinned.regions) pinned regions for \(s0.batches + s1.batches) batches")
+        // The batches' uploads are staged in pinned memory too, reused: far fewer regions than uploads.
+        let uploads = backend.pinnedUploadMemory
+        #expect(uploads.unavailable == nil, "pinned upload memory unavailable: \(uploads.unavailable ?? "")")
+        #expect(uploads.regions >= 1 && uploads.regions <= 16, "\(uploads.regions) pinned upload regions for \(s0.batches + s1.batches) batches")
     }
 }
