@@ -663,38 +663,33 @@ public final class OpenCLBackend: ComputeBackend {
 
     public func addLayerNorm(x: any DeviceBuffer, residual: any DeviceBuffer, rows: Int, cols: Int,
                              gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float, out: any DeviceBuffer) throws {
-        try locked {
-            guard rows >= 0, cols >= 1 else {
-                throw BackendError.invalidArgument(op: "addLayerNorm", detail: "rows \(rows), cols \(cols)")
-            }
-            let n = rows * cols
-            let xMemory = try clBuffer(x, op: "addLayerNorm", role: "x", needed: n)
-            let residualMemory = try clBuffer(residual, op: "addLayerNorm", role: "residual", needed: n)
-            let gammaMemory = try clBuffer(gamma, op: "addLayerNorm", role: "gamma", needed: cols)
-            let betaMemory = try clBuffer(beta, op: "addLayerNorm", role: "beta", needed: cols)
-            let outMemory = try clBuffer(out, op: "addLayerNorm", role: "out", needed: n)
-            guard rows > 0 else { return }
-            try launch("add_layer_norm", [
-                .buffer(xMemory), .buffer(residualMemory), .int(cols), .buffer(gammaMemory), .buffer(betaMemory),
-                .float(eps), .buffer(outMemory),
-            ], global: [rows * parameters.rowGroupSize], local: [parameters.rowGroupSize])
-        }
+        try enqueueLayerNorm(op: "addLayerNorm", x: x, residual: residual, rows: rows, cols: cols, gamma: gamma,
+                             beta: beta, eps: eps, out: out)
     }
 
     public func layerNorm(x: any DeviceBuffer, rows: Int, cols: Int, gamma: any DeviceBuffer, beta: any DeviceBuffer,
                           eps: Float, out: any DeviceBuffer) throws {
+        try enqueueLayerNorm(op: "layerNorm", x: x, residual: nil, rows: rows, cols: cols, gamma: gamma, beta: beta,
+                             eps: eps, out: out)
+    }
+
+    /// `add_layer_norm` (with a residual) or `layer_norm` (without), one work-group per row.
+    private func enqueueLayerNorm(op: String, x: any DeviceBuffer, residual: (any DeviceBuffer)?, rows: Int, cols: Int,
+                                  gamma: any DeviceBuffer, beta: any DeviceBuffer, eps: Float, out: any DeviceBuffer) throws {
         try locked {
             guard rows >= 0, cols >= 1 else {
-                throw BackendError.invalidArgument(op: "layerNorm", detail: "rows \(rows), cols \(cols)")
+                throw BackendError.invalidArgument(op: op, detail: "rows \(rows), cols \(cols)")
             }
             let n = rows * cols
-            let xMemory = try clBuffer(x, op: "layerNorm", role: "x", needed: n)
-            let gammaMemory = try clBuffer(gamma, op: "layerNorm", role: "gamma", needed: cols)
-            let betaMemory = try clBuffer(beta, op: "layerNorm", role: "beta", needed: cols)
-            let outMemory = try clBuffer(out, op: "layerNorm", role: "out", needed: n)
+            let xMemory = try clBuffer(x, op: op, role: "x", needed: n)
+            let residualMemory = try residual.map { try clBuffer($0, op: op, role: "residual", needed: n) }
+            let gammaMemory = try clBuffer(gamma, op: op, role: "gamma", needed: cols)
+            let betaMemory = try clBuffer(beta, op: op, role: "beta", needed: cols)
+            let outMemory = try clBuffer(out, op: op, role: "out", needed: n)
             guard rows > 0 else { return }
-            try launch("layer_norm", [
-                .buffer(xMemory), .int(cols), .buffer(gammaMemory), .buffer(betaMemory), .float(eps), .buffer(outMemory),
+            let inputs: [Argument] = residualMemory.map { [.buffer(xMemory), .buffer($0)] } ?? [.buffer(xMemory)]
+            try launch(residualMemory == nil ? "layer_norm" : "add_layer_norm", inputs + [
+                .int(cols), .buffer(gammaMemory), .buffer(betaMemory), .float(eps), .buffer(outMemory),
             ], global: [rows * parameters.rowGroupSize], local: [parameters.rowGroupSize])
         }
     }

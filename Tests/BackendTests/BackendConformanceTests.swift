@@ -45,14 +45,6 @@ struct BackendConformanceTests {
         try both(backend, [Float](repeating: .nan, count: count))
     }
 
-    private static func worst(_ a: [Float], _ b: [Float], rows: [Range<Int>]? = nil) -> Float {
-        let indices = rows.map { $0.flatMap { $0 } } ?? Array(a.indices)
-        return indices.reduce(Float(0)) { m, i in
-            let d = abs(a[i] - b[i])
-            return d.isNaN ? .infinity : max(m, d)
-        }
-    }
-
     @Test("linear and linearRealRows: every activation, with and without bias", arguments: backends)
     mutating func linear(name: String) throws {
         let backend = try Self.make(name)
@@ -69,7 +61,7 @@ struct BackendConformanceTests {
                                        outFeatures: outF, activation: activation, out: o)
                     try reference.linear(input: xr, rows: rows, inFeatures: inF, weight: wr, bias: withBias ? br : nil,
                                          outFeatures: outF, activation: activation, out: orf)
-                    let d = Self.worst(try backend.read(o), try reference.read(orf))
+                    let d = maxAbsDifference(try backend.read(o), try reference.read(orf))
                     #expect(d <= 2e-5, "\(name) linear \(rows)x\(inF)x\(outF) \(String(describing: activation)) bias \(withBias): \(d)")
                 }
             }
@@ -82,7 +74,7 @@ struct BackendConformanceTests {
             try reference.linearRealRows(input: xr, lengths: lengths, seq: seq, inFeatures: inF, weight: wr, bias: br,
                                          outFeatures: outF, activation: .geluErf, out: orf)
             let real = lengths.enumerated().map { (b, n) in (b * seq * outF)..<((b * seq + Int(n)) * outF) }
-            let d = Self.worst(try backend.read(o), try reference.read(orf), rows: real)
+            let d = maxAbsDifference(try backend.read(o), try reference.read(orf), in: real)
             #expect(d <= 2e-5, "\(name) linearRealRows \(batch)x\(seq) \(lengths): \(d)")
         }
     }
@@ -102,7 +94,7 @@ struct BackendConformanceTests {
                 try reference.attention(qkv: qkvr, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim,
                                         scale: 1 / Float(headDim).squareRoot(), positionBias: withBias ? biasr : nil, out: orf)
                 let real = lengths.enumerated().map { (b, n) in (b * seq * hidden)..<((b * seq + Int(n)) * hidden) }
-                let d = Self.worst(try backend.read(o), try reference.read(orf), rows: real)
+                let d = maxAbsDifference(try backend.read(o), try reference.read(orf), in: real)
                 #expect(d <= 1e-5, "\(name) attention b\(batch) s\(seq) h\(heads)x\(headDim) bias \(withBias): \(d)")
             }
         }
@@ -124,7 +116,7 @@ struct BackendConformanceTests {
                               tokenType: type, gamma: gamma, beta: beta, eps: 1e-12, out: e)
             try reference.embed(ids: ids, typeIds: typeIds, batch: batch, seq: seq, hidden: hidden, word: wordr, position: positionr,
                                 tokenType: typer, gamma: gammar, beta: betar, eps: 1e-12, out: er)
-            var d = Self.worst(try backend.read(e), try reference.read(er))
+            var d = maxAbsDifference(try backend.read(e), try reference.read(er))
             #expect(d <= 2e-5, "\(name) embed \(batch)x\(seq)x\(hidden): \(d)")
             #expect(throws: BackendError.self, "\(name): an id outside the vocabulary is refused") {
                 try backend.embed(ids: ids.map { _ in Int32(vocab) }, typeIds: typeIds, batch: batch, seq: seq, hidden: hidden,
@@ -135,7 +127,7 @@ struct BackendConformanceTests {
             let (n, nr) = try outputs(backend, rows * hidden)
             try backend.addLayerNorm(x: e, residual: residual, rows: rows, cols: hidden, gamma: gamma, beta: beta, eps: 1e-5, out: n)
             try reference.addLayerNorm(x: er, residual: residualr, rows: rows, cols: hidden, gamma: gammar, beta: betar, eps: 1e-5, out: nr)
-            d = Self.worst(try backend.read(n), try reference.read(nr))
+            d = maxAbsDifference(try backend.read(n), try reference.read(nr))
             #expect(d <= 2e-5, "\(name) addLayerNorm \(rows)x\(hidden): \(d)")
 
             let lengths = (0..<batch).map { Int32(1 + ($0 * 11) % seq) }
@@ -148,13 +140,13 @@ struct BackendConformanceTests {
                                    out: pr, outOffset: k * hidden, outStride: stride)
             }
             let pooled = (0..<batch).map { ($0 * stride)..<($0 * stride + PoolingMode.allCases.count * hidden) }
-            d = Self.worst(try backend.read(p), try reference.read(pr), rows: pooled)
+            d = maxAbsDifference(try backend.read(p), try reference.read(pr), in: pooled)
             #expect(d <= 1e-5, "\(name) pool (every mode) \(batch)x\(seq)x\(hidden) \(lengths): \(d)")
 
             let (c, cr) = try outputs(backend, rows * hidden + 5)
             try backend.copy(n, sourceOffset: hidden, to: c, destinationOffset: 5, count: (rows - 1) * hidden)
             try reference.copy(nr, sourceOffset: hidden, to: cr, destinationOffset: 5, count: (rows - 1) * hidden)
-            d = Self.worst(try backend.read(c), try reference.read(cr), rows: [5..<(5 + (rows - 1) * hidden)])
+            d = maxAbsDifference(try backend.read(c), try reference.read(cr), in: [5..<(5 + (rows - 1) * hidden)])
             #expect(d <= 2e-5, "\(name) copy: \(d)")
         }
     }

@@ -38,14 +38,6 @@ struct ResidualEpilogueTests {
         (try backend.makeBuffer(values), try reference.makeBuffer(values))
     }
 
-    private static func worst(_ a: [Float], _ b: [Float], ranges: [Range<Int>]? = nil) -> Float {
-        let indices = ranges.map { $0.flatMap { $0 } } ?? Array(a.indices)
-        return indices.reduce(Float(0)) { m, i in
-            let d = abs(a[i] - b[i])
-            return d.isNaN ? .infinity : max(m, d)
-        }
-    }
-
     @Test("linear with a residual, then layerNorm: every backend against the reference", arguments: backends)
     mutating func againstReference(name: String) throws {
         let backend = try Self.make(name)
@@ -66,12 +58,12 @@ struct ResidualEpilogueTests {
                                        outFeatures: outF, activation: activation, residual: res, out: o)
                     try reference.linear(input: xr, rows: rows, inFeatures: inF, weight: wr, bias: withBias ? br : nil,
                                          outFeatures: outF, activation: activation, residual: resr, out: orf)
-                    var d = Self.worst(try backend.read(o), try reference.read(orf))
+                    var d = maxAbsDifference(try backend.read(o), try reference.read(orf))
                     #expect(d <= tolerance, "\(name) linear+residual \(rows)x\(inF)x\(outF) \(String(describing: activation)) bias \(withBias): \(d)")
                     // LayerNorm in place (out aliases x), as the encoder runs it.
                     try backend.layerNorm(x: o, rows: rows, cols: outF, gamma: gamma, beta: beta, eps: 1e-12, out: o)
                     try reference.layerNorm(x: orf, rows: rows, cols: outF, gamma: gammar, beta: betar, eps: 1e-12, out: orf)
-                    d = Self.worst(try backend.read(o), try reference.read(orf))
+                    d = maxAbsDifference(try backend.read(o), try reference.read(orf))
                     #expect(d <= tolerance, "\(name) layerNorm \(rows)x\(outF): \(d)")
                 }
                 // Real rows of a right-padded batch: the residual follows the same rows.
@@ -83,7 +75,7 @@ struct ResidualEpilogueTests {
                 try reference.linearRealRows(input: xr, lengths: lengths, seq: seq, inFeatures: inF, weight: wr, bias: br,
                                              outFeatures: outF, activation: nil, residual: resr, out: orf)
                 let real = lengths.enumerated().map { (b, n) in (b * seq * outF)..<((b * seq + Int(n)) * outF) }
-                let d = Self.worst(try backend.read(o), try reference.read(orf), ranges: real)
+                let d = maxAbsDifference(try backend.read(o), try reference.read(orf), in: real)
                 #expect(d <= tolerance, "\(name) linearRealRows+residual \(batch)x\(seq) \(lengths) -> \(outF): \(d)")
                 // Padding rows hold finite values (0 or computed like real rows): a LayerNorm over them is finite.
                 try backend.layerNorm(x: o, rows: batch * seq, cols: outF, gamma: gamma, beta: beta, eps: 1e-12, out: o)
