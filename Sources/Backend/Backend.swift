@@ -154,6 +154,17 @@ public protocol ComputeBackend: AnyObject {
     func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,
               destinationOffset: Int, count: Int) throws
 
+    /// The row-wise rest of a post-LN encoder layer, after attention, on the real rows of a right-padded batch
+    /// (`[batch * seq, *]` buffers, sequence b's real rows `b*seq ..< b*seq + lengths[b]`):
+    /// `afterAttention = LayerNorm1(context · Woᵀ + bo + x)` and
+    /// `out = LayerNorm2(act(afterAttention · W1ᵀ + b1) · W2ᵀ + b2 + afterAttention)`; `intermediate`
+    /// (`[batch * seq, intermediateSize]`) is scratch. Padding rows are as `composedPostAttention` leaves them.
+    /// Default: `composedPostAttention` (the ops one after another); a backend may run all of it per block of rows
+    /// while they are in its caches (the CPU backend does), with the same float operations in the same order.
+    func postAttention(_ layer: PostAttentionLayer, context: any DeviceBuffer, x: any DeviceBuffer, lengths: [Int32],
+                       seq: Int, afterAttention: any DeviceBuffer, intermediate: any DeviceBuffer,
+                       out: any DeviceBuffer) throws
+
     // MARK: Asynchronous download
 
     /// Starts copying `count` elements of `buffer` from element `offset` to the host and returns at once; the
@@ -174,6 +185,60 @@ public final class CompletedDownload: PendingDownload {
     private let values: [Float]
     public init(_ values: [Float]) { self.values = values }
     public func wait() throws -> [Float] { values }
+}
+
+/// The weights of the row-wise part of a post-LN encoder layer after attention (see `postAttention`): the
+/// attention output projection, LayerNorm 1, the feed-forward network and LayerNorm 2.
+public struct PostAttentionLayer {
+    public var hidden: Int, intermediateSize: Int
+    public var outWeight: any DeviceBuffer, outBias: any DeviceBuffer
+    public var norm1Gamma: any DeviceBuffer, norm1Beta: any DeviceBuffer
+    public var ffn1Weight: any DeviceBuffer, ffn1Bias: any DeviceBuffer, activation: Activation
+    public var ffn2Weight: any DeviceBuffer, ffn2Bias: any DeviceBuffer
+    public var norm2Gamma: any DeviceBuffer, norm2Beta: any DeviceBuffer
+    public var eps: Float
+
+    public init(hidden: Int, intermediateSize: Int, outWeight: any DeviceBuffer, outBias: any DeviceBuffer,
+                norm1Gamma: any DeviceBuffer, norm1Beta: any DeviceBuffer, ffn1Weight: any DeviceBuffer,
+                ffn1Bias: any DeviceBuffer, activation: Activation, ffn2Weight: any DeviceBuffer,
+                ffn2Bias: any DeviceBuffer, norm2Gamma: any DeviceBuffer, norm2Beta: any DeviceBuffer, eps: Float) {
+        self.hidden = hidden; self.intermediateSize = intermediateSize
+        self.outWeight = outWeight; self.outBias = outBias; self.norm1Gamma = norm1Gamma; self.norm1Beta = norm1Beta
+        self.ffn1Weight = ffn1Weight; self.ffn1Bias = ffn1Bias; self.activation = activation
+        self.ffn2Weight = ffn2Weight; self.ffn2Bias = ffn2Bias; self.norm2Gamma = norm2Gamma; self.norm2Beta = norm2Beta
+        self.eps = eps
+    }
+}
+
+extension ComputeBackend {
+    /// Default `postAttention`.
+    public func postAttention(_ layer: PostAttentionLayer, context: any DeviceBuffer, x: any DeviceBuffer,
+                              lengths: [Int32], seq: Int, afterAttention: any DeviceBuffer,
+                              intermediate: any DeviceBuffer, out: any DeviceBuffer) throws {
+        try composedPostAttention(layer, context: context, x: x, lengths: lengths, seq: seq,
+                                  afterAttention: afterAttention, intermediate: intermediate, out: out)
+    }
+
+    /// `postAttention` as separate ops: the projection with the residual `x` in its epilogue, LayerNorm 1 in
+    /// place over every row, FFN1 with the activation, FFN2 with the residual `afterAttention`, LayerNorm 2 in
+    /// place over every row (padding rows: whatever `linearRealRows` left there, normalised).
+    public func composedPostAttention(_ layer: PostAttentionLayer, context: any DeviceBuffer, x: any DeviceBuffer,
+                                      lengths: [Int32], seq: Int, afterAttention: any DeviceBuffer,
+                                      intermediate: any DeviceBuffer, out: any DeviceBuffer) throws {
+        let h = layer.hidden, rows = lengths.count * seq
+        try linearRealRows(input: context, lengths: lengths, seq: seq, inFeatures: h, weight: layer.outWeight,
+                           bias: layer.outBias, outFeatures: h, activation: nil, residual: x, out: afterAttention)
+        try layerNorm(x: afterAttention, rows: rows, cols: h, gamma: layer.norm1Gamma, beta: layer.norm1Beta,
+                      eps: layer.eps, out: afterAttention)
+        try linearRealRows(input: afterAttention, lengths: lengths, seq: seq, inFeatures: h, weight: layer.ffn1Weight,
+                           bias: layer.ffn1Bias, outFeatures: layer.intermediateSize, activation: layer.activation,
+                           residual: nil, out: intermediate)
+        try linearRealRows(input: intermediate, lengths: lengths, seq: seq, inFeatures: layer.intermediateSize,
+                           weight: layer.ffn2Weight, bias: layer.ffn2Bias, outFeatures: h, activation: nil,
+                           residual: afterAttention, out: out)
+        try layerNorm(x: out, rows: rows, cols: h, gamma: layer.norm2Gamma, beta: layer.norm2Beta, eps: layer.eps,
+                      out: out)
+    }
 }
 
 extension ComputeBackend {

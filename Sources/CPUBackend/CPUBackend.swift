@@ -258,6 +258,75 @@ public final class CPUBackend: ComputeBackend {
                          outFeatures: outFeatures, activation: activation, residual: res, o: o)
     }
 
+    /// `postAttention` per piece of real rows: each worker takes a piece (`gemmPieceRows` rows) through the output
+    /// projection (+ residual), LayerNorm 1, FFN1 (+ activation), FFN2 (+ residual) and LayerNorm 2 while the
+    /// piece's rows are still in its caches, instead of each op streaming the whole batch from memory, with one
+    /// join per layer instead of five. The float operations per row, and their order, are those of
+    /// `composedPostAttention` (bit-identical; padding rows zeroed and normalised as there). Weights that are not
+    /// packed (the OpenBLAS path) go through `composedPostAttention`.
+    public func postAttention(_ layer: PostAttentionLayer, context: any DeviceBuffer, x: any DeviceBuffer,
+                              lengths: [Int32], seq: Int, afterAttention: any DeviceBuffer,
+                              intermediate: any DeviceBuffer, out: any DeviceBuffer) throws {
+        let op = "postAttention"
+        let wo = try cpu(layer.outWeight, op), w1 = try cpu(layer.ffn1Weight, op), w2 = try cpu(layer.ffn2Weight, op)
+        let h = layer.hidden, f = layer.intermediateSize, rows = lengths.count * seq
+        guard wo.packedShape.map({ $0.outFeatures == h && $0.inFeatures == h }) == true,
+              w1.packedShape.map({ $0.outFeatures == f && $0.inFeatures == h }) == true,
+              w2.packedShape.map({ $0.outFeatures == h && $0.inFeatures == f }) == true else {
+            try composedPostAttention(layer, context: context, x: x, lengths: lengths, seq: seq,
+                                      afterAttention: afterAttention, intermediate: intermediate, out: out)
+            return
+        }
+        let ctx = try cpu(context, op), res = try cpu(x, op), mid = try cpu(afterAttention, op)
+        let inter = try cpu(intermediate, op), o = try cpu(out, op)
+        let bo = try cpu(layer.outBias, op), b1 = try cpu(layer.ffn1Bias, op), b2 = try cpu(layer.ffn2Bias, op)
+        let g1 = try cpu(layer.norm1Gamma, op), be1 = try cpu(layer.norm1Beta, op)
+        let g2 = try cpu(layer.norm2Gamma, op), be2 = try cpu(layer.norm2Beta, op)
+        try check(seq > 0 && h > 0 && f > 0, op, "bad shape seq \(seq) hidden \(h) intermediate \(f)")
+        for (buffer, width, role) in [(ctx, h, "context"), (res, h, "x"), (mid, h, "afterAttention"),
+                                      (inter, f, "intermediate"), (o, h, "out")] {
+            try check(buffer.packedShape == nil && buffer.count >= rows * width, op, "\(role) holds \(buffer.count) < \(rows)x\(width)")
+        }
+        try check(bo.count >= h && b2.count >= h && b1.count >= f && g1.count >= h && be1.count >= h &&
+                  g2.count >= h && be2.count >= h, op, "bias or LayerNorm vectors shorter than their layer")
+        let distinct = [ctx, res, mid, inter, o]
+        try check(Set(distinct.map { ObjectIdentifier($0) }).count == distinct.count, op, "buffers must not alias")
+        try check(rows <= Int(Int32.max), op, "\(rows) rows exceed Int32")
+        var index: [Int32] = []
+        index.reserveCapacity(rows)
+        var padding: [Range<Int>] = []
+        for (s, n) in lengths.enumerated() {
+            guard n >= 0, Int(n) <= seq else {
+                throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(s) outside 0...\(seq)")
+            }
+            for t in 0..<Int(n) { index.append(Int32(s * seq + t)) }
+            if Int(n) < seq { padding.append((s * seq + Int(n))..<((s + 1) * seq)) }
+        }
+        // Padding rows as in the composed ops: zero (linearRealRows), then normalised in place (LayerNorm over all rows).
+        for range in padding {
+            (mid.pointer + range.lowerBound * h).update(repeating: 0, count: range.count * h)
+            (inter.pointer + range.lowerBound * f).update(repeating: 0, count: range.count * f)
+            (o.pointer + range.lowerBound * h).update(repeating: 0, count: range.count * h)
+            for r in range {
+                layerNormRow(mid.pointer + r * h, cols: h, gamma: g1.pointer, beta: be1.pointer, eps: layer.eps, out: mid.pointer + r * h)
+                layerNormRow(o.pointer + r * h, cols: h, gamma: g2.pointer, beta: be2.pointer, eps: layer.eps, out: o.pointer + r * h)
+            }
+        }
+        let act = Self.kernelActivation(layer.activation), none = Int32(FZ_ACT_NONE)
+        let hi = Int32(h), fi = Int32(f), eps = layer.eps
+        index.withUnsafeBufferPointer { all in
+            guard let base = all.baseAddress else { return }
+            parallelPieces(all.count, minChunk: 24, piece: Self.gemmPieceRows, align: 6) { range in
+                let idx = base + range.lowerBound, m = Int32(range.count)
+                fz_gemm_packed_rows(m, idx, hi, hi, ctx.pointer, hi, wo.pointer, bo.pointer, none, res.pointer, mid.pointer, hi)
+                for i in range { let r = Int(base[i]) * h; layerNormRow(mid.pointer + r, cols: h, gamma: g1.pointer, beta: be1.pointer, eps: eps, out: mid.pointer + r) }
+                fz_gemm_packed_rows(m, idx, fi, hi, mid.pointer, hi, w1.pointer, b1.pointer, act, nil, inter.pointer, fi)
+                fz_gemm_packed_rows(m, idx, hi, fi, inter.pointer, fi, w2.pointer, b2.pointer, none, mid.pointer, o.pointer, hi)
+                for i in range { let r = Int(base[i]) * h; layerNormRow(o.pointer + r, cols: h, gamma: g2.pointer, beta: be2.pointer, eps: eps, out: o.pointer + r) }
+            }
+        }
+    }
+
     /// A residual of `linear`: a plain buffer of at least `rows x outFeatures`, not `out` itself.
     private func checkResidual(_ res: CPUBuffer?, rows: Int, outFeatures: Int, out: CPUBuffer) throws {
         guard let res else { return }

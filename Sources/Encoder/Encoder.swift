@@ -243,22 +243,17 @@ public final class Encoder {
                                outFeatures: 3 * h, activation: nil, out: qkv)
             try backend.attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim,
                                   scale: scale, positionBias: bias, out: context)
-            // Post-LN: LayerNorm(x + proj). The residual is added in the projection's epilogue and the
-            // LayerNorm runs alone, in place (the same float operations, in the same order, as adding in the
-            // LayerNorm pass).
-            try backend.linearRealRows(input: context, lengths: lengths, seq: seq, inFeatures: h, weight: layer.outWeight, bias: layer.outBias,
-                               outFeatures: h, activation: nil, residual: x, out: afterAttention)
-            try backend.layerNorm(x: afterAttention, rows: rows, cols: h, gamma: layer.norm1Gamma,
-                                  beta: layer.norm1Beta, eps: config.layerNormEps, out: afterAttention)
-            try backend.linearRealRows(input: afterAttention, lengths: lengths, seq: seq, inFeatures: h, weight: layer.ffn1Weight,
-                               bias: layer.ffn1Bias, outFeatures: config.intermediateSize, activation: activation,
-                               out: intermediate)
-            let next = hiddenStates[index + 1]
-            try backend.linearRealRows(input: intermediate, lengths: lengths, seq: seq, inFeatures: config.intermediateSize,
-                               weight: layer.ffn2Weight, bias: layer.ffn2Bias, outFeatures: h, activation: nil,
-                               residual: afterAttention, out: next)
-            try backend.layerNorm(x: next, rows: rows, cols: h, gamma: layer.norm2Gamma, beta: layer.norm2Beta,
-                                  eps: config.layerNormEps, out: next)
+            // Post-LN: LayerNorm(x + proj), then LayerNorm(h + FFN(h)). The residuals are added in the projections'
+            // epilogues and the LayerNorms run alone, in place (the same float operations, in the same order, as
+            // adding in the LayerNorm pass); a backend may run all of it per block of rows (`postAttention`).
+            let rest = PostAttentionLayer(
+                hidden: h, intermediateSize: config.intermediateSize, outWeight: layer.outWeight, outBias: layer.outBias,
+                norm1Gamma: layer.norm1Gamma, norm1Beta: layer.norm1Beta, ffn1Weight: layer.ffn1Weight,
+                ffn1Bias: layer.ffn1Bias, activation: activation, ffn2Weight: layer.ffn2Weight, ffn2Bias: layer.ffn2Bias,
+                norm2Gamma: layer.norm2Gamma, norm2Beta: layer.norm2Beta, eps: config.layerNormEps)
+            try backend.postAttention(rest, context: context, x: x, lengths: lengths, seq: seq,
+                                      afterAttention: afterAttention, intermediate: intermediate,
+                                      out: hiddenStates[index + 1])
         }
         var result: [Int: any DeviceBuffer] = [:]
         for layer in wanted { result[layer] = hiddenStates[layer] }
