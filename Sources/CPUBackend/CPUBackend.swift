@@ -242,18 +242,8 @@ public final class CPUBackend: ComputeBackend {
         if let b { try check(b.count >= outFeatures, op, "bias holds \(b.count) < \(outFeatures)") }
         try check(x !== o, op, "input and out must not alias")
         try check(rows <= Int(Int32.max), op, "\(rows) rows exceed Int32")
-        var index: [Int32] = []
-        index.reserveCapacity(rows)
-        for (s, n) in lengths.enumerated() {
-            guard n >= 0, Int(n) <= seq else {
-                throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(s) outside 0...\(seq)")
-            }
-            let start = s * seq
-            for t in 0..<Int(n) { index.append(Int32(start + t)) }
-            if Int(n) < seq {
-                (o.pointer + (start + Int(n)) * outFeatures).update(repeating: 0, count: (seq - Int(n)) * outFeatures)
-            }
-        }
+        let (index, padding) = try realRows(lengths: lengths, seq: seq, op: op)
+        for range in padding { (o.pointer + range.lowerBound * outFeatures).update(repeating: 0, count: range.count * outFeatures) }
         try packedLinear(x: x, rows: index.count, index: index, inFeatures: inFeatures, w: w, b: b,
                          outFeatures: outFeatures, activation: activation, residual: res, o: o)
     }
@@ -292,16 +282,7 @@ public final class CPUBackend: ComputeBackend {
         let distinct = [ctx, res, mid, inter, o]
         try check(Set(distinct.map { ObjectIdentifier($0) }).count == distinct.count, op, "buffers must not alias")
         try check(rows <= Int(Int32.max), op, "\(rows) rows exceed Int32")
-        var index: [Int32] = []
-        index.reserveCapacity(rows)
-        var padding: [Range<Int>] = []
-        for (s, n) in lengths.enumerated() {
-            guard n >= 0, Int(n) <= seq else {
-                throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(s) outside 0...\(seq)")
-            }
-            for t in 0..<Int(n) { index.append(Int32(s * seq + t)) }
-            if Int(n) < seq { padding.append((s * seq + Int(n))..<((s + 1) * seq)) }
-        }
+        let (index, padding) = try realRows(lengths: lengths, seq: seq, op: op)
         // Padding rows as in the composed ops: zero (linearRealRows), then normalised in place (LayerNorm over all rows).
         for range in padding {
             (mid.pointer + range.lowerBound * h).update(repeating: 0, count: range.count * h)
@@ -325,6 +306,22 @@ public final class CPUBackend: ComputeBackend {
                 for i in range { let r = Int(base[i]) * h; layerNormRow(o.pointer + r, cols: h, gamma: g2.pointer, beta: be2.pointer, eps: eps, out: o.pointer + r) }
             }
         }
+    }
+
+    /// The real token rows of a right-padded batch (`b*seq + t` for `t < lengths[b]`, in order) and its padding
+    /// row ranges; a length outside `0...seq` is refused, naming `op`.
+    private func realRows(lengths: [Int32], seq: Int, op: String) throws -> (index: [Int32], padding: [Range<Int>]) {
+        var index: [Int32] = []
+        index.reserveCapacity(lengths.count * seq)
+        var padding: [Range<Int>] = []
+        for (s, n) in lengths.enumerated() {
+            guard n >= 0, Int(n) <= seq else {
+                throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(s) outside 0...\(seq)")
+            }
+            for t in 0..<Int(n) { index.append(Int32(s * seq + t)) }
+            if Int(n) < seq { padding.append((s * seq + Int(n))..<((s + 1) * seq)) }
+        }
+        return (index, padding)
     }
 
     /// A residual of `linear`: a plain buffer of at least `rows x outFeatures`, not `out` itself.

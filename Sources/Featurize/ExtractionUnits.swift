@@ -89,10 +89,9 @@ extension FeatureExtractor {
     /// Embeddings and pooled windows are pipelined (`ExecutionDevice.submit`: the next batch is enqueued before
     /// this one's download is waited for); token-level output runs synchronously.
     func executionDevice(name: String, output: UnitOutput) -> ExecutionDevice<EncodedUnit> {
-        let run: (WorkBatch<EncodedUnit>) throws -> [[Float]] = { [self] batch in
-            try tokenVectors(of: batch.payloads.map(\.encoding))
+        guard output != .tokens else {
+            return ExecutionDevice(name: name) { [self] batch in try tokenVectors(of: batch.payloads.map(\.encoding)) }
         }
-        guard output != .tokens else { return ExecutionDevice(name: name, run: run) }
         let d = output == .pooled ? pooledWidth : dimension
         let submit: (WorkBatch<EncodedUnit>) throws -> () throws -> [[Float]] = { [self] batch in
             let encodings = batch.payloads.map(\.encoding)

@@ -418,14 +418,15 @@ public final class OpenCLBackend: ComputeBackend {
 
     /// Pinned host regions created so far for asynchronous reads (reused across batches), and why pinned memory is
     /// not used, if it is not.
-    public var pinnedHostMemory: (regions: Int, unavailable: String?) {
-        locked { (pinnedPool?.created ?? 0, pinnedPool?.unavailableReason ?? (pinnedPool == nil ? "no pool" : nil)) }
-    }
+    public var pinnedHostMemory: (regions: Int, unavailable: String?) { locked { Self.usage(of: pinnedPool) } }
 
     /// Pinned host regions created so far for staged uploads (reused batch after batch), and why pinned memory is not
     /// used for them, if it is not.
-    public var pinnedUploadMemory: (regions: Int, unavailable: String?) {
-        locked { (uploadPool?.created ?? 0, uploadPool?.unavailableReason ?? (uploadPool == nil ? "no pool" : nil)) }
+    public var pinnedUploadMemory: (regions: Int, unavailable: String?) { locked { Self.usage(of: uploadPool) } }
+
+    private static func usage(of pool: PinnedHostPool?) -> (regions: Int, unavailable: String?) {
+        guard let pool else { return (0, "no pool") }
+        return (pool.created, pool.unavailableReason)
     }
 
     public func copy(_ source: any DeviceBuffer, sourceOffset: Int, to destination: any DeviceBuffer,

@@ -443,10 +443,7 @@ final class RunState<Payload>: @unchecked Sendable {
     /// blocks: the batch in flight may be what the producer's backpressure waits for).
     func tryPop() -> WorkBatch<Payload>? {
         cond.lock(); defer { cond.unlock() }
-        if cancelled || error != nil { return nil }
-        if !front.isEmpty { inFlight += 1; return front.removeFirst() }
-        if !queue.isEmpty { inFlight += 1; cond.broadcast(); return queue.removeFirst() }
-        return nil
+        return takeQueued()
     }
 
     /// Worker: next batch, or nil when the job is done, failed or cancelled.
@@ -454,12 +451,20 @@ final class RunState<Payload>: @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         while true {
             if cancelled || error != nil { return nil }
-            if !front.isEmpty { inFlight += 1; return front.removeFirst() }
-            if !queue.isEmpty { inFlight += 1; cond.broadcast(); return queue.removeFirst() }
+            if let batch = takeQueued() { return batch }
             // Nothing queued: done only when the producer is finished and no batch can come back split.
             if !producing && inFlight == 0 { return nil }
             cond.wait()
         }
+    }
+
+    /// Under the lock: the next queued batch (retries first), counted in flight; nil when none is queued or the
+    /// run was cancelled or failed.
+    private func takeQueued() -> WorkBatch<Payload>? {
+        if cancelled || error != nil { return nil }
+        if !front.isEmpty { inFlight += 1; return front.removeFirst() }
+        if !queue.isEmpty { inFlight += 1; cond.broadcast(); return queue.removeFirst() }
+        return nil
     }
 
     func complete(_ batch: WorkBatch<Payload>, rows: [[Float]], device: String, nanos: UInt64, fallback: Bool = false) {
