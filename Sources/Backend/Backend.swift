@@ -165,6 +165,16 @@ public protocol ComputeBackend: AnyObject {
                        seq: Int, afterAttention: any DeviceBuffer, intermediate: any DeviceBuffer,
                        out: any DeviceBuffer) throws
 
+    /// A stack of post-LN encoder layers on a right-padded batch (`[batch * seq, *]` buffers, sequence b's real
+    /// rows `b*seq ..< b*seq + lengths[b]`): layer i reads `hiddenStates[i]` and writes `hiddenStates[i + 1]`
+    /// (`[batch * seq, hidden]` each; `hiddenStates.count == layers.count + 1`), as
+    /// `qkv = x · Wqkvᵀ + bqkv` (`linearRealRows`), `context = attention(qkv)` and `postAttention`.
+    /// `scratch` holds the work buffers. Default: `composedEncoderLayers` (those ops, layer after layer, over the
+    /// whole batch); a backend may instead take groups of whole sequences through every layer while their rows
+    /// are in its caches (the CPU backend does), with the same float operations in the same order per row.
+    func encoderLayers(_ layers: [EncoderLayerWeights], attention: AttentionShape, positionBias: (any DeviceBuffer)?,
+                       lengths: [Int32], seq: Int, hiddenStates: [any DeviceBuffer], scratch: EncoderScratch) throws
+
     // MARK: Asynchronous download
 
     /// Starts copying `count` elements of `buffer` from element `offset` to the host and returns at once; the
@@ -207,6 +217,67 @@ public struct PostAttentionLayer {
         self.ffn1Weight = ffn1Weight; self.ffn1Bias = ffn1Bias; self.activation = activation
         self.ffn2Weight = ffn2Weight; self.ffn2Bias = ffn2Bias; self.norm2Gamma = norm2Gamma; self.norm2Beta = norm2Beta
         self.eps = eps
+    }
+}
+
+/// The heads of multi-head self-attention: `heads * headDim` is the hidden size; scores are scaled by `scale`
+/// (usually `1 / sqrt(headDim)`).
+public struct AttentionShape: Sendable, Equatable {
+    public var heads: Int, headDim: Int, scale: Float
+    public init(heads: Int, headDim: Int, scale: Float) { self.heads = heads; self.headDim = headDim; self.scale = scale }
+}
+
+/// The weights of one post-LN encoder layer: the fused Q/K/V projection (`linear` weight
+/// `[3 * hidden, hidden]`, bias `[3 * hidden]`) and the row-wise rest after attention.
+public struct EncoderLayerWeights {
+    public var qkvWeight: any DeviceBuffer, qkvBias: any DeviceBuffer
+    public var rest: PostAttentionLayer
+    public init(qkvWeight: any DeviceBuffer, qkvBias: any DeviceBuffer, rest: PostAttentionLayer) {
+        self.qkvWeight = qkvWeight; self.qkvBias = qkvBias; self.rest = rest
+    }
+}
+
+/// The work buffers of `encoderLayers`, each holding at least `batch * seq` rows: `qkv` `[rows, 3 * hidden]`,
+/// `context` and `afterAttention` `[rows, hidden]`, `intermediate` `[rows, intermediateSize]`. Their contents
+/// after the call are unspecified (a backend may use smaller buffers of its own instead, as the CPU backend does).
+public struct EncoderScratch {
+    public var qkv: any DeviceBuffer, context: any DeviceBuffer, afterAttention: any DeviceBuffer
+    public var intermediate: any DeviceBuffer
+    public init(qkv: any DeviceBuffer, context: any DeviceBuffer, afterAttention: any DeviceBuffer,
+                intermediate: any DeviceBuffer) {
+        self.qkv = qkv; self.context = context; self.afterAttention = afterAttention; self.intermediate = intermediate
+    }
+}
+
+extension ComputeBackend {
+    /// Default `encoderLayers`.
+    public func encoderLayers(_ layers: [EncoderLayerWeights], attention: AttentionShape,
+                              positionBias: (any DeviceBuffer)?, lengths: [Int32], seq: Int,
+                              hiddenStates: [any DeviceBuffer], scratch: EncoderScratch) throws {
+        try composedEncoderLayers(layers, attention: attention, positionBias: positionBias, lengths: lengths, seq: seq,
+                                  hiddenStates: hiddenStates, scratch: scratch)
+    }
+
+    /// `encoderLayers` as separate ops, one layer after another over the whole batch: the Q/K/V projection on the
+    /// real rows, attention, then `postAttention` (itself a backend op).
+    public func composedEncoderLayers(_ layers: [EncoderLayerWeights], attention shape: AttentionShape,
+                                      positionBias: (any DeviceBuffer)?, lengths: [Int32], seq: Int,
+                                      hiddenStates: [any DeviceBuffer], scratch: EncoderScratch) throws {
+        guard hiddenStates.count == layers.count + 1 else {
+            throw BackendError.invalidArgument(op: "encoderLayers",
+                                               detail: "\(hiddenStates.count) hidden-state buffers for \(layers.count) layers (expected \(layers.count + 1))")
+        }
+        let h = shape.heads * shape.headDim
+        for (index, layer) in layers.enumerated() {
+            try linearRealRows(input: hiddenStates[index], lengths: lengths, seq: seq, inFeatures: h,
+                               weight: layer.qkvWeight, bias: layer.qkvBias, outFeatures: 3 * h, activation: nil,
+                               out: scratch.qkv)
+            try self.attention(qkv: scratch.qkv, lengths: lengths, batch: lengths.count, seq: seq, heads: shape.heads,
+                               headDim: shape.headDim, scale: shape.scale, positionBias: positionBias, out: scratch.context)
+            try postAttention(layer.rest, context: scratch.context, x: hiddenStates[index], lengths: lengths, seq: seq,
+                              afterAttention: scratch.afterAttention, intermediate: scratch.intermediate,
+                              out: hiddenStates[index + 1])
+        }
     }
 }
 

@@ -258,54 +258,213 @@ public final class CPUBackend: ComputeBackend {
                               lengths: [Int32], seq: Int, afterAttention: any DeviceBuffer,
                               intermediate: any DeviceBuffer, out: any DeviceBuffer) throws {
         let op = "postAttention"
-        let wo = try cpu(layer.outWeight, op), w1 = try cpu(layer.ffn1Weight, op), w2 = try cpu(layer.ffn2Weight, op)
-        let h = layer.hidden, f = layer.intermediateSize, rows = lengths.count * seq
-        guard wo.packedShape.map({ $0.outFeatures == h && $0.inFeatures == h }) == true,
-              w1.packedShape.map({ $0.outFeatures == f && $0.inFeatures == h }) == true,
-              w2.packedShape.map({ $0.outFeatures == h && $0.inFeatures == f }) == true else {
+        guard let rest = try packedRest(layer, op: op) else {
             try composedPostAttention(layer, context: context, x: x, lengths: lengths, seq: seq,
                                       afterAttention: afterAttention, intermediate: intermediate, out: out)
             return
         }
+        let rows = lengths.count * seq
         let ctx = try cpu(context, op), res = try cpu(x, op), mid = try cpu(afterAttention, op)
         let inter = try cpu(intermediate, op), o = try cpu(out, op)
-        let bo = try cpu(layer.outBias, op), b1 = try cpu(layer.ffn1Bias, op), b2 = try cpu(layer.ffn2Bias, op)
-        let g1 = try cpu(layer.norm1Gamma, op), be1 = try cpu(layer.norm1Beta, op)
-        let g2 = try cpu(layer.norm2Gamma, op), be2 = try cpu(layer.norm2Beta, op)
-        try check(seq > 0 && h > 0 && f > 0, op, "bad shape seq \(seq) hidden \(h) intermediate \(f)")
-        for (buffer, width, role) in [(ctx, h, "context"), (res, h, "x"), (mid, h, "afterAttention"),
-                                      (inter, f, "intermediate"), (o, h, "out")] {
-            try check(buffer.packedShape == nil && buffer.count >= rows * width, op, "\(role) holds \(buffer.count) < \(rows)x\(width)")
-        }
-        try check(bo.count >= h && b2.count >= h && b1.count >= f && g1.count >= h && be1.count >= h &&
-                  g2.count >= h && be2.count >= h, op, "bias or LayerNorm vectors shorter than their layer")
-        let distinct = [ctx, res, mid, inter, o]
-        try check(Set(distinct.map { ObjectIdentifier($0) }).count == distinct.count, op, "buffers must not alias")
-        try check(rows <= Int(Int32.max), op, "\(rows) rows exceed Int32")
+        try check(seq > 0, op, "bad shape seq \(seq)")
+        try checkActivations([(ctx, rest.h, "context"), (res, rest.h, "x"), (mid, rest.h, "afterAttention"),
+                              (inter, rest.f, "intermediate"), (o, rest.h, "out")], rows: rows, op: op)
         let (index, padding) = try realRows(lengths: lengths, seq: seq, op: op)
-        // Padding rows as in the composed ops: zero (linearRealRows), then normalised in place (LayerNorm over all rows).
-        for range in padding {
-            (mid.pointer + range.lowerBound * h).update(repeating: 0, count: range.count * h)
-            (inter.pointer + range.lowerBound * f).update(repeating: 0, count: range.count * f)
-            (o.pointer + range.lowerBound * h).update(repeating: 0, count: range.count * h)
-            for r in range {
-                layerNormRow(mid.pointer + r * h, cols: h, gamma: g1.pointer, beta: be1.pointer, eps: layer.eps, out: mid.pointer + r * h)
-                layerNormRow(o.pointer + r * h, cols: h, gamma: g2.pointer, beta: be2.pointer, eps: layer.eps, out: o.pointer + r * h)
-            }
-        }
-        let act = Self.kernelActivation(layer.activation), none = Int32(FZ_ACT_NONE)
-        let hi = Int32(h), fi = Int32(f), eps = layer.eps
+        for range in padding { rest.setPadding(range, afterAttention: mid, intermediate: inter, out: o) }
         index.withUnsafeBufferPointer { all in
             guard let base = all.baseAddress else { return }
             parallelPieces(all.count, minChunk: 24, piece: Self.gemmPieceRows, align: 6) { range in
-                let idx = base + range.lowerBound, m = Int32(range.count)
-                fz_gemm_packed_rows(m, idx, hi, hi, ctx.pointer, hi, wo.pointer, bo.pointer, none, res.pointer, mid.pointer, hi)
-                for i in range { let r = Int(base[i]) * h; layerNormRow(mid.pointer + r, cols: h, gamma: g1.pointer, beta: be1.pointer, eps: eps, out: mid.pointer + r) }
-                fz_gemm_packed_rows(m, idx, fi, hi, mid.pointer, hi, w1.pointer, b1.pointer, act, nil, inter.pointer, fi)
-                fz_gemm_packed_rows(m, idx, hi, fi, inter.pointer, fi, w2.pointer, b2.pointer, none, mid.pointer, o.pointer, hi)
-                for i in range { let r = Int(base[i]) * h; layerNormRow(o.pointer + r, cols: h, gamma: g2.pointer, beta: be2.pointer, eps: eps, out: o.pointer + r) }
+                rest.run(rows: base + range.lowerBound, count: range.count, context: ctx.pointer, x: res.pointer,
+                         afterAttention: mid.pointer, intermediate: inter.pointer, out: o.pointer)
             }
         }
+    }
+
+    /// `encoderLayers` per group of whole sequences, layer after layer: the sequences of a batch are cut into
+    /// groups of about `gemmPieceRows` real rows (a multiple of the workers, balanced by rows), and each worker
+    /// takes a group through the whole layer (the Q/K/V projection, attention per head and the rest of the layer)
+    /// in small work buffers of its own, holding the group's real rows only, that stay in its caches from group
+    /// to group: only the layer's input and output rows are read and written in the batch-sized hidden states.
+    /// One join per layer. Each row's float operations, and their order, are those of `composedEncoderLayers`
+    /// (bit-identical hidden states, padding rows included); `scratch` is not used. Weights that are not packed
+    /// (the OpenBLAS path) go through `composedEncoderLayers`.
+    public func encoderLayers(_ layers: [EncoderLayerWeights], attention shape: AttentionShape,
+                              positionBias: (any DeviceBuffer)?, lengths: [Int32], seq: Int,
+                              hiddenStates: [any DeviceBuffer], scratch: EncoderScratch) throws {
+        let op = "encoderLayers"
+        try check(hiddenStates.count == layers.count + 1, op,
+                  "\(hiddenStates.count) hidden-state buffers for \(layers.count) layers (expected \(layers.count + 1))")
+        let h = shape.heads * shape.headDim
+        try check(shape.heads > 0 && shape.headDim > 0 && seq > 0, op,
+                  "bad shape heads \(shape.heads) head size \(shape.headDim) seq \(seq)")
+        var stack: [(qkvWeight: CPUBuffer, qkvBias: CPUBuffer, rest: PackedRest)] = []
+        for layer in layers {
+            let w = try cpu(layer.qkvWeight, op)
+            guard w.packedShape.map({ $0.outFeatures == 3 * h && $0.inFeatures == h }) == true,
+                  layer.rest.hidden == h, let rest = try packedRest(layer.rest, op: op) else {
+                try composedEncoderLayers(layers, attention: shape, positionBias: positionBias, lengths: lengths,
+                                          seq: seq, hiddenStates: hiddenStates, scratch: scratch)
+                return
+            }
+            let b = try cpu(layer.qkvBias, op)
+            try check(b.count >= 3 * h, op, "Q/K/V bias holds \(b.count) < \(3 * h)")
+            stack.append((w, b, rest))
+        }
+        guard let f = stack.map({ $0.rest.f }).max() else { return }
+        let rows = lengths.count * seq
+        let states = try hiddenStates.map { try cpu($0, op) }
+        try checkActivations(states.map { ($0, h, "hidden state") }, rows: rows, op: op)
+        let bias = try positionBias.map { try cpu($0, op) }
+        if let bias {
+            try check(bias.count >= shape.heads * seq * seq, op,
+                      "positionBias holds \(bias.count) < \(shape.heads)x\(seq)x\(seq)")
+        }
+        for (s, n) in lengths.enumerated() where n < 0 || Int(n) > seq {
+            throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(s) outside 0...\(seq)")
+        }
+        let groups = Self.sequenceGroups(lengths: lengths, rowsPerGroup: Self.gemmPieceRows, workers: threads)
+        // Where each sequence's real rows start among the batch's real rows.
+        var firstRow = [Int](repeating: 0, count: lengths.count + 1)
+        for (s, n) in lengths.enumerated() { firstRow[s + 1] = firstRow[s] + Int(n) }
+        let groupRows = groups.map { firstRow[$0.upperBound] - firstRow[$0.lowerBound] }
+        let capacity = Swift.max(groupRows.max() ?? 0, 1)
+        let workers = Swift.max(1, Swift.min(threads, groups.count))
+        // Each worker's buffers, [capacity, width] row-major, the group's real rows packed from row 0: the layer
+        // input x, qkv, context, afterAttention, intermediate, out.
+        let widths = [h, 3 * h, h, h, f, h]
+        let perWorker = widths.reduce(0, +) * capacity
+        guard let work = CPUBuffer(count: workers * perWorker) else {
+            throw BackendError.outOfMemory(device: name, call: "posix_memalign", bytes: workers * perWorker * 4)
+        }
+        let stride = 3 * h, heads = shape.heads, headDim = shape.headDim, scale = shape.scale
+        let hi = Int32(h), none = Int32(FZ_ACT_NONE)
+        var failed = [UInt8](repeating: 0, count: workers)
+        for (l, layer) in stack.enumerated() {
+            let x = states[l], o = states[l + 1]
+            var next = 0
+            withUnsafeMutablePointer(to: &next) { counter in
+                failed.withUnsafeMutableBufferPointer { failures in
+                    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                        var offsets: [Int] = []
+                        var at = worker * perWorker
+                        for width in widths { offsets.append(at); at += width * capacity }
+                        let xg = work.pointer + offsets[0], qkv = work.pointer + offsets[1]
+                        let ctx = work.pointer + offsets[2], mid = work.pointer + offsets[3]
+                        let inter = work.pointer + offsets[4], og = work.pointer + offsets[5]
+                        while true {
+                            let g = fz_take_next(counter)
+                            guard g < groups.count else { break }
+                            let sequences = groups[g], count = groupRows[g]
+                            let first = firstRow[sequences.lowerBound]
+                            // The group's input rows, packed (each sequence's real rows are contiguous).
+                            for s in sequences {
+                                (xg + (firstRow[s] - first) * h).update(from: x.pointer + s * seq * h,
+                                                                        count: Int(lengths[s]) * h)
+                            }
+                            let m = Int32(count)
+                            if count > 0 {
+                                fz_gemm_packed_rows(m, nil, Int32(stride), hi, xg, hi, layer.qkvWeight.pointer,
+                                                    layer.qkvBias.pointer, none, nil, qkv, Int32(stride))
+                                for s in sequences where !attentionHeads(0..<heads, length: Int(lengths[s]),
+                                                                         qkv: qkv + (firstRow[s] - first) * stride,
+                                                                         headDim: headDim, hidden: h, scale: scale,
+                                                                         bias: bias, seq: seq,
+                                                                         out: ctx + (firstRow[s] - first) * h) {
+                                    failures[worker] = 1
+                                }
+                                layer.rest.run(rows: nil, count: count, context: ctx, x: xg, afterAttention: mid,
+                                               intermediate: inter, out: og)
+                            }
+                            // Out: the real rows unpacked, padding rows as the composed ops leave them (zero, then
+                            // LayerNorm 2).
+                            for s in sequences {
+                                let n = Int(lengths[s])
+                                (o.pointer + s * seq * h).update(from: og + (firstRow[s] - first) * h, count: n * h)
+                                if n < seq { layer.rest.setPaddingOut((s * seq + n)..<((s + 1) * seq), out: o) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        if failed.contains(1) {
+            throw BackendError.outOfMemory(device: name, call: "attention scratch", bytes: (headDim + seq) * seq * 4)
+        }
+    }
+
+    /// Groups of consecutive sequences of about `rowsPerGroup` real rows each (at least one sequence a group): the
+    /// group count is rounded up to a multiple of `workers`, and each sequence joins the group its middle row falls
+    /// in when the real rows are cut into that many equal parts (empty groups dropped). A batch with no real row is
+    /// one group.
+    static func sequenceGroups(lengths: [Int32], rowsPerGroup: Int, workers: Int) -> [Range<Int>] {
+        let total = lengths.reduce(0) { $0 + Int(Swift.max($1, 0)) }
+        guard total > 0, !lengths.isEmpty else { return lengths.isEmpty ? [] : [0..<lengths.count] }
+        let w = Swift.max(workers, 1)
+        var parts = Swift.max(1, (total + rowsPerGroup - 1) / Swift.max(rowsPerGroup, 1))
+        parts = (parts + w - 1) / w * w
+        var groups: [Range<Int>] = []
+        var start = 0, current = 0, before = 0
+        for (s, n) in lengths.enumerated() {
+            let middle = 2 * before + Int(Swift.max(n, 0))   // twice the middle row, so that it stays whole
+            let part = Swift.min(parts - 1, middle * parts / (2 * total))
+            if part != current, s > start {
+                groups.append(start..<s)
+                start = s
+            }
+            current = part
+            before += Int(Swift.max(n, 0))
+        }
+        groups.append(start..<lengths.count)
+        return groups
+    }
+
+    /// All heads of attention for one sequence of `length` real rows (`fz_attention_head` per head): `qkv` points
+    /// at its first `[q | k | v]` row (row stride `3 * hidden`), `out` at its first output row (stride `hidden`),
+    /// each head writing its `headDim` columns; `bias`: the `[heads, seq, seq]` position bias or nil. False when a
+    /// head's scratch could not be allocated.
+    private func attentionHeads(_ heads: Range<Int>, length: Int, qkv: UnsafePointer<Float>, headDim: Int, hidden: Int,
+                                scale: Float, bias: CPUBuffer?, seq: Int, out: UnsafeMutablePointer<Float>) -> Bool {
+        guard length > 0 else { return true }
+        var ok = true
+        for head in heads {
+            let q = qkv + head * headDim
+            // Scores over real positions only (padding keys excluded), softmax, · V, into this head's columns.
+            let headBias = bias.map { UnsafePointer($0.pointer + head * seq * seq) }
+            if fz_attention_head(Int32(length), Int32(headDim), q, q + hidden, q + 2 * hidden, Int32(3 * hidden), scale,
+                                 headBias, Int32(seq), out + head * headDim, Int32(hidden)) != 0 {
+                ok = false
+            }
+        }
+        return ok
+    }
+
+    /// The checked CPU buffers of a `PostAttentionLayer` whose weights are packed with its shapes; nil when they
+    /// are not (the OpenBLAS path).
+    private func packedRest(_ layer: PostAttentionLayer, op: String) throws -> PackedRest? {
+        let wo = try cpu(layer.outWeight, op), w1 = try cpu(layer.ffn1Weight, op), w2 = try cpu(layer.ffn2Weight, op)
+        let h = layer.hidden, f = layer.intermediateSize
+        guard h > 0, f > 0, wo.packedShape.map({ $0.outFeatures == h && $0.inFeatures == h }) == true,
+              w1.packedShape.map({ $0.outFeatures == f && $0.inFeatures == h }) == true,
+              w2.packedShape.map({ $0.outFeatures == h && $0.inFeatures == f }) == true else { return nil }
+        let rest = PackedRest(h: h, f: f, eps: layer.eps, activation: Self.kernelActivation(layer.activation),
+                              wo: wo, bo: try cpu(layer.outBias, op), g1: try cpu(layer.norm1Gamma, op),
+                              be1: try cpu(layer.norm1Beta, op), w1: w1, b1: try cpu(layer.ffn1Bias, op), w2: w2,
+                              b2: try cpu(layer.ffn2Bias, op), g2: try cpu(layer.norm2Gamma, op),
+                              be2: try cpu(layer.norm2Beta, op))
+        try check(rest.bo.count >= h && rest.b2.count >= h && rest.b1.count >= f && rest.g1.count >= h &&
+                  rest.be1.count >= h && rest.g2.count >= h && rest.be2.count >= h, op,
+                  "bias or LayerNorm vectors shorter than their layer")
+        return rest
+    }
+
+    /// Activation buffers of an op: plain (not packed weights), each at least `rows` x its width, none aliasing another.
+    private func checkActivations(_ buffers: [(CPUBuffer, Int, String)], rows: Int, op: String) throws {
+        for (buffer, width, role) in buffers {
+            try check(buffer.packedShape == nil && buffer.count >= rows * width, op,
+                      "\(role) holds \(buffer.count) < \(rows)x\(width)")
+        }
+        try check(Set(buffers.map { ObjectIdentifier($0.0) }).count == buffers.count, op, "buffers must not alias")
+        try check(rows <= Int(Int32.max), op, "\(rows) rows exceed Int32")
     }
 
     /// The real token rows of a right-padded batch (`b*seq + t` for `t < lengths[b]`, in order) and its padding
@@ -406,12 +565,9 @@ public final class CPUBackend: ComputeBackend {
                         // page apart, at memory latency).
                         _ = fz_touch_lines(q.pointer + b * seq * stride, n * stride)
                     }
-                    let base = q.pointer + b * seq * stride + h * headDim
-                    // Scores over real positions only (padding keys excluded), softmax, · V, into this head's columns.
-                    let headBias = bias.map { UnsafePointer($0.pointer + h * seq * seq) }
-                    if fz_attention_head(Int32(n), Int32(headDim), base, base + hidden, base + 2 * hidden, Int32(stride),
-                                         scale, headBias, Int32(seq),
-                                         o.pointer + b * seq * hidden + h * headDim, Int32(hidden)) != 0 {
+                    if !attentionHeads(h..<(h + 1), length: n, qkv: q.pointer + b * seq * stride, headDim: headDim,
+                                       hidden: hidden, scale: scale, bias: bias, seq: seq,
+                                       out: o.pointer + b * seq * hidden) {
                         failed[item] = 1
                     }
                 }
@@ -534,6 +690,52 @@ public final class CPUBackend: ComputeBackend {
             let start = i * chunk
             let end = Swift.min(count, start + chunk)
             if start < end { body(start..<end) }
+        }
+    }
+}
+
+/// The packed weights and vectors of the rest of a post-LN layer after attention (`PostAttentionLayer`), checked.
+private struct PackedRest {
+    let h: Int, f: Int, eps: Float, activation: Int32
+    let wo: CPUBuffer, bo: CPUBuffer, g1: CPUBuffer, be1: CPUBuffer
+    let w1: CPUBuffer, b1: CPUBuffer, w2: CPUBuffer, b2: CPUBuffer, g2: CPUBuffer, be2: CPUBuffer
+
+    /// The layer on `count` real rows (physical row numbers at `rows`; nil: rows 0..<count): the projection +
+    /// residual `x`, LayerNorm 1, FFN1 + activation, FFN2 + residual, LayerNorm 2, in that order (the order of
+    /// `composedPostAttention`). Row strides: `h`, and `f` in `intermediate`.
+    func run(rows: UnsafePointer<Int32>?, count: Int, context: UnsafePointer<Float>, x: UnsafePointer<Float>,
+             afterAttention mid: UnsafeMutablePointer<Float>, intermediate inter: UnsafeMutablePointer<Float>,
+             out o: UnsafeMutablePointer<Float>) {
+        let m = Int32(count), hi = Int32(h), fi = Int32(f), none = Int32(FZ_ACT_NONE)
+        fz_gemm_packed_rows(m, rows, hi, hi, context, hi, wo.pointer, bo.pointer, none, x, mid, hi)
+        for i in 0..<count {
+            let r = Int(rows?[i] ?? Int32(i)) * h
+            layerNormRow(mid + r, cols: h, gamma: g1.pointer, beta: be1.pointer, eps: eps, out: mid + r)
+        }
+        fz_gemm_packed_rows(m, rows, fi, hi, mid, hi, w1.pointer, b1.pointer, activation, nil, inter, fi)
+        fz_gemm_packed_rows(m, rows, hi, fi, inter, fi, w2.pointer, b2.pointer, none, mid, o, hi)
+        for i in 0..<count {
+            let r = Int(rows?[i] ?? Int32(i)) * h
+            layerNormRow(o + r, cols: h, gamma: g2.pointer, beta: be2.pointer, eps: eps, out: o + r)
+        }
+    }
+
+    /// Padding rows as the composed ops leave them: zero (`linearRealRows`), then normalised in place (LayerNorm
+    /// over all rows) in `afterAttention` and `out`; zero in `intermediate`.
+    func setPadding(_ range: Range<Int>, afterAttention mid: CPUBuffer, intermediate inter: CPUBuffer, out o: CPUBuffer) {
+        (mid.pointer + range.lowerBound * h).update(repeating: 0, count: range.count * h)
+        (inter.pointer + range.lowerBound * f).update(repeating: 0, count: range.count * f)
+        for r in range {
+            layerNormRow(mid.pointer + r * h, cols: h, gamma: g1.pointer, beta: be1.pointer, eps: eps, out: mid.pointer + r * h)
+        }
+        setPaddingOut(range, out: o)
+    }
+
+    /// The padding rows of `out` alone (zero, then LayerNorm 2).
+    func setPaddingOut(_ range: Range<Int>, out o: CPUBuffer) {
+        (o.pointer + range.lowerBound * h).update(repeating: 0, count: range.count * h)
+        for r in range {
+            layerNormRow(o.pointer + r * h, cols: h, gamma: g2.pointer, beta: be2.pointer, eps: eps, out: o.pointer + r * h)
         }
     }
 }

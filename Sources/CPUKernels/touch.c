@@ -18,3 +18,5 @@ uint32_t fz_touch_lines(const float *p, size_t count) {
     }
     return x;
 }
+
+long fz_take_next(long *counter) { return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED); }

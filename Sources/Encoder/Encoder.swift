@@ -232,29 +232,25 @@ public final class Encoder {
                           word: word, position: position, tokenType: tokenType,
                           gamma: embedGamma, beta: embedBeta, eps: config.layerNormEps, out: hiddenStates[0])
         let heads = config.numHeads, headDim = h / heads
-        let scale = 1 / Float(headDim).squareRoot()
         guard let qkv, let context, let afterAttention, let intermediate else {
             throw EncoderError.invalidInput("work buffers missing")
         }
-        for index in 0..<deepest {
-            let layer = layers[index]
-            let x = hiddenStates[index]
-            try backend.linearRealRows(input: x, lengths: lengths, seq: seq, inFeatures: h, weight: layer.qkvWeight, bias: layer.qkvBias,
-                               outFeatures: 3 * h, activation: nil, out: qkv)
-            try backend.attention(qkv: qkv, lengths: lengths, batch: batch, seq: seq, heads: heads, headDim: headDim,
-                                  scale: scale, positionBias: bias, out: context)
-            // Post-LN: LayerNorm(x + proj), then LayerNorm(h + FFN(h)). The residuals are added in the projections'
-            // epilogues and the LayerNorms run alone, in place (the same float operations, in the same order, as
-            // adding in the LayerNorm pass); a backend may run all of it per block of rows (`postAttention`).
-            let rest = PostAttentionLayer(
+        // Post-LN layers: LayerNorm(x + proj), then LayerNorm(h + FFN(h)). The residuals are added in the projections'
+        // epilogues and the LayerNorms run alone, in place (the same float operations, in the same order, as adding
+        // in the LayerNorm pass); a backend may run the whole stack per group of sequences (`encoderLayers`).
+        let stack = layers[0..<deepest].map { layer in
+            EncoderLayerWeights(qkvWeight: layer.qkvWeight, qkvBias: layer.qkvBias, rest: PostAttentionLayer(
                 hidden: h, intermediateSize: config.intermediateSize, outWeight: layer.outWeight, outBias: layer.outBias,
                 norm1Gamma: layer.norm1Gamma, norm1Beta: layer.norm1Beta, ffn1Weight: layer.ffn1Weight,
                 ffn1Bias: layer.ffn1Bias, activation: activation, ffn2Weight: layer.ffn2Weight, ffn2Bias: layer.ffn2Bias,
-                norm2Gamma: layer.norm2Gamma, norm2Beta: layer.norm2Beta, eps: config.layerNormEps)
-            try backend.postAttention(rest, context: context, x: x, lengths: lengths, seq: seq,
-                                      afterAttention: afterAttention, intermediate: intermediate,
-                                      out: hiddenStates[index + 1])
+                norm2Gamma: layer.norm2Gamma, norm2Beta: layer.norm2Beta, eps: config.layerNormEps))
         }
+        try backend.encoderLayers(stack, attention: AttentionShape(heads: heads, headDim: headDim,
+                                                                   scale: 1 / Float(headDim).squareRoot()),
+                                  positionBias: bias, lengths: lengths, seq: seq,
+                                  hiddenStates: Array(hiddenStates[0...deepest]),
+                                  scratch: EncoderScratch(qkv: qkv, context: context, afterAttention: afterAttention,
+                                                          intermediate: intermediate))
         var result: [Int: any DeviceBuffer] = [:]
         for layer in wanted { result[layer] = hiddenStates[layer] }
         return result

@@ -67,6 +67,9 @@ int fz_attention_head(int n, int d, const float *q, const float *k, const float 
 /// memory bandwidth before strided reads of it. Plain C, no variants.
 uint32_t fz_touch_lines(const float *p, size_t count);
 
+/// Atomically returns `*counter` and adds 1 to it (relaxed): workers taking the next item of a shared list.
+long fz_take_next(long *counter);
+
 /// Applies an activation in place to `count` floats (same code as the GEMM epilogue).
 void fz_activate(float *x, size_t count, int act);
 
