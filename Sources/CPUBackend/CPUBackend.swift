@@ -22,13 +22,26 @@ public final class CPUBuffer: DeviceBuffer {
         var raw: UnsafeMutableRawPointer? = nil
         let floats = Swift.max(storage ?? count, 1)
         let bytes = floats.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
-        guard !bytes.overflow, posix_memalign(&raw, 64, bytes.partialValue) == 0, let raw else { return nil }
+        // Large buffers (packed weights, batch activations) on 2 MiB boundaries with transparent huge pages asked
+        // for: the GEMM streams them, and 4 KiB pages cost a TLB miss every 64 cache lines.
+        let huge = bytes.partialValue >= CPUBuffer.hugePageBytes
+        guard !bytes.overflow, posix_memalign(&raw, huge ? CPUBuffer.hugePageBytes : 64, bytes.partialValue) == 0,
+              let raw else { return nil }
+        #if os(Linux)
+        if huge { _ = madvise(raw, bytes.partialValue, MADV_HUGEPAGE) }
+        #endif
         self.count = count
         self.packedShape = packedShape
         pointer = raw.bindMemory(to: Float.self, capacity: floats)
     }
 
     deinit { free(pointer) }
+
+    /// 2 MiB; `Int.max` (never) when `FEATURIZE_HUGE_PAGES=0`, for comparisons.
+    static let hugePageBytes: Int = {
+        if let v = getenv("FEATURIZE_HUGE_PAGES"), String(cString: v) == "0" { return Int.max }
+        return 2 << 20
+    }()
 }
 
 /// The CPU backend: a packed-weight SGEMM micro-kernel (`CPUKernels`) for the encoder's linear layers, a SIMD
@@ -285,7 +298,7 @@ public final class CPUBackend: ComputeBackend {
     /// takes a group through the whole layer (the Q/K/V projection, attention per head and the rest of the layer)
     /// in small work buffers of its own, holding the group's real rows only, that stay in its caches from group
     /// to group: only the layer's input and output rows are read and written in the batch-sized hidden states.
-    /// One join per layer. Each row's float operations, and their order, are those of `composedEncoderLayers`
+    /// One join per batch: a group's next layer waits only for that group. Each row's float operations, and their order, are those of `composedEncoderLayers`
     /// (bit-identical hidden states, padding rows included); `scratch` is not used. Weights that are not packed
     /// (the OpenBLAS path) go through `composedEncoderLayers`.
     public func encoderLayers(_ layers: [EncoderLayerWeights], attention shape: AttentionShape,
@@ -338,12 +351,16 @@ public final class CPUBackend: ComputeBackend {
         }
         let stride = 3 * h, heads = shape.heads, headDim = shape.headDim, scale = shape.scale
         let hi = Int32(h), none = Int32(FZ_ACT_NONE)
+        // Tasks (layer, group) in layer-major order, taken in turn: a worker that takes group g of layer l waits
+        // (rarely: only near a layer's end) until g's layer l - 1 is done, instead of both workers joining at the
+        // end of every layer; the workers stay on the same layer's weights (shared in L3) but for one group.
+        let tasks = stack.count * groups.count
         var failed = [UInt8](repeating: 0, count: workers)
-        for (l, layer) in stack.enumerated() {
-            let x = states[l], o = states[l + 1]
-            var next = 0
-            withUnsafeMutablePointer(to: &next) { counter in
-                failed.withUnsafeMutableBufferPointer { failures in
+        var layersDone = [Int](repeating: 0, count: groups.count)
+        var next = 0
+        withUnsafeMutablePointer(to: &next) { counter in
+            failed.withUnsafeMutableBufferPointer { failures in
+                layersDone.withUnsafeMutableBufferPointer { done in
                     DispatchQueue.concurrentPerform(iterations: workers) { worker in
                         var offsets: [Int] = []
                         var at = worker * perWorker
@@ -352,8 +369,11 @@ public final class CPUBackend: ComputeBackend {
                         let ctx = work.pointer + offsets[2], mid = work.pointer + offsets[3]
                         let inter = work.pointer + offsets[4], og = work.pointer + offsets[5]
                         while true {
-                            let g = fz_take_next(counter)
-                            guard g < groups.count else { break }
+                            let task = fz_take_next(counter)
+                            guard task < tasks else { break }
+                            let l = task / groups.count, g = task % groups.count
+                            while fz_load_acquire(done.baseAddress! + g) < l { sched_yield() }
+                            let layer = stack[l], x = states[l], o = states[l + 1]
                             let sequences = groups[g], count = groupRows[g]
                             let first = firstRow[sequences.lowerBound]
                             // The group's input rows, packed (each sequence's real rows are contiguous).
@@ -361,9 +381,8 @@ public final class CPUBackend: ComputeBackend {
                                 (xg + (firstRow[s] - first) * h).update(from: x.pointer + s * seq * h,
                                                                         count: Int(lengths[s]) * h)
                             }
-                            let m = Int32(count)
                             if count > 0 {
-                                fz_gemm_packed_rows(m, nil, Int32(stride), hi, xg, hi, layer.qkvWeight.pointer,
+                                fz_gemm_packed_rows(Int32(count), nil, Int32(stride), hi, xg, hi, layer.qkvWeight.pointer,
                                                     layer.qkvBias.pointer, none, nil, qkv, Int32(stride))
                                 for s in sequences where !attentionHeads(0..<heads, length: Int(lengths[s]),
                                                                          qkv: qkv + (firstRow[s] - first) * stride,
@@ -382,6 +401,7 @@ public final class CPUBackend: ComputeBackend {
                                 (o.pointer + s * seq * h).update(from: og + (firstRow[s] - first) * h, count: n * h)
                                 if n < seq { layer.rest.setPaddingOut((s * seq + n)..<((s + 1) * seq), out: o) }
                             }
+                            fz_store_release(done.baseAddress! + g, l + 1)
                         }
                     }
                 }

@@ -69,6 +69,10 @@ uint32_t fz_touch_lines(const float *p, size_t count);
 
 /// Atomically returns `*counter` and adds 1 to it (relaxed): workers taking the next item of a shared list.
 long fz_take_next(long *counter);
+/// `*p` with acquire ordering, and a store with release ordering: one worker publishing that a group of rows is
+/// done (its writes visible) to another that waits for it.
+long fz_load_acquire(const long *p);
+void fz_store_release(long *p, long value);
 
 /// Applies an activation in place to `count` floats (same code as the GEMM epilogue).
 void fz_activate(float *x, size_t count, int act);
