@@ -22,26 +22,13 @@ public final class CPUBuffer: DeviceBuffer {
         var raw: UnsafeMutableRawPointer? = nil
         let floats = Swift.max(storage ?? count, 1)
         let bytes = floats.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
-        // Large buffers (packed weights, batch activations) on 2 MiB boundaries with transparent huge pages asked
-        // for: the GEMM streams them, and 4 KiB pages cost a TLB miss every 64 cache lines.
-        let huge = bytes.partialValue >= CPUBuffer.hugePageBytes
-        guard !bytes.overflow, posix_memalign(&raw, huge ? CPUBuffer.hugePageBytes : 64, bytes.partialValue) == 0,
-              let raw else { return nil }
-        #if os(Linux)
-        if huge { _ = madvise(raw, bytes.partialValue, MADV_HUGEPAGE) }
-        #endif
+        guard !bytes.overflow, posix_memalign(&raw, 64, bytes.partialValue) == 0, let raw else { return nil }
         self.count = count
         self.packedShape = packedShape
         pointer = raw.bindMemory(to: Float.self, capacity: floats)
     }
 
     deinit { free(pointer) }
-
-    /// 2 MiB; `Int.max` (never) when `FEATURIZE_HUGE_PAGES=0`, for comparisons.
-    static let hugePageBytes: Int = {
-        if let v = getenv("FEATURIZE_HUGE_PAGES"), String(cString: v) == "0" { return Int.max }
-        return 2 << 20
-    }()
 }
 
 /// The CPU backend: a packed-weight SGEMM micro-kernel (`CPUKernels`) for the encoder's linear layers, a SIMD
