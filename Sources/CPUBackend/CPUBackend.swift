@@ -285,9 +285,9 @@ public final class CPUBackend: ComputeBackend {
     /// takes a group through the whole layer (the Q/K/V projection, attention per head and the rest of the layer)
     /// in small work buffers of its own, holding the group's real rows only, that stay in its caches from group
     /// to group: only the layer's input and output rows are read and written in the batch-sized hidden states.
-    /// One join per batch: a group's next layer waits only for that group. Each row's float operations, and their order, are those of `composedEncoderLayers`
-    /// (bit-identical hidden states, padding rows included); `scratch` is not used. Weights that are not packed
-    /// (the OpenBLAS path) go through `composedEncoderLayers`.
+    /// One join per batch: a group's next layer waits only for that group. Each row's float operations, and their
+    /// order, are those of `composedEncoderLayers` (bit-identical hidden states, padding rows included); `scratch`
+    /// is not used. Weights that are not packed (the OpenBLAS path) go through `composedEncoderLayers`.
     public func encoderLayers(_ layers: [EncoderLayerWeights], attention shape: AttentionShape,
                               positionBias: (any DeviceBuffer)?, lengths: [Int32], seq: Int,
                               hiddenStates: [any DeviceBuffer], scratch: EncoderScratch) throws {
