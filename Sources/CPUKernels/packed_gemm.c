@@ -182,8 +182,9 @@ void fz_gemm_packed_rows(int m, const int *index, int n, int k, const float *a, 
                     // the next kcb lines after this panel are what comes next: every micro-panel of this panel
                     // pulls its share of them into L1 (`share` lines, one per k step at the start of its k
                     // loop), instead of the last micro-panel pulling all of them one line per k step, which
-                    // left too few misses in flight to hide the L3 latency (+3% GFLOP/s on a 6-layer MiniLM
-                    // GEMM sequence of 96-row pieces, 103 -> 106.5). Stops at the end of the weight.
+                    // left too few misses in flight to hide the L3 latency: one thread running MiniLM's GEMMs on
+                    // 96-row groups, 103 -> 106-108 GFLOP/s (no measurable change with both cores busy, where
+                    // the kernel runs at ~105 per core either way). Stops at the end of the weight.
                     const int tiles = (mc + MR - 1) / MR, share = (kcb + tiles - 1) / tiles;
                     const int first_line = ir / MR * share;
                     const float *next = bpanel + (size_t)(kcb + first_line) * NR;
