@@ -155,6 +155,15 @@ public final class FeatureExtractor {
         self.device = device
         backend = try device.makeBackend(threads: threads)
         tokenizerThreads = threads ?? ProcessInfo.processInfo.activeProcessorCount
+        // The weights load on another thread while this one loads the tokenizer (start-up of a small job). Errors
+        // keep their order: the tokenizer's and the checks below first, then the weights'.
+        let backend = self.backend
+        let loading = DispatchGroup()
+        nonisolated(unsafe) var loaded: Result<Encoder, Error>?
+        DispatchQueue.global(qos: .userInitiated).async(group: loading) {
+            loaded = Result { try Encoder(config: config, weights: try model.loadWeights(), backend: backend) }
+        }
+        defer { loading.wait() }
         tokenizer = try modelSpec.loadTokenizer()
         // A token id the embedding table lacks is a model-directory error, not a device failure mid-job.
         let ids = tokenizer.model.vocab.map { ($0.key, $0.value) } + tokenizer.addedTokens.map { ($0.content, $0.id) }
@@ -174,8 +183,8 @@ public final class FeatureExtractor {
         } else {
             excludedPromptTokens = 0
         }
-        let weights = try model.loadWeights()
-        encoder = try Encoder(config: config, weights: weights, backend: backend)
+        loading.wait()
+        encoder = try loaded!.get()
         if spec.methods.contains(.pooler) && !encoder.hasPooler {
             throw FeaturizeError.invalidOption("pooling 'pooler' needs BERT pooler weights (pooler.dense.*), which \(model.path) does not have")
         }

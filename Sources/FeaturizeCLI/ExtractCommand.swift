@@ -134,6 +134,8 @@ struct ExtractCommand: ParsableCommand {
         let modelSpec = try modelOptions.resolve()
         let spec = try poolingOptions.spec(model: modelSpec)
         let faultInjection = try FaultInjection.fromEnvironment()
+        // The job's model fingerprint (hashing every weight byte by default) is computed while the model loads.
+        ModelFingerprint.prefetch(directory: modelSpec.directory.path, full: !sampledModelCheck)
         let plan = try deviceOptions.plan(cpuFallback: faultInjection != nil) { device in
             try usageErrors {
                 try FeatureExtractor(model: modelSpec, pooling: spec, device: device, threads: threads,

@@ -26,4 +26,26 @@ import Testing
         #expect(try ModelFingerprint.compute(directory: dir, full: false) == sampled)
         #expect(ExtractionJobOptions(input: "in.txt", output: "out.npy").fullModelCheck, "extract fingerprints every byte by default")
     }
+
+    @Test("a prefetched fingerprint equals a computed one, goes to the matching compute only, and is taken once")
+    func prefetch() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("featurize-fp-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try Data(#"{"model_type": "bert"}"#.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        let weights = URL(fileURLWithPath: dir + "/model.safetensors")
+        try Data([UInt8](repeating: 3, count: 6 << 20)).write(to: weights)
+        let full = try ModelFingerprint.compute(directory: dir, full: true)
+        let sampled = try ModelFingerprint.compute(directory: dir, full: false)
+        #expect(full != sampled)
+
+        ModelFingerprint.prefetch(directory: dir, full: true)
+        // Another key (the sampled pass) hashes afresh and leaves the prefetch in place.
+        #expect(try ModelFingerprint.compute(directory: dir, full: false) == sampled)
+        #expect(try ModelFingerprint.compute(directory: dir, full: true) == full)
+        // Taken once: after an edit, the next compute hashes the files again.
+        try Data([UInt8](repeating: 4, count: 6 << 20)).write(to: weights)
+        let edited = try ModelFingerprint.compute(directory: dir, full: true)
+        #expect(edited != full)
+    }
 }
