@@ -5,12 +5,18 @@ import Testing
 /// The model fingerprint that guards `--resume` and `merge`: every byte of the weights by default, so even a
 /// one-byte edit between the cheap pass's samples is a different model; the sampled pass misses it.
 @Suite struct ModelFingerprintTests {
-    @Test("a one-byte edit deep inside a weight file changes the full fingerprint, not the sampled one; the path does not matter")
-    func fullByDefault() throws {
+    /// A fresh temporary directory holding a `config.json`; the caller removes it.
+    static func modelDirectory() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("featurize-fp-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         try Data(#"{"model_type": "bert"}"#.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
+        return dir
+    }
+
+    @Test("a one-byte edit deep inside a weight file changes the full fingerprint, not the sampled one; the path does not matter")
+    func fullByDefault() throws {
+        let dir = try Self.modelDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         // A fake weight file of 8 MiB: header, then bytes; the edit lands between the 64 samples of 4 KiB.
         var bytes = [UInt8](repeating: 7, count: 8 << 20)
         let weights = URL(fileURLWithPath: dir + "/model.safetensors")
@@ -29,10 +35,8 @@ import Testing
 
     @Test("a prefetched fingerprint equals a computed one, goes to the matching compute only, and is taken once")
     func prefetch() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("featurize-fp-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let dir = try Self.modelDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try Data(#"{"model_type": "bert"}"#.utf8).write(to: URL(fileURLWithPath: dir + "/config.json"))
         let weights = URL(fileURLWithPath: dir + "/model.safetensors")
         try Data([UInt8](repeating: 3, count: 6 << 20)).write(to: weights)
         let full = try ModelFingerprint.compute(directory: dir, full: true)
