@@ -64,7 +64,9 @@ enum Fixtures {
     static func tokenizerJSON(_ name: String) throws -> String {
         let data = try gunzip(path(name + ".gz"))
         let target = NSTemporaryDirectory() + "featurize-tok-\(getpid())-\(name)"
-        try data.write(to: URL(fileURLWithPath: target))
+        // Tests running in parallel ask for the same fixture: each writes a whole file and renames it into place, so
+        // a reader never sees one truncated by another's write (a JSON parse error at end of file, seen in CI).
+        try data.write(to: URL(fileURLWithPath: target), options: .atomic)
         return target
     }
 
