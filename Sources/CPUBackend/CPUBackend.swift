@@ -319,9 +319,7 @@ public final class CPUBackend: ComputeBackend {
             try check(bias.count >= shape.heads * seq * seq, op,
                       "positionBias holds \(bias.count) < \(shape.heads)x\(seq)x\(seq)")
         }
-        for (s, n) in lengths.enumerated() where n < 0 || Int(n) > seq {
-            throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(s) outside 0...\(seq)")
-        }
+        try checkLengths(lengths, seq: seq, op: op)
         let groups = Self.sequenceGroups(lengths: lengths, rowsPerGroup: Self.sequenceGroupRows, workers: threads)
         // Where each sequence's real rows start among the batch's real rows.
         var firstRow = [Int](repeating: 0, count: lengths.count + 1)
@@ -477,17 +475,22 @@ public final class CPUBackend: ComputeBackend {
     /// The real token rows of a right-padded batch (`b*seq + t` for `t < lengths[b]`, in order) and its padding
     /// row ranges; a length outside `0...seq` is refused, naming `op`.
     private func realRows(lengths: [Int32], seq: Int, op: String) throws -> (index: [Int32], padding: [Range<Int>]) {
+        try checkLengths(lengths, seq: seq, op: op)
         var index: [Int32] = []
         index.reserveCapacity(lengths.count * seq)
         var padding: [Range<Int>] = []
         for (s, n) in lengths.enumerated() {
-            guard n >= 0, Int(n) <= seq else {
-                throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(s) outside 0...\(seq)")
-            }
             for t in 0..<Int(n) { index.append(Int32(s * seq + t)) }
             if Int(n) < seq { padding.append((s * seq + Int(n))..<((s + 1) * seq)) }
         }
         return (index, padding)
+    }
+
+    /// Every length in `0...seq`; else an error naming `op` and the sequence.
+    private func checkLengths(_ lengths: [Int32], seq: Int, op: String) throws {
+        if let s = lengths.firstIndex(where: { $0 < 0 || Int($0) > seq }) {
+            throw BackendError.invalidArgument(op: op, detail: "length \(lengths[s]) of sequence \(s) outside 0...\(seq)")
+        }
     }
 
     /// A residual of `linear`: a plain buffer of at least `rows x outFeatures`, not `out` itself.
@@ -563,9 +566,7 @@ public final class CPUBackend: ComputeBackend {
         try check(lengths.count == batch, op, "lengths has \(lengths.count) entries, expected batch \(batch)")
         try check(q.count >= batch * seq * 3 * hidden, op, "qkv holds \(q.count) < \(batch * seq)x\(3 * hidden)")
         try check(o.count >= batch * seq * hidden, op, "out holds \(o.count) < \(batch * seq)x\(hidden)")
-        for (b, n) in lengths.enumerated() where n < 0 || Int(n) > seq {
-            throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(b) outside 0...\(seq)")
-        }
+        try checkLengths(lengths, seq: seq, op: op)
         let stride = 3 * hidden
         let items = batch * heads
         // One flag per item (distinct slots, so no lock): scratch allocation failures.
@@ -641,9 +642,7 @@ public final class CPUBackend: ComputeBackend {
         try check(h.count >= batch * seq * cols, op, "hidden holds \(h.count) < \(batch)x\(seq)x\(cols)")
         try check(outStride >= cols && outOffset >= 0, op, "outStride \(outStride) < cols \(cols)")
         try check(batch == 0 || o.count >= outOffset + (batch - 1) * outStride + cols, op, "out too small")
-        for (b, n) in lengths.enumerated() where n < 0 || Int(n) > seq {
-            throw BackendError.invalidArgument(op: op, detail: "length \(n) of sequence \(b) outside 0...\(seq)")
-        }
+        try checkLengths(lengths, seq: seq, op: op)
         for b in 0..<batch {
             HostPooling.poolSequence(h.pointer + b * seq * cols, length: Int(lengths[b]), cols: cols, mode: mode,
                                      out: o.pointer + outOffset + b * outStride)

@@ -54,11 +54,6 @@ public final class Encoder {
     /// True when the weights include the pooler (`pooler.dense.*`; BERT, RoBERTa family, MPNet).
     public var hasPooler: Bool { pooler != nil }
 
-    private struct Layer {
-        var qkvWeight, qkvBias, outWeight, outBias, norm1Gamma, norm1Beta: any DeviceBuffer
-        var ffn1Weight, ffn1Bias, ffn2Weight, ffn2Bias, norm2Gamma, norm2Beta: any DeviceBuffer
-    }
-
     private let word, position: any DeviceBuffer
     /// The token-type table (BERT), or for RoBERTa-style models the position + token-type lookup table of
     /// `tokenPositions` (then `position` is a zero table).
@@ -66,7 +61,8 @@ public final class Encoder {
     /// RoBERTa-style, id-dependent position ids; nil for BERT and DistilBERT.
     private let tokenPositions: TokenPositions?
     private let embedGamma, embedBeta: any DeviceBuffer
-    private let layers: [Layer]
+    /// The layers as the backend's `encoderLayers` takes them (built once at load).
+    private let layers: [EncoderLayerWeights]
     private let pooler: (weight: any DeviceBuffer, bias: any DeviceBuffer)?
     /// MPNet's relative position bias table; nil for the other types.
     private let relativeBias: RelativePositionBias?
@@ -96,8 +92,20 @@ public final class Encoder {
         guard config.maxSequencePositions >= 1 else {
             throw EncoderError.invalidConfig("max_position_embeddings \(config.maxPositionEmbeddings) leaves no position after padding index \(config.positionPaddingIndex ?? 0)")
         }
-        activation = try Encoder.hiddenActivation(config.hiddenAct)
+        let activation = try Encoder.hiddenActivation(config.hiddenAct)
+        self.activation = activation
         let loader = TensorLoader(store: weights, backend: backend)
+        /// One post-LN layer from its uploaded tensors.
+        func layer(qkvWeight: any DeviceBuffer, qkvBias: any DeviceBuffer, outWeight: any DeviceBuffer,
+                   outBias: any DeviceBuffer, norm1Gamma: any DeviceBuffer, norm1Beta: any DeviceBuffer,
+                   ffn1Weight: any DeviceBuffer, ffn1Bias: any DeviceBuffer, ffn2Weight: any DeviceBuffer,
+                   ffn2Bias: any DeviceBuffer, norm2Gamma: any DeviceBuffer, norm2Beta: any DeviceBuffer) -> EncoderLayerWeights {
+            EncoderLayerWeights(qkvWeight: qkvWeight, qkvBias: qkvBias, rest: PostAttentionLayer(
+                hidden: h, intermediateSize: inter, outWeight: outWeight, outBias: outBias, norm1Gamma: norm1Gamma,
+                norm1Beta: norm1Beta, ffn1Weight: ffn1Weight, ffn1Bias: ffn1Bias, activation: activation,
+                ffn2Weight: ffn2Weight, ffn2Bias: ffn2Bias, norm2Gamma: norm2Gamma, norm2Beta: norm2Beta,
+                eps: config.layerNormEps))
+        }
 
         switch config.modelType {
         case .bert, .roberta, .xlmRoberta, .camembert:
@@ -115,7 +123,7 @@ public final class Encoder {
             embedBeta = try loader.upload("embeddings.LayerNorm.bias", [h], alternatives: ["embeddings.LayerNorm.beta"])
             layers = try (0..<config.numLayers).map { i in
                 let p = "encoder.layer.\(i)."
-                return Layer(
+                return layer(
                     qkvWeight: try loader.uploadConcatenated(["query", "key", "value"].map { p + "attention.self.\($0).weight" }, [h, h], linear: true),
                     qkvBias: try loader.uploadConcatenated(["query", "key", "value"].map { p + "attention.self.\($0).bias" }, [h]),
                     outWeight: try loader.uploadLinear(p + "attention.output.dense.weight", [h, h]),
@@ -138,7 +146,7 @@ public final class Encoder {
             embedBeta = try loader.upload("embeddings.LayerNorm.bias", [h])
             layers = try (0..<config.numLayers).map { i in
                 let p = "encoder.layer.\(i)."
-                return Layer(
+                return layer(
                     qkvWeight: try loader.uploadConcatenated(["q", "k", "v"].map { p + "attention.attn.\($0).weight" }, [h, h], linear: true),
                     qkvBias: try loader.uploadConcatenated(["q", "k", "v"].map { p + "attention.attn.\($0).bias" }, [h]),
                     outWeight: try loader.uploadLinear(p + "attention.attn.o.weight", [h, h]),
@@ -166,7 +174,7 @@ public final class Encoder {
             embedBeta = try loader.upload("embeddings.LayerNorm.bias", [h])
             layers = try (0..<config.numLayers).map { i in
                 let p = "transformer.layer.\(i)."
-                return Layer(
+                return layer(
                     qkvWeight: try loader.uploadConcatenated(["q_lin", "k_lin", "v_lin"].map { p + "attention.\($0).weight" }, [h, h], linear: true),
                     qkvBias: try loader.uploadConcatenated(["q_lin", "k_lin", "v_lin"].map { p + "attention.\($0).bias" }, [h]),
                     outWeight: try loader.uploadLinear(p + "attention.out_lin.weight", [h, h]),
@@ -238,17 +246,9 @@ public final class Encoder {
         // Post-LN layers: LayerNorm(x + proj), then LayerNorm(h + FFN(h)). The residuals are added in the projections'
         // epilogues and the LayerNorms run alone, in place (the same float operations, in the same order, as adding
         // in the LayerNorm pass); a backend may run the whole stack per group of sequences (`encoderLayers`).
-        let stack = layers[0..<deepest].map { layer in
-            EncoderLayerWeights(qkvWeight: layer.qkvWeight, qkvBias: layer.qkvBias, rest: PostAttentionLayer(
-                hidden: h, intermediateSize: config.intermediateSize, outWeight: layer.outWeight, outBias: layer.outBias,
-                norm1Gamma: layer.norm1Gamma, norm1Beta: layer.norm1Beta, ffn1Weight: layer.ffn1Weight,
-                ffn1Bias: layer.ffn1Bias, activation: activation, ffn2Weight: layer.ffn2Weight, ffn2Bias: layer.ffn2Bias,
-                norm2Gamma: layer.norm2Gamma, norm2Beta: layer.norm2Beta, eps: config.layerNormEps))
-        }
-        try backend.encoderLayers(stack, attention: AttentionShape(heads: heads, headDim: headDim,
-                                                                   scale: 1 / Float(headDim).squareRoot()),
-                                  positionBias: bias, lengths: lengths, seq: seq,
-                                  hiddenStates: Array(hiddenStates[0...deepest]),
+        let shape = AttentionShape(heads: heads, headDim: headDim, scale: 1 / Float(headDim).squareRoot())
+        try backend.encoderLayers(Array(layers[0..<deepest]), attention: shape, positionBias: bias, lengths: lengths,
+                                  seq: seq, hiddenStates: Array(hiddenStates[0...deepest]),
                                   scratch: EncoderScratch(qkv: qkv, context: context, afterAttention: afterAttention,
                                                           intermediate: intermediate))
         var result: [Int: any DeviceBuffer] = [:]
