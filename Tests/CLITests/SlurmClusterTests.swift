@@ -221,10 +221,13 @@ import Glibc
         var requeue = try Self.shell(["scontrol", "requeue", target])
         if requeue.status != 0 { Thread.sleep(forTimeInterval: 1); requeue = try Self.shell(["scontrol", "requeue", target]) }
         try #require(requeue.status == 0, "scontrol requeue \(target): \(requeue.text)\n\(Self.diagnostics(run2))")
-        // Slurm holds a requeued job back for about 2 minutes (its begin time); let it start again now.
+        // Slurm holds a requeued job back for about 2 minutes (its begin time); let it start again soon. Not within
+        // the second of the requeue: slurmd revokes the job's credential with a timestamp of whole seconds and kills a
+        // launch whose credential is not newer ("Job credential revoked", seen once the tasks took under a second).
+        let requeuedAt = Date()
         var released = false
         _ = try Self.waitUntilDone(second, timeout: 600) { lines in
-            if !released, lines.contains(where: { $0.hasPrefix(target + " PENDING") }) {
+            if !released, Date().timeIntervalSince(requeuedAt) > 2.5, lines.contains(where: { $0.hasPrefix(target + " PENDING") }) {
                 released = try Self.shell(["scontrol", "update", "JobId=\(target)", "StartTime=now"]).status == 0
             }
         }
