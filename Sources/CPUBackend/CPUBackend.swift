@@ -373,7 +373,8 @@ public final class CPUBackend: ComputeBackend {
                                                                          qkv: qkv + (firstRow[s] - first) * stride,
                                                                          headDim: headDim, hidden: h, scale: scale,
                                                                          bias: bias, seq: seq,
-                                                                         out: ctx + (firstRow[s] - first) * h) {
+                                                                         out: ctx + (firstRow[s] - first) * h,
+                                                                         nextLength: s + 1 < sequences.upperBound ? Int(lengths[s + 1]) : 0) {
                                     failures[worker] = 1
                                 }
                                 layer.rest.run(rows: nil, count: count, context: ctx, x: xg, afterAttention: mid,
@@ -425,14 +426,22 @@ public final class CPUBackend: ComputeBackend {
 
     /// All heads of attention for one sequence of `length` real rows (`fz_attention_head` per head): `qkv` points
     /// at its first `[q | k | v]` row (row stride `3 * hidden`), `out` at its first output row (stride `hidden`),
-    /// each head writing its `headDim` columns; `bias`: the `[heads, seq, seq]` position bias or nil. False when a
-    /// head's scratch could not be allocated.
+    /// each head writing its `headDim` columns; `bias`: the `[heads, seq, seq]` position bias or nil; `nextLength`:
+    /// the real rows of the sequence whose `[q | k | v]` rows follow this one's (0: none), prefetched during the
+    /// last head. False when a head's scratch could not be allocated.
     private func attentionHeads(_ heads: Range<Int>, length: Int, qkv: UnsafePointer<Float>, headDim: Int, hidden: Int,
-                                scale: Float, bias: CPUBuffer?, seq: Int, out: UnsafeMutablePointer<Float>) -> Bool {
+                                scale: Float, bias: CPUBuffer?, seq: Int, out: UnsafeMutablePointer<Float>, nextLength: Int = 0) -> Bool {
         guard length > 0 else { return true }
         var ok = true
         for head in heads {
             let q = qkv + head * headDim
+            // The next head's q, k and v columns (or the next sequence's first head's) are asked for now, so they
+            // arrive from L2/L3 while this head computes: its strided reads are latency-bound otherwise.
+            let (ahead, rows) = head + 1 < heads.upperBound ? (q + headDim, length)
+                : (qkv + length * 3 * hidden + heads.lowerBound * headDim, nextLength)
+            for part in 0..<3 where rows > 0 {
+                fz_prefetch_rows(ahead + part * hidden, Int32(rows), 3 * hidden, Int32(headDim))
+            }
             // Scores over real positions only (padding keys excluded), softmax, · V, into this head's columns.
             let headBias = bias.map { UnsafePointer($0.pointer + head * seq * seq) }
             if fz_attention_head(Int32(length), Int32(headDim), q, q + hidden, q + 2 * hidden, Int32(3 * hidden), scale,

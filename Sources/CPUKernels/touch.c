@@ -18,3 +18,13 @@ uint32_t fz_touch_lines(const float *p, size_t count) {
     }
     return x;
 }
+
+void fz_prefetch_rows(const float *p, int rows, size_t stride, int cols) {
+    if (rows <= 0 || cols <= 0) return;
+    for (int r = 0; r < rows; r++) {
+        const char *row = (const char *)(p + (size_t)r * stride);
+        const char *end = (const char *)(p + (size_t)r * stride + cols - 1);
+        for (const char *x = (const char *)((uintptr_t)row & ~(uintptr_t)63); x <= end; x += 64)
+            __builtin_prefetch(x, 0, 3);
+    }
+}

@@ -67,6 +67,9 @@ int fz_attention_head(int n, int d, const float *q, const float *k, const float 
 /// memory bandwidth before strided reads of it. Plain C, no variants.
 uint32_t fz_touch_lines(const float *p, size_t count);
 
+/// Prefetch hints (no loads, no faults) for `rows` rows of `cols` floats at `p`, rows `stride` floats apart.
+void fz_prefetch_rows(const float *p, int rows, size_t stride, int cols);
+
 /// Atomically returns `*counter` and adds 1 to it (relaxed): workers taking the next item of a shared list.
 long fz_take_next(long *counter);
 /// `*p` with acquire ordering, and a store with release ordering: one worker publishing that a group of rows is
