@@ -16,19 +16,34 @@ public final class CPUBuffer: DeviceBuffer {
     let pointer: UnsafeMutablePointer<Float>
     /// Set for a `linear` weight stored in the packed panel layout of `fz_pack_weight` (immutable).
     let packedShape: (outFeatures: Int, inFeatures: Int)?
+    /// A packed weight's Strassen form (`fz_strassen_pack_weight`: 7 packed half-size matrices, 7/4 of the
+    /// weight), used by `encoderLayers` for pairs of rows; nil when the backend does not use Strassen or a
+    /// dimension is odd.
+    let strassenForm: UnsafeMutablePointer<Float>?
 
     /// Nil when the allocation fails. `storage` (>= count) is the number of floats actually allocated.
-    init?(count: Int, storage: Int? = nil, packedShape: (outFeatures: Int, inFeatures: Int)? = nil) {
-        var raw: UnsafeMutableRawPointer? = nil
-        let floats = Swift.max(storage ?? count, 1)
-        let bytes = floats.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
-        guard !bytes.overflow, posix_memalign(&raw, 64, bytes.partialValue) == 0, let raw else { return nil }
+    /// `strassenStorage`: floats of a Strassen form to allocate as well (0: none).
+    init?(count: Int, storage: Int? = nil, packedShape: (outFeatures: Int, inFeatures: Int)? = nil,
+          strassenStorage: Int = 0) {
+        func allocate(_ floats: Int) -> UnsafeMutablePointer<Float>? {
+            var raw: UnsafeMutableRawPointer? = nil
+            let bytes = Swift.max(floats, 1).multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+            guard !bytes.overflow, posix_memalign(&raw, 64, bytes.partialValue) == 0, let raw else { return nil }
+            return raw.bindMemory(to: Float.self, capacity: Swift.max(floats, 1))
+        }
+        guard let main = allocate(storage ?? count) else { return nil }
+        if strassenStorage > 0 {
+            guard let form = allocate(strassenStorage) else { free(main); return nil }
+            strassenForm = form
+        } else {
+            strassenForm = nil
+        }
         self.count = count
         self.packedShape = packedShape
-        pointer = raw.bindMemory(to: Float.self, capacity: floats)
+        pointer = main
     }
 
-    deinit { free(pointer) }
+    deinit { free(pointer); if let strassenForm { free(strassenForm) } }
 }
 
 /// The CPU backend: a packed-weight SGEMM micro-kernel (`CPUKernels`) for the encoder's linear layers, a SIMD
@@ -58,13 +73,22 @@ public final class CPUBackend: ComputeBackend {
     /// `FEATURIZE_CPU_GEMM=openblas`): plain weights and OpenBLAS `sgemm` (kept as the benchmark baseline).
     public let packedWeights: Bool
 
+    /// True (default with packed weights): packed weights whose dimensions are even also get a Strassen form, and
+    /// `encoderLayers` multiplies pairs of rows of the same sequence with one level of Strassen's algorithm (7/8 of
+    /// the multiply-adds; rounding differs from the plain product by a few units in the last place, and a text's
+    /// features still never depend on the other texts of its batch). Costs 7/4 of the linear weights' memory
+    /// again. False (set `FEATURIZE_CPU_STRASSEN=0`): the plain product everywhere.
+    public let strassen: Bool
+
     /// - Parameters:
     ///   - threads: worker threads (default: the number of active processors).
     ///   - packedWeights: nil reads `FEATURIZE_CPU_GEMM` (`packed`, the default, or `openblas`).
-    public init(threads: Int? = nil, packedWeights: Bool? = nil) {
+    ///   - strassen: nil reads `FEATURIZE_CPU_STRASSEN` (on unless `0`); only with packed weights.
+    public init(threads: Int? = nil, packedWeights: Bool? = nil, strassen: Bool? = nil) {
         let available = sysconf(Int32(_SC_NPROCESSORS_ONLN))
         self.threads = Swift.max(1, threads ?? Int(available > 0 ? available : 1))
         self.packedWeights = packedWeights ?? (getenv("FEATURIZE_CPU_GEMM").map { String(cString: $0) } != "openblas")
+        self.strassen = self.packedWeights && (strassen ?? (getenv("FEATURIZE_CPU_STRASSEN").map { String(cString: $0) } != "0"))
         // Already 1 when `CPUKernels` stopped OpenBLAS's idle thread pool at start-up (openblas_idle.c): setting
         // it again would restart the pool, whose threads spin for ~0.1 s.
         if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
@@ -98,11 +122,15 @@ public final class CPUBackend: ComputeBackend {
         }
         if !packedWeights { return try makeBuffer(copying: values) }
         let storage = fz_packed_weight_count(Int32(outFeatures), Int32(inFeatures))
-        guard let buffer = CPUBuffer(count: values.count, storage: storage,
-                                     packedShape: (outFeatures, inFeatures)) else {
-            throw BackendError.outOfMemory(device: name, call: "posix_memalign", bytes: storage * 4)
+        let strassenStorage = strassen ? fz_strassen_weight_count(Int32(outFeatures), Int32(inFeatures)) : 0
+        guard let buffer = CPUBuffer(count: values.count, storage: storage, packedShape: (outFeatures, inFeatures),
+                                     strassenStorage: strassenStorage) else {
+            throw BackendError.outOfMemory(device: name, call: "posix_memalign", bytes: (storage + strassenStorage) * 4)
         }
         fz_pack_weight(base, Int32(outFeatures), Int32(inFeatures), buffer.pointer)
+        if let form = buffer.strassenForm, fz_strassen_pack_weight(base, Int32(outFeatures), Int32(inFeatures), form) != 0 {
+            throw BackendError.outOfMemory(device: name, call: "fz_strassen_pack_weight", bytes: outFeatures * inFeatures * 2)
+        }
         return buffer
     }
 
@@ -329,11 +357,19 @@ public final class CPUBackend: ComputeBackend {
         let workers = Swift.max(1, Swift.min(threads, groups.count))
         // Each worker's buffers, [capacity, width] row-major, the group's real rows packed from row 0: the layer
         // input x, qkv, context, afterAttention, intermediate, out.
+        // With Strassen forms: also the scratch of `fz_gemm_strassen_pairs` (row pairs of one sequence each) and
+        // each worker's pair and single-row tables.
+        let useStrassen = strassen && stack.allSatisfy { $0.qkvWeight.strassenForm != nil && $0.rest.hasStrassenForms }
+        let strassenScratch = useStrassen ? [(3 * h, h), (h, h), (f, h), (h, f)].map {
+            fz_strassen_scratch_count(Int32(capacity), Int32($0.0), Int32($0.1))
+        }.max()! : 0
         let widths = [h, 3 * h, h, h, f, h]
-        let perWorker = widths.reduce(0, +) * capacity
+        let perWorker = widths.reduce(0, +) * capacity + (strassenScratch + 15) / 16 * 16
         guard let work = CPUBuffer(count: workers * perWorker) else {
             throw BackendError.outOfMemory(device: name, call: "posix_memalign", bytes: workers * perWorker * 4)
         }
+        let rowTables = UnsafeMutablePointer<Int32>.allocate(capacity: useStrassen ? workers * 2 * capacity : 1)
+        defer { rowTables.deallocate() }
         let stride = 3 * h, heads = shape.heads, headDim = shape.headDim, scale = shape.scale
         let hi = Int32(h), none = Int32(FZ_ACT_NONE)
         // Tasks (layer, group) in layer-major order, taken in turn: a worker that takes group g of layer l waits
@@ -353,6 +389,8 @@ public final class CPUBackend: ComputeBackend {
                         let xg = work.pointer + offsets[0], qkv = work.pointer + offsets[1]
                         let ctx = work.pointer + offsets[2], mid = work.pointer + offsets[3]
                         let inter = work.pointer + offsets[4], og = work.pointer + offsets[5]
+                        let strassenWork = work.pointer + at
+                        let pairRows = rowTables + (useStrassen ? worker * 2 * capacity : 0), singleRows = pairRows + capacity
                         while true {
                             let task = fz_take_next(counter)
                             guard task < tasks else { break }
@@ -366,9 +404,29 @@ public final class CPUBackend: ComputeBackend {
                                 (xg + (firstRow[s] - first) * h).update(from: x.pointer + s * seq * h,
                                                                         count: Int(lengths[s]) * h)
                             }
-                            if count > 0 {
+                            // Strassen: rows (2i, 2i + 1) of each sequence in pairs, the last row of an odd length alone.
+                            var pairs = 0, singles = 0
+                            if useStrassen {
+                                for s in sequences {
+                                    let r0 = Int32(firstRow[s] - first), n = Int32(lengths[s])
+                                    var i: Int32 = 0
+                                    while i + 1 < n {
+                                        pairRows[2 * pairs] = r0 + i; pairRows[2 * pairs + 1] = r0 + i + 1
+                                        pairs += 1; i += 2
+                                    }
+                                    if i < n { singleRows[singles] = r0 + i; singles += 1 }
+                                }
+                            }
+                            let split = useStrassen ? StrassenRows(pairs: pairs, pairRows: pairRows, singles: singles,
+                                                                   singleRows: singleRows, scratch: strassenWork) : nil
+                            if count > 0, let split {
+                                split.gemm(layer.qkvWeight, n: stride, k: h, a: xg, bias: layer.qkvBias.pointer, act: none,
+                                           residual: nil, c: qkv)
+                            } else if count > 0 {
                                 fz_gemm_packed_rows(Int32(count), nil, Int32(stride), hi, xg, hi, layer.qkvWeight.pointer,
                                                     layer.qkvBias.pointer, none, nil, qkv, Int32(stride))
+                            }
+                            if count > 0 {
                                 for s in sequences where !attentionHeads(0..<heads, length: Int(lengths[s]),
                                                                          qkv: qkv + (firstRow[s] - first) * stride,
                                                                          headDim: headDim, hidden: h, scale: scale,
@@ -378,7 +436,7 @@ public final class CPUBackend: ComputeBackend {
                                     failures[worker] = 1
                                 }
                                 layer.rest.run(rows: nil, count: count, context: ctx, x: xg, afterAttention: mid,
-                                               intermediate: inter, out: og)
+                                               intermediate: inter, out: og, strassen: split)
                             }
                             // Out: the real rows unpacked, padding rows as the composed ops leave them (zero, then
                             // LayerNorm 2).
@@ -720,25 +778,59 @@ public final class CPUBackend: ComputeBackend {
 }
 
 /// The packed weights and vectors of the rest of a post-LN layer after attention (`PostAttentionLayer`), checked.
+/// The rows of one GEMM split for Strassen (`fz_gemm_strassen_pairs`): `pairs` row pairs (`pairRows`, two row
+/// numbers each) and `singles` rows alone (`singleRows`), both from the Strassen form, with their scratch.
+private struct StrassenRows {
+    let pairs: Int, pairRows: UnsafePointer<Int32>, singles: Int, singleRows: UnsafePointer<Int32>
+    let scratch: UnsafeMutablePointer<Float>
+
+    /// `c = act(a · wᵀ + bias) + residual` on these rows of compact buffers (row strides k for a, n for c and
+    /// residual); `w` has a Strassen form.
+    func gemm(_ w: CPUBuffer, n: Int, k: Int, a: UnsafePointer<Float>, bias: UnsafePointer<Float>?, act: Int32,
+              residual: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>) {
+        if pairs > 0, let form = w.strassenForm {
+            fz_gemm_strassen_pairs(Int32(pairs), pairRows, Int32(n), Int32(k), a, Int32(k), form, bias, act, residual,
+                                   c, Int32(n), scratch)
+        }
+        if singles > 0, let form = w.strassenForm {
+            fz_gemm_strassen_rows(Int32(singles), singleRows, Int32(n), Int32(k), a, Int32(k), form, bias, act,
+                                  residual, c, Int32(n), scratch)
+        }
+    }
+}
+
 private struct PackedRest {
     let h: Int, f: Int, eps: Float, activation: Int32
     let wo: CPUBuffer, bo: CPUBuffer, g1: CPUBuffer, be1: CPUBuffer
     let w1: CPUBuffer, b1: CPUBuffer, w2: CPUBuffer, b2: CPUBuffer, g2: CPUBuffer, be2: CPUBuffer
 
+    /// Whether the three weights have Strassen forms.
+    var hasStrassenForms: Bool { wo.strassenForm != nil && w1.strassenForm != nil && w2.strassenForm != nil }
+
     /// The layer on `count` real rows (physical row numbers at `rows`; nil: rows 0..<count): the projection +
     /// residual `x`, LayerNorm 1, FFN1 + activation, FFN2 + residual, LayerNorm 2, in that order (the order of
     /// `composedPostAttention`). Row strides: `h`, and `f` in `intermediate`.
+    /// `strassen`: the rows 0..<count of compact buffers (`rows` nil) split into Strassen pairs and single rows.
     func run(rows: UnsafePointer<Int32>?, count: Int, context: UnsafePointer<Float>, x: UnsafePointer<Float>,
              afterAttention mid: UnsafeMutablePointer<Float>, intermediate inter: UnsafeMutablePointer<Float>,
-             out o: UnsafeMutablePointer<Float>) {
+             out o: UnsafeMutablePointer<Float>, strassen: StrassenRows? = nil) {
         let m = Int32(count), hi = Int32(h), fi = Int32(f), none = Int32(FZ_ACT_NONE)
-        fz_gemm_packed_rows(m, rows, hi, hi, context, hi, wo.pointer, bo.pointer, none, x, mid, hi)
+        if let strassen {
+            strassen.gemm(wo, n: h, k: h, a: context, bias: bo.pointer, act: none, residual: x, c: mid)
+        } else {
+            fz_gemm_packed_rows(m, rows, hi, hi, context, hi, wo.pointer, bo.pointer, none, x, mid, hi)
+        }
         for i in 0..<count {
             let r = Int(rows?[i] ?? Int32(i)) * h
             layerNormRow(mid + r, cols: h, gamma: g1.pointer, beta: be1.pointer, eps: eps, out: mid + r)
         }
-        fz_gemm_packed_rows(m, rows, fi, hi, mid, hi, w1.pointer, b1.pointer, activation, nil, inter, fi)
-        fz_gemm_packed_rows(m, rows, hi, fi, inter, fi, w2.pointer, b2.pointer, none, mid, o, hi)
+        if let strassen {
+            strassen.gemm(w1, n: f, k: h, a: mid, bias: b1.pointer, act: activation, residual: nil, c: inter)
+            strassen.gemm(w2, n: h, k: f, a: inter, bias: b2.pointer, act: none, residual: mid, c: o)
+        } else {
+            fz_gemm_packed_rows(m, rows, fi, hi, mid, hi, w1.pointer, b1.pointer, activation, nil, inter, fi)
+            fz_gemm_packed_rows(m, rows, hi, fi, inter, fi, w2.pointer, b2.pointer, none, mid, o, hi)
+        }
         for i in 0..<count {
             let r = Int(rows?[i] ?? Int32(i)) * h
             layerNormRow(o + r, cols: h, gamma: g2.pointer, beta: be2.pointer, eps: eps, out: o + r)

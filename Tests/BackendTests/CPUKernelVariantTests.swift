@@ -107,6 +107,65 @@ struct CPUKernelVariantTests {
         }
     }
 
+    @Test("Strassen over row pairs and single rows matches the double reference at odd even shapes, with bias, activation, residual; a pair's rows depend on that pair alone")
+    func strassen() {
+        // (rows, k, n): n and k even, not multiples of the 16-column panel or the k block; 2 x 192 split in k.
+        let shapes = [(2, 2, 2), (9, 22, 38), (14, 130, 96), (25, 384, 1536), (13, 770, 34)]
+        for (s, (m, k, n)) in shapes.enumerated() {
+            let a = Self.values(m * k, seed: UInt64(s) * 11 + 1, scale: 2)
+            let w = Self.values(n * k, seed: UInt64(s) * 11 + 2, scale: 1 / Float(k).squareRoot())
+            let bias = Self.values(n, seed: UInt64(s) * 11 + 3)
+            let residual = Self.values(m * n, seed: UInt64(s) * 11 + 4, scale: 3)
+            let count = fz_strassen_weight_count(Int32(n), Int32(k))
+            #expect(count == 7 * fz_packed_weight_count(Int32(n / 2), Int32(k / 2)))
+            let form = UnsafeMutablePointer<Float>(OpaquePointer(UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)))
+            defer { UnsafeMutableRawPointer(form).deallocate() }
+            #expect(fz_strassen_pack_weight(w, Int32(n), Int32(k), form) == 0)
+            var scratch = [Float](repeating: 0, count: fz_strassen_scratch_count(Int32(m), Int32(n), Int32(k)))
+            // Pairs (0, 1), (3, 2), ...; the rows left over (odd m, and row m - 1 always) go alone, backwards.
+            var pairRows: [Int32] = [], singles: [Int32] = []
+            var r = 0
+            while r + 2 < m { pairRows += r % 4 == 0 ? [Int32(r), Int32(r + 1)] : [Int32(r + 1), Int32(r)]; r += 2 }
+            singles = (r..<m).reversed().map(Int32.init)
+            for act in [FZ_ACT_NONE, FZ_ACT_GELU_ERF, FZ_ACT_RELU].map({ Int32($0) }) {
+                for withResidual in [false, true] {
+                    var expected = [Float](repeating: 0, count: m * n)
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var sum = Double(bias[j])
+                            for p in 0..<k { sum += Double(a[i * k + p]) * Double(w[j * k + p]) }
+                            expected[i * n + j] = Float(Self.activation(sum, act) + (withResidual ? Double(residual[i * n + j]) : 0))
+                        }
+                    }
+                    var c = [Float](repeating: .nan, count: m * n)
+                    residual.withUnsafeBufferPointer { res in
+                        let rp = withResidual ? res.baseAddress : nil
+                        fz_gemm_strassen_pairs(Int32(pairRows.count / 2), pairRows, Int32(n), Int32(k), a, Int32(k), form,
+                                               bias, act, rp, &c, Int32(n), &scratch)
+                        fz_gemm_strassen_rows(Int32(singles.count), singles, Int32(n), Int32(k), a, Int32(k), form, bias,
+                                              act, rp, &c, Int32(n), &scratch)
+                    }
+                    let d = Self.maxDiff(c, expected)
+                    #expect(d <= 3e-5, "strassen \(m)x\(k)x\(n) act \(act) residual \(withResidual): max abs diff \(d)")
+                    // The first pair computed alone: bit for bit what it was among all the pairs.
+                    if pairRows.count >= 2 {
+                        var alone = [Float](repeating: .nan, count: m * n)
+                        residual.withUnsafeBufferPointer { res in
+                            fz_gemm_strassen_pairs(1, pairRows, Int32(n), Int32(k), a, Int32(k), form, bias, act,
+                                                   withResidual ? res.baseAddress : nil, &alone, Int32(n), &scratch)
+                        }
+                        let listed = pairRows.prefix(2).flatMap { i in (0..<n).map { Int(i) * n + $0 } }
+                        #expect(listed.allSatisfy { alone[$0].bitPattern == c[$0].bitPattern }, "strassen \(m)x\(k)x\(n): a pair depends on other pairs")
+                        #expect(alone.enumerated().allSatisfy { listed.contains($0.offset) || $0.element.isNaN },
+                                "strassen \(m)x\(k)x\(n): rows outside the pair were written")
+                    }
+                }
+            }
+        }
+        // No Strassen form for odd dimensions.
+        #expect(fz_strassen_weight_count(7, 4) == 0 && fz_strassen_weight_count(4, 7) == 0)
+    }
+
     @Test("attention of one head, with and without a score bias: every variant matches the double reference",
           arguments: [1, 2, 7, 8, 24, 33, 64, 127])
     func attention(n: Int) {

@@ -67,6 +67,29 @@ int fz_attention_head(int n, int d, const float *q, const float *k, const float 
 /// memory bandwidth before strided reads of it. Plain C, no variants.
 uint32_t fz_touch_lines(const float *p, size_t count);
 
+/// Floats of the Strassen form of an `nn.Linear` weight `[n, k]` (`fz_strassen_pack_weight`): 7 packed
+/// `[n/2, k/2]` matrices, 7/4 of the weight. 0 when n or k is odd (no Strassen form).
+size_t fz_strassen_weight_count(int n, int k);
+/// Packs the 7 weight combinations of one level of Strassen's algorithm (see `fz_gemm_strassen_pairs`) into
+/// `out` (`fz_strassen_weight_count(n, k)` floats, 32-byte aligned). Returns 0, or -1 (odd n or k, no memory).
+int fz_strassen_pack_weight(const float *w, int n, int k, float *out);
+/// Scratch floats `fz_gemm_strassen_pairs` needs for up to `rows / 2` pairs, and `fz_gemm_strassen_rows` for up
+/// to `rows` rows.
+size_t fz_strassen_scratch_count(int rows, int n, int k);
+/// `c = act(a · wᵀ + bias) + residual` on `pairs` pairs of rows with 7/8 of the multiply-adds (one level of
+/// Strassen): pair i is rows `rows[2i]` and `rows[2i + 1]` (physical rows of a, residual and c; strides lda, ldc;
+/// the two rows distinct). `sw`: `fz_strassen_pack_weight` of w; n, k even; bias `[n]` or NULL; residual NULL or
+/// not overlapping c; `scratch`: `fz_strassen_scratch_count(2 * pairs, n, k)` floats, not overlapping anything
+/// else. Float order per element: `((Strassen sum + bias) -> act) + residual`. Single-threaded.
+void fz_gemm_strassen_pairs(int pairs, const int *rows, int n, int k, const float *a, int lda, const float *sw,
+                            const float *bias, int act, const float *residual, float *c, int ldc, float *scratch);
+/// The same product for `m` single rows `rows[i]` from the Strassen form alone (4 half-size products per row,
+/// as many multiply-adds as the plain GEMM, so a caller holding only the Strassen form streams one weight):
+/// `left = (a1 + a2) B11 + a2 (B21 - B11)`, `right = a1 (B12 - B22) + (a1 + a2) B22`. Arguments as
+/// `fz_gemm_strassen_pairs`, scratch `fz_strassen_scratch_count(m, n, k)` floats.
+void fz_gemm_strassen_rows(int m, const int *rows, int n, int k, const float *a, int lda, const float *sw,
+                           const float *bias, int act, const float *residual, float *c, int ldc, float *scratch);
+
 /// Prefetch hints (no loads, no faults) for `rows` rows of `cols` floats at `p`, rows `stride` floats apart.
 void fz_prefetch_rows(const float *p, int rows, size_t stride, int cols);
 
