@@ -15,6 +15,7 @@
 // depend on the other texts of its batch).
 
 #include "CPUKernels.h"
+#include "internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -28,31 +29,34 @@ int fz_strassen_pack_weight(const float *w, int n, int k, float *out) {
     if (n <= 0 || k <= 0 || n % 2 || k % 2) return -1;
     const int n2 = n / 2, k2 = k / 2;
     const size_t each = fz_packed_weight_count(n2, k2);
-    float *t = malloc((size_t)n2 * k2 * sizeof(float));
-    if (!t) return -1;
-    for (int j = 0; j < 7; j++) {
-        for (int r = 0; r < n2; r++) {
-            const float *top = w + (size_t)r * k, *bottom = w + (size_t)(r + n2) * k;
-            float *dst = t + (size_t)r * k2;
-            for (int c = 0; c < k2; c++) {
-                // Bxy as w blocks: B11 = w[:n2, :k2], B12 = w[n2:, :k2], B21 = w[:n2, k2:], B22 = w[n2:, k2:].
-                const float b11 = top[c], b12 = bottom[c], b21 = top[c + k2], b22 = bottom[c + k2];
-                float v = 0;
-                switch (j) {
-                case 0: v = b11 + b22; break;
-                case 1: v = b11; break;
-                case 2: v = b12 - b22; break;
-                case 3: v = b21 - b11; break;
-                case 4: v = b22; break;
-                case 5: v = b11 + b12; break;
-                default: v = b21 + b22; break;
+    // Straight into the packed layout of a [n/2, k/2] matrix (packing.c: block pc of length kcb at pc * npad,
+    // panel jp at jp * kcb * 16, element (p, jj) at p * 16 + jj, 0 past n/2), all 7 combinations in one pass
+    // over w: B11 = w[:n2, :k2], B12 = w[n2:, :k2], B21 = w[:n2, k2:], B22 = w[n2:, k2:].
+    const int kc = kc_for(k2), np = panels_for(n2), npad = np * NR;
+    for (int pc = 0; pc < k2; pc += kc) {
+        const int kcb = k2 - pc < kc ? k2 - pc : kc;
+        for (int jp = 0; jp < np; jp++) {
+            for (int jj = 0; jj < NR; jj++) {
+                const int r = jp * NR + jj;
+                float *d0 = out + (size_t)pc * npad + (size_t)jp * kcb * NR + jj;
+                float *d1 = d0 + each, *d2 = d1 + each, *d3 = d2 + each, *d4 = d3 + each, *d5 = d4 + each, *d6 = d5 + each;
+                if (r >= n2) {
+                    for (int p = 0; p < kcb; p++) {
+                        const size_t o = (size_t)p * NR;
+                        d0[o] = d1[o] = d2[o] = d3[o] = d4[o] = d5[o] = d6[o] = 0;
+                    }
+                    continue;
                 }
-                dst[c] = v;
+                const float *top = w + (size_t)r * k + pc, *bottom = w + (size_t)(r + n2) * k + pc;
+                for (int p = 0; p < kcb; p++) {
+                    const float b11 = top[p], b12 = bottom[p], b21 = top[p + k2], b22 = bottom[p + k2];
+                    const size_t o = (size_t)p * NR;
+                    d0[o] = b11 + b22; d1[o] = b11; d2[o] = b12 - b22; d3[o] = b21 - b11;
+                    d4[o] = b22; d5[o] = b11 + b12; d6[o] = b21 + b22;
+                }
             }
         }
-        fz_pack_weight(t, n2, k2, out + (size_t)j * each);
     }
-    free(t);
     return 0;
 }
 

@@ -22,10 +22,22 @@ struct EncoderLayersTests {
     @Test("packed and OpenBLAS weights, 1 and 2 threads; with Strassen: within 2e-5, bit for bit where a dimension is odd",
           arguments: [(1, true, false), (2, true, false), (2, false, false), (2, true, true), (1, true, true)])
     func stackEqualsComposed(threads: Int, packed: Bool, strassen: Bool) throws {
+        try Self.compare(threads: threads, packed: packed, strassen: strassen, shapes: Self.shapes)
+    }
+
+    @Test("Strassen only up to strassenLayerBytes a layer: a BERT-base-sized layer (28 MB) keeps the plain products")
+    func strassenSizeLimit() throws {
+        // 12 heads x 64, intermediate 3072: 4 x 7.1M floats a layer, past the 16 MB limit -> bit for bit.
+        try Self.compare(threads: 2, packed: true, strassen: true, shapes: [(12, 64, 3072, 1, [3, 2], 3, false)],
+                         strassenLimit: true)
+    }
+
+    static func compare(threads: Int, packed: Bool, strassen: Bool, shapes: [(Int, Int, Int, Int, [Int], Int, Bool)],
+                        strassenLimit: Bool = false) throws {
         let backend = CPUBackend(threads: threads, packedWeights: packed, strassen: strassen)
         #expect(backend.strassen == strassen)
         var random = SplitMix64(seed: 0xE7C0_DE12)
-        for (heads, headDim, f, depth, lengths, seq, withBias) in Self.shapes {
+        for (heads, headDim, f, depth, lengths, seq, withBias) in shapes {
             let h = heads * headDim, rows = lengths.count * seq
             func weight(_ n: Int, _ k: Int) throws -> any DeviceBuffer {
                 try backend.makeLinearWeight(random.floats(n * k, scale: 0.2), outFeatures: n, inFeatures: k)
@@ -66,7 +78,9 @@ struct EncoderLayersTests {
             let label = "threads \(threads) packed \(packed) strassen \(strassen) hidden \(h) intermediate \(f) lengths \(lengths)"
             // Strassen (pairs of rows of a sequence, 7/8 of the multiply-adds) in the grouped layers only: where
             // every dimension is even the rounding differs from the composed ops' plain products.
-            let strassenRan = strassen && h % 2 == 0 && f % 2 == 0
+            let layerBytes = 4 * (4 * h * h + 2 * h * f)
+            #expect((layerBytes > CPUBackend.strassenLayerBytes) == strassenLimit, "\(layerBytes) bytes a layer")
+            let strassenRan = strassen && h % 2 == 0 && f % 2 == 0 && layerBytes <= CPUBackend.strassenLayerBytes
             // Every row with packed weights; real rows only on the OpenBLAS path, whose composed `linear` computes
             // padding rows from the unspecified padding rows of attention's output.
             let real = lengths.enumerated().map { b, n in (b * seq * h)..<((b * seq + n) * h) }
