@@ -14,6 +14,14 @@ struct CPUKernelVariantTests {
         }
     }
 
+    /// Operands of a linear layer: input `[m, k]`, weight `[n, k]` (scaled by 1/sqrt(k)), bias `[n]`, residual `[m, n]`;
+    /// seeds `seed + 1` to `seed + 4`.
+    private static func linearOperands(m: Int, k: Int, n: Int, seed: UInt64)
+        -> (a: [Float], w: [Float], bias: [Float], residual: [Float]) {
+        (values(m * k, seed: seed + 1, scale: 2), values(n * k, seed: seed + 2, scale: 1 / Float(k).squareRoot()),
+         values(n, seed: seed + 3), values(m * n, seed: seed + 4, scale: 3))
+    }
+
     private static func maxDiff(_ a: [Float], _ b: [Float]) -> Float {
         precondition(a.count == b.count)
         return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
@@ -63,10 +71,7 @@ struct CPUKernelVariantTests {
     func gemm() {
         let shapes = [(1, 1, 1), (7, 33, 17), (13, 127, 45), (6, 16, 16), (61, 385, 129), (247, 769, 53)]
         for (s, (m, k, n)) in shapes.enumerated() {
-            let a = Self.values(m * k, seed: UInt64(s) * 7 + 1, scale: 2)
-            let w = Self.values(n * k, seed: UInt64(s) * 7 + 2, scale: 1 / Float(k).squareRoot())
-            let bias = Self.values(n, seed: UInt64(s) * 7 + 3)
-            let residual = Self.values(m * n, seed: UInt64(s) * 7 + 4, scale: 3)
+            let (a, w, bias, residual) = Self.linearOperands(m: m, k: k, n: n, seed: UInt64(s) * 7)
             // The packed weight must be 32-byte aligned (aligned AVX loads).
             let packedCount = fz_packed_weight_count(Int32(n), Int32(k))
             let packed = UnsafeMutablePointer<Float>(
@@ -112,10 +117,7 @@ struct CPUKernelVariantTests {
         // (rows, k, n): n and k even, not multiples of the 16-column panel or the k block; 2 x 192 split in k.
         let shapes = [(2, 2, 2), (9, 22, 38), (14, 130, 96), (25, 384, 1536), (13, 770, 34)]
         for (s, (m, k, n)) in shapes.enumerated() {
-            let a = Self.values(m * k, seed: UInt64(s) * 11 + 1, scale: 2)
-            let w = Self.values(n * k, seed: UInt64(s) * 11 + 2, scale: 1 / Float(k).squareRoot())
-            let bias = Self.values(n, seed: UInt64(s) * 11 + 3)
-            let residual = Self.values(m * n, seed: UInt64(s) * 11 + 4, scale: 3)
+            let (a, w, bias, residual) = Self.linearOperands(m: m, k: k, n: n, seed: UInt64(s) * 11)
             let count = fz_strassen_weight_count(Int32(n), Int32(k))
             #expect(count == 7 * fz_packed_weight_count(Int32(n / 2), Int32(k / 2)))
             let form = UnsafeMutablePointer<Float>(OpaquePointer(UnsafeMutableRawPointer.allocate(byteCount: count * 4, alignment: 64)))
