@@ -64,7 +64,6 @@ def main():
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
     torch.set_num_threads(args.threads)
-    from sentence_transformers import SentenceTransformer
     from tokenizers import Tokenizer
 
     if args.input is None and args.corpus != "demo":
@@ -134,6 +133,7 @@ def main():
     def run_st():
         nonlocal st
         if st is None:
+            from sentence_transformers import SentenceTransformer  # only when timed: --skip-st needs no install
             st = SentenceTransformer(args.model, device="cpu")
             st.max_seq_length = args.max_length
         t = time.perf_counter()
