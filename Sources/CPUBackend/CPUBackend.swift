@@ -442,14 +442,14 @@ public final class CPUBackend: ComputeBackend {
                             }
                             let split = useStrassen ? StrassenRows(pairs: pairs, pairRows: pairRows, singles: singles,
                                                                    singleRows: singleRows, scratch: strassenWork) : nil
-                            if count > 0, let split {
-                                split.gemm(layer.qkvWeight, n: stride, k: h, a: xg, bias: layer.qkvBias.pointer, act: none,
-                                           residual: nil, c: qkv)
-                            } else if count > 0 {
-                                fz_gemm_packed_rows(Int32(count), nil, Int32(stride), hi, xg, hi, layer.qkvWeight.pointer,
-                                                    layer.qkvBias.pointer, none, nil, qkv, Int32(stride))
-                            }
                             if count > 0 {
+                                if let split {
+                                    split.gemm(layer.qkvWeight, n: stride, k: h, a: xg, bias: layer.qkvBias.pointer,
+                                               act: none, residual: nil, c: qkv)
+                                } else {
+                                    fz_gemm_packed_rows(Int32(count), nil, Int32(stride), hi, xg, hi, layer.qkvWeight.pointer,
+                                                        layer.qkvBias.pointer, none, nil, qkv, Int32(stride))
+                                }
                                 for s in sequences where !attentionHeads(0..<heads, length: Int(lengths[s]),
                                                                          qkv: qkv + (firstRow[s] - first) * stride,
                                                                          headDim: headDim, hidden: h, scale: scale,
@@ -823,7 +823,6 @@ public final class CPUBackend: ComputeBackend {
     }
 }
 
-/// The packed weights and vectors of the rest of a post-LN layer after attention (`PostAttentionLayer`), checked.
 /// The rows of one GEMM split for Strassen (`fz_gemm_strassen_pairs`): `pairs` row pairs (`pairRows`, two row
 /// numbers each) and `singles` rows alone (`singleRows`), both from the Strassen form, with their scratch.
 private struct StrassenRows {
@@ -834,22 +833,23 @@ private struct StrassenRows {
     /// residual); `w` has a Strassen form.
     func gemm(_ w: CPUBuffer, n: Int, k: Int, a: UnsafePointer<Float>, bias: UnsafePointer<Float>?, act: Int32,
               residual: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>) {
-        if pairs > 0, let form = w.strassenForm {
+        guard let form = w.strassenForm else { preconditionFailure("StrassenRows.gemm on a weight without a Strassen form") }
+        if pairs > 0 {
             fz_gemm_strassen_pairs(Int32(pairs), pairRows, Int32(n), Int32(k), a, Int32(k), form, bias, act, residual,
                                    c, Int32(n), scratch)
         }
-        if singles > 0, let form = w.strassenForm {
+        if singles > 0 {
             fz_gemm_strassen_rows(Int32(singles), singleRows, Int32(n), Int32(k), a, Int32(k), form, bias, act,
                                   residual, c, Int32(n), scratch)
         }
     }
 }
 
+/// The packed weights and vectors of the rest of a post-LN layer after attention (`PostAttentionLayer`), checked.
 private struct PackedRest {
     let h: Int, f: Int, eps: Float, activation: Int32
     let wo: CPUBuffer, bo: CPUBuffer, g1: CPUBuffer, be1: CPUBuffer
     let w1: CPUBuffer, b1: CPUBuffer, w2: CPUBuffer, b2: CPUBuffer, g2: CPUBuffer, be2: CPUBuffer
-
 
     /// The layer on `count` real rows (physical row numbers at `rows`; nil: rows 0..<count): the projection +
     /// residual `x`, LayerNorm 1, FFN1 + activation, FFN2 + residual, LayerNorm 2, in that order (the order of

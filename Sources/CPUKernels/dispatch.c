@@ -34,6 +34,8 @@ static int path(void) {
 
 const char *fz_kernel_path(void) { return path() == PATH_AVX2 ? "avx2+fma" : "portable"; }
 
+int fz_runs_avx2(void) { return path() == PATH_AVX2; }
+
 #if defined(__x86_64__) || defined(__i386__)
 #define DISPATCH(name, ...) (path() == PATH_AVX2 ? fz_avx2_##name(__VA_ARGS__) : fz_portable_##name(__VA_ARGS__))
 #else

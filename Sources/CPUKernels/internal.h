@@ -38,6 +38,8 @@ static inline int panels_for(int n) { return (n + NR - 1) / NR; }
     float prefix##fma_chains(long iterations, float seed);
 
 FZ_KERNEL_VARIANT_DECLS(fz_portable_)
+/// 1 when the process runs the AVX2+FMA variants (`dispatch.c`'s choice, `fz_kernel_path()`), else 0.
+int fz_runs_avx2(void);
 #if defined(__x86_64__) || defined(__i386__)
 FZ_KERNEL_VARIANT_DECLS(fz_avx2_)
 #endif

@@ -17,9 +17,6 @@
 #include "CPUKernels.h"
 #include "internal.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 size_t fz_strassen_weight_count(int n, int k) {
     if (n <= 0 || k <= 0 || n % 2 || k % 2) return 0;
     return 7 * fz_packed_weight_count(n / 2, k / 2);
@@ -112,16 +109,7 @@ size_t fz_strassen_scratch_count(int rows, int n, int k) {
 STRASSEN_PASSES(plain, )
 #if defined(__x86_64__) || defined(__i386__)
 STRASSEN_PASSES(avx2, __attribute__((target("avx2,fma"))))
-static int use_avx2(void) {
-    static int cached = -1;
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        v = strcmp(fz_kernel_path(), "avx2+fma") == 0;
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
-}
-#define PASS(name, ...) (use_avx2() ? name##_avx2(__VA_ARGS__) : name##_plain(__VA_ARGS__))
+#define PASS(name, ...) (fz_runs_avx2() ? name##_avx2(__VA_ARGS__) : name##_plain(__VA_ARGS__))
 #else
 #define PASS(name, ...) name##_plain(__VA_ARGS__)
 #endif
